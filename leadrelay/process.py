@@ -1,0 +1,53 @@
+"""Process plumbing shared by ``leadrelay run`` and ``leadrelay up``: signals, logging, HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Readable one-line logs on stderr; aiokafka's chatter kept to warnings."""
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM (orchestrators) and SIGINT (Ctrl-C) set ``stop``: every loop finishes cleanly."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+
+class _QuietSignalsServer(uvicorn.Server):
+    """Uvicorn without its own signal handling: the process's stop event owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_http(app: FastAPI, host: str, port: int, stop: asyncio.Event,
+                     started: asyncio.Event | None = None) -> None:
+    """Serve ``app`` until ``stop`` is set; ``started`` is set once the socket listens."""
+    server = _QuietSignalsServer(uvicorn.Config(app, host=host, port=port, log_config=None,
+                                                lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+        await asyncio.sleep(0.05)
+    if started is not None:
+        started.set()
+    waiting = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    waiting.cancel()
+    await serving

@@ -1,0 +1,1 @@
+"""The Kafka runtime: a producer with acks=all, a consume loop with exactly-once effects."""

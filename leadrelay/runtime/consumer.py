@@ -1,0 +1,273 @@
+"""The consume loop: at-least-once delivery from Kafka, exactly-once effects in the database.
+
+For each message: decode and validate it, then in ONE database transaction record its id in
+the inbox, run the handler (state change plus outbox rows) and commit. Offsets are committed
+to Kafka only after that, per partition, so a crash anywhere re-delivers the message and the
+inbox recognises it. The failure policy is in :mod:`leadrelay.runtime.failure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.contracts.schemas import ContractError, validate_event
+from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.failure import DeadLetterReason, Outcome, is_infrastructure_error
+from leadrelay.runtime.producer import EventProducer
+from leadrelay.runtime.waiting import pause
+from leadrelay.store.unit_of_work import Store, Transaction
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent, Transaction], Awaitable[None]]
+"""Applies one event inside the given transaction; raising rolls the whole effect back."""
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """How one service consumes: its group, its topics and the tuning knobs."""
+
+    group: str
+    topics: Sequence[str]
+    dead_letter_topic: str
+    batch_size: int = 200
+    handler_max_attempts: int = 3
+    retry_backoff_seconds: float = 0.2
+    broker_backoff_max_seconds: float = 10.0
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 1_000
+
+
+class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
+    """Makes a rebalance wait until the batch in progress has committed its offsets.
+
+    aiokafka awaits this listener before rejoining the group, so holding the batch lock here
+    means no partition changes hands half-way through a batch.
+    """
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            log.info("partitions revoked: %s", _names(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", _names(assigned))
+
+
+class ConsumerLoop:
+    """Runs one consumer group member until told to stop."""
+
+    def __init__(self, config: ConsumerConfig, *, bootstrap: str, handlers: Mapping[str, Handler],
+                 store: Store, producer: EventProducer, metrics: RuntimeMetrics) -> None:
+        self.config = config
+        self._bootstrap = bootstrap
+        self._handlers = dict(handlers)
+        self._store = store
+        self._producer = producer
+        self._metrics = metrics
+        self._batch_lock = asyncio.Lock()
+        self.ready = asyncio.Event()
+        """Set once the consumer has joined its group (tests and readiness wait on it)."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; the batch in progress finishes and commits first."""
+        consumer = self._new_consumer()
+        if not await self._start(consumer, stop):
+            return
+        try:
+            await self._consume(consumer, stop)
+        finally:
+            await consumer.stop()
+            log.info("consumer %s stopped", self.config.group)
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self.config.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.config.batch_size,
+            session_timeout_ms=self.config.session_timeout_ms,
+            heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+            client_id=f"leadrelay-{self.config.group}",
+        )
+        consumer.subscribe(list(self.config.topics),
+                           listener=_FinishBatchBeforeRevoke(self._batch_lock))
+        return consumer
+
+    async def _start(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> bool:
+        """Connect, backing off while the broker is unreachable; False if stopped first."""
+        delay = self.config.retry_backoff_seconds
+        while not stop.is_set():
+            try:
+                await consumer.start()
+                self.ready.set()
+                return True
+            except KafkaError as error:
+                log.warning("consumer %s cannot reach the broker (%r); retrying in %.1fs",
+                            self.config.group, error, delay)
+                await pause(stop, delay)
+                delay = min(delay * 2, self.config.broker_backoff_max_seconds)
+        return False
+
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        delay = self.config.retry_backoff_seconds
+        while not stop.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=500,
+                                                 max_records=self.config.batch_size)
+            except KafkaError as error:
+                log.warning("fetch failed (%r); backing off %.1fs", error, delay)
+                await pause(stop, delay)
+                delay = min(delay * 2, self.config.broker_backoff_max_seconds)
+                continue
+            delay = self.config.retry_backoff_seconds
+            async with self._batch_lock:
+                for partition, records in batches.items():
+                    await self._process_partition(consumer, partition, records, stop)
+            await self._record_lag(consumer)
+
+    async def _process_partition(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
+                                 records: list[ConsumerRecord[bytes, bytes]],
+                                 stop: asyncio.Event) -> None:
+        next_offset: int | None = None
+        for record in records:
+            if stop.is_set() and next_offset is not None:
+                break
+            outcome = await self._process(record, stop)
+            if outcome is None:  # stopped while the infrastructure was down: not done
+                break
+            next_offset = record.offset + 1
+        if next_offset is not None:
+            await self._commit(consumer, partition, next_offset)
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes],
+                       stop: asyncio.Event) -> Outcome | None:
+        """Apply one message under the failure policy; None only when stopped mid-retry."""
+        labels = (self.config.group, record.topic)
+        self._metrics.consumed.labels(*labels).inc()
+        try:
+            event = CloudEvent.from_bytes(record.value or b"")
+        except ValueError as error:
+            return await self._dead_letter(record, DeadLetterReason.UNDECODABLE, error, stop)
+        try:
+            validate_event(event)
+        except ContractError as error:
+            return await self._dead_letter(record, DeadLetterReason.SCHEMA_VIOLATION, error, stop)
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            return Outcome.SKIPPED
+        return await self._apply_with_retries(record, event, handler, stop)
+
+    async def _apply_with_retries(self, record: ConsumerRecord[bytes, bytes], event: CloudEvent,
+                                  handler: Handler, stop: asyncio.Event) -> Outcome | None:
+        labels = (self.config.group, record.topic)
+        failures = 0
+        delay = self.config.retry_backoff_seconds
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                applied = await self._apply(event, handler)
+            except Exception as error:  # noqa: BLE001 - the named failure policy decides
+                if is_infrastructure_error(error):
+                    log.warning("infrastructure unavailable (%r); retrying %s", error, event.id)
+                    self._metrics.failed.labels(*labels, "infrastructure").inc()
+                    await pause(stop, delay)
+                    delay = min(delay * 2, self.config.broker_backoff_max_seconds)
+                    continue
+                failures += 1
+                self._metrics.failed.labels(*labels, "handler").inc()
+                log.warning("handler failed on %s (%d/%d): %r", event.id, failures,
+                            self.config.handler_max_attempts, error)
+                if failures >= self.config.handler_max_attempts:
+                    return await self._dead_letter(record, DeadLetterReason.HANDLER_FAILED,
+                                                   error, stop)
+                await pause(stop, self.config.retry_backoff_seconds * failures)
+                continue
+            self._metrics.handler_seconds.labels(self.config.group, event.type).observe(
+                time.perf_counter() - started)
+            counter = self._metrics.processed if applied else self._metrics.duplicates
+            counter.labels(*labels).inc()
+            return Outcome.PROCESSED if applied else Outcome.DUPLICATE
+        return None
+
+    async def _apply(self, event: CloudEvent, handler: Handler) -> bool:
+        """The exactly-once step: inbox row, effect and outbox rows in one transaction."""
+        async with self._store.transaction() as transaction:
+            if not await transaction.mark_processed(self.config.group, event.id):
+                return False
+            await handler(event, transaction)
+            return True
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: DeadLetterReason,
+                           error: BaseException, stop: asyncio.Event) -> Outcome | None:
+        """Park the original bytes with their origin and the reason; retry while Kafka is down."""
+        headers = dead_letter_headers(record, reason, error, self.config.group)
+        key = record.key.decode(errors="replace") if record.key is not None else None
+        delay = self.config.retry_backoff_seconds
+        while not stop.is_set():
+            try:
+                await self._producer.send(self.config.dead_letter_topic, key,
+                                          record.value or b"", headers)
+            except KafkaError as send_error:
+                log.warning("dead-letter topic unreachable (%r); retrying", send_error)
+                await pause(stop, delay)
+                delay = min(delay * 2, self.config.broker_backoff_max_seconds)
+                continue
+            log.warning("dead-lettered %s:%d@%d: %s", record.topic, record.partition,
+                        record.offset, reason.value)
+            self._metrics.dead_lettered.labels(self.config.group, record.topic,
+                                               reason.value).inc()
+            return Outcome.DEAD_LETTERED
+        return None
+
+    async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
+                      next_offset: int) -> None:
+        """Commit ``next_offset`` if we still own the partition; a lost commit only re-delivers."""
+        if partition not in consumer.assignment():
+            return
+        try:
+            await consumer.commit({partition: next_offset})
+        except (CommitFailedError, IllegalStateError) as error:
+            log.info("commit for %s:%d skipped (%r); the inbox absorbs the redelivery",
+                     partition.topic, partition.partition, error)
+
+    async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Lag per partition: the high watermark minus our position (the next offset to read)."""
+        for partition in consumer.assignment():
+            highwater = consumer.highwater(partition)
+            if highwater is None:
+                continue
+            position = await consumer.position(partition)
+            self._metrics.consumer_lag.labels(
+                self.config.group, partition.topic, str(partition.partition)
+            ).set(max(0, highwater - position))
+
+
+def dead_letter_headers(record: ConsumerRecord[bytes, bytes], reason: DeadLetterReason,
+                        error: BaseException, group: str) -> list[tuple[str, bytes]]:
+    """The headers an operator needs to find and replay a dead letter."""
+    message = str(error)[:2000]
+    return [
+        ("dlq.origin.topic", record.topic.encode()),
+        ("dlq.origin.partition", str(record.partition).encode()),
+        ("dlq.origin.offset", str(record.offset).encode()),
+        ("dlq.error.type", reason.value.encode()),
+        ("dlq.error.message", message.encode()),
+        ("dlq.consumer.group", group.encode()),
+    ]
+
+
+def _names(partitions: set[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)

@@ -1,0 +1,144 @@
+"""Runs services: builds the process's adapters once and starts each service's loops on them.
+
+A service is data (:class:`ServiceSpec`): its consumer group, the topics it reads, a table
+from event type to handler and optional background tasks. ``leadrelay run X`` runs one spec,
+``leadrelay up`` runs them all in one process on shared adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from leadrelay.contracts.topics import Topic, topic_name
+from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
+from leadrelay.runtime.producer import EventProducer
+from leadrelay.runtime.topics import ensure_topics
+from leadrelay.runtime.waiting import pause
+from leadrelay.settings import Settings
+from leadrelay.store.engine import create_engine_for
+from leadrelay.store.outbox_relay import OutboxRelay
+from leadrelay.store.unit_of_work import Clock, Store, utc_now
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What one service consumes and how it reacts."""
+
+    name: str
+    consumes: Sequence[Topic]
+    handlers: Mapping[str, Handler]
+    background: Sequence[BackgroundTask] = field(default_factory=tuple)
+
+
+@dataclass
+class Runtime:
+    """The adapters one process shares between its services."""
+
+    settings: Settings
+    store: Store
+    producer: EventProducer
+    registry: CollectorRegistry
+    metrics: RuntimeMetrics
+
+    def topic(self, topic: Topic) -> str:
+        """The configured name of a contract topic."""
+        return topic_name(topic, self.settings.topic_prefix)
+
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[object]]]:
+        """What ``/readyz`` asks: can we reach the database, and does the broker answer."""
+        dead_letter = self.topic(Topic.DEAD_LETTER)
+        return {"database": self.store.ping,
+                "broker": lambda: self.producer.partitions_for(dead_letter)}
+
+    async def close(self) -> None:
+        """Release the broker connection and the database pool."""
+        await self.producer.stop()
+        await self.store.dispose()
+
+
+async def open_runtime(settings: Settings, *, clock: Clock = utc_now,
+                       registry: CollectorRegistry | None = None) -> Runtime:
+    """Connect to the database and the broker and make sure every contract topic exists."""
+    bootstrap = require_bootstrap(settings)
+    await ensure_topics(bootstrap, [topic_name(t, settings.topic_prefix) for t in Topic],
+                        partitions=settings.topic_partitions,
+                        replication_factor=settings.topic_replication_factor)
+    producer = EventProducer(bootstrap, idempotence=settings.kafka_idempotence,
+                             request_timeout_ms=int(settings.produce_timeout_seconds * 1000))
+    await producer.start()
+    registry = registry or CollectorRegistry()
+    store = Store(create_engine_for(settings.database_url), clock=clock)
+    return Runtime(settings, store, producer, registry, RuntimeMetrics.create(registry))
+
+
+def require_bootstrap(settings: Settings) -> str:
+    """The broker address, or a clear error for a service started without one."""
+    if not settings.kafka_bootstrap:
+        raise RuntimeError("LEADRELAY_KAFKA_BOOTSTRAP is not set (only `leadrelay up` "
+                           "starts an embedded broker)")
+    return settings.kafka_bootstrap
+
+
+def consumer_for(runtime: Runtime, spec: ServiceSpec) -> ConsumerLoop:
+    """The consume loop of ``spec`` on ``runtime``'s adapters."""
+    settings = runtime.settings
+    config = ConsumerConfig(
+        group=f"{settings.topic_prefix}{spec.name}",
+        topics=[runtime.topic(t) for t in spec.consumes],
+        dead_letter_topic=runtime.topic(Topic.DEAD_LETTER),
+        batch_size=settings.consumer_batch_size,
+        handler_max_attempts=settings.handler_max_attempts,
+        retry_backoff_seconds=settings.retry_backoff_seconds,
+        broker_backoff_max_seconds=settings.broker_backoff_max_seconds,
+    )
+    return ConsumerLoop(config, bootstrap=require_bootstrap(settings), handlers=spec.handlers,
+                        store=runtime.store, producer=runtime.producer, metrics=runtime.metrics)
+
+
+async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec],
+                       stop: asyncio.Event) -> None:
+    """Run every spec's consumer and background tasks plus one outbox relay, until ``stop``.
+
+    If any task dies, the others are stopped too: a half-running service is worse than a
+    stopped one, because its orchestrator would not restart it.
+    """
+    relay = OutboxRelay(runtime.store, runtime.producer,
+                        batch_size=runtime.settings.outbox_batch_size)
+    coroutines: list[Awaitable[None]] = [
+        relay.run(stop, poll_seconds=runtime.settings.outbox_poll_seconds),
+        _report_outbox_backlog(runtime, stop),
+    ]
+    for spec in specs:
+        if spec.consumes:
+            coroutines.append(consumer_for(runtime, spec).run(stop))
+        coroutines.extend(task(stop) for task in spec.background)
+    tasks: list[asyncio.Task[None]] = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                log.error("a service task died: %r", task.exception())
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def _report_outbox_backlog(runtime: Runtime, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            runtime.metrics.outbox_backlog.set(await runtime.store.outbox_backlog())
+        await pause(stop, 5.0)

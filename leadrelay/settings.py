@@ -1,0 +1,89 @@
+"""One settings object per process, read from ``LEADRELAY_*`` variables and an optional ``.env``.
+
+Nothing here is built at import time: call :func:`load_settings` from a bootstrap or a CLI command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-change-me"  # noqa: S105 - refused in production by the validator
+
+
+class Settings(BaseSettings):
+    """Everything an operator can tune: each field is read from ``LEADRELAY_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADRELAY_", env_file=".env", extra="ignore")
+
+    environment: Literal["dev", "production"] = "dev"
+    kafka_bootstrap: str | None = None
+    """Unset: `leadrelay up` starts an embedded broker; a service run alone requires it."""
+    kafka_idempotence: bool = True
+    """The idempotent producer; off for brokers without it (the embedded Tansu)."""
+    topic_prefix: str = "leadrelay."
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    database_url: str = "sqlite+aiosqlite:///.leadrelay/leadrelay.db"
+    definitions: Path | None = None
+    """The definitions file (YAML); unset means the default shipped with the package."""
+
+    consumer_batch_size: int = Field(default=200, ge=1)
+    handler_max_attempts: int = Field(default=3, ge=1)
+    """A message whose handler fails this many times goes to the dead-letter topic."""
+    retry_backoff_seconds: float = Field(default=0.2, ge=0)
+    broker_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    outbox_batch_size: int = Field(default=500, ge=1)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
+    """Where services without an HTTP API expose /metrics, /healthz and /readyz."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    produce_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    api_token: SecretStr = SecretStr(DEV_SECRET)
+    webhook_secrets: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEV_SECRET)])
+    """Standard Webhooks secrets; several are accepted during a rotation."""
+    hubspot_client_secret: SecretStr = SecretStr(DEV_SECRET)
+    marketo_token: SecretStr = SecretStr(DEV_SECRET)
+    lead_key_secret: SecretStr = SecretStr(DEV_SECRET)
+    """Keys lead ids to emails without exposing them; changing it re-keys every lead."""
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
+    clock_speed: float = Field(default=1.0, gt=0)
+    """SLA clock acceleration for demos (`leadrelay simulate`); 1.0 in production."""
+    sla_poll_seconds: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> Settings:
+        """A production deployment that forgot a secret must not start with a public default."""
+        if self.environment != "production":
+            return self
+        secrets = {
+            "api_token": [self.api_token],
+            "webhook_secrets": self.webhook_secrets,
+            "hubspot_client_secret": [self.hubspot_client_secret],
+            "marketo_token": [self.marketo_token],
+            "lead_key_secret": [self.lead_key_secret],
+        }
+        unsafe = [name for name, values in secrets.items()
+                  if any(v.get_secret_value() == DEV_SECRET for v in values)]
+        if unsafe:
+            raise ValueError(f"set these secrets for production: {', '.join(unsafe)}")
+        if self.clock_speed != 1.0:
+            raise ValueError("clock_speed must be 1.0 in production")
+        return self
+
+    def topic(self, logical_name: str) -> str:
+        """The real topic name of a logical one (``web-activity`` -> ``leadrelay.web-activity``)."""
+        return f"{self.topic_prefix}{logical_name}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; tests pass overrides instead of patching it."""
+    return Settings(**overrides)  # type: ignore[arg-type]

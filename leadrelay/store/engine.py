@@ -1,0 +1,50 @@
+"""Engine construction, the one place that knows SQLite and PostgreSQL differ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets WAL and write-intent transactions.
+
+    SQLite allows one writer at a time. Starting every transaction with ``BEGIN IMMEDIATE``
+    makes writers queue on the busy timeout instead of failing half-way with "database is
+    locked" when two read transactions both try to upgrade to write.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+    _configure_sqlite(engine)
+    return engine
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    """Whether ``engine`` talks to SQLite (single writer, no advisory locks)."""
+    return engine.dialect.name == "sqlite"
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

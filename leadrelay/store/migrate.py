@@ -1,0 +1,59 @@
+"""``leadrelay migrate``: bring a database's schema to the newest (or a given) revision."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic config pointing at the packaged migrations, with no alembic.ini needed."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (blocking; call from a thread in async code)."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str = "base") -> None:
+    """Revert migrations down to ``revision``."""
+    command.downgrade(alembic_config(database_url), revision)
+
+
+async def upgrade_async(database_url: str, revision: str = "head") -> None:
+    """``upgrade`` from inside a running event loop (Alembic's env runs its own loop)."""
+    await asyncio.to_thread(upgrade, database_url, revision)
+
+
+class SchemaOutOfDateError(RuntimeError):
+    """The database is not at the newest migration: run ``leadrelay migrate`` first."""
+
+
+async def ensure_schema_current(database_url: str) -> None:
+    """Refuse to start a service on a database that ``leadrelay migrate`` has not brought up."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from leadrelay.store.engine import create_engine_for
+
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    engine = create_engine_for(database_url)
+    try:
+        async with engine.connect() as connection:
+            current = await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision())
+    finally:
+        await engine.dispose()
+    if current != head:
+        raise SchemaOutOfDateError(
+            f"database is at revision {current or 'none'}, the code needs {head}: "
+            "run `leadrelay migrate`")

@@ -1,0 +1,126 @@
+"""Publishes committed outbox rows to Kafka with acks=all and marks them sent.
+
+A crash after the send but before the mark republishes the row on restart: consumers
+recognise it by its stable event id (the inbox), so the effect still happens once. A crash
+before the send loses nothing because the row is still unsent.
+
+On PostgreSQL several processes may run a relay; a transaction-scoped advisory lock lets one
+publish at a time, which keeps each key's events in the order they were written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Row, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadrelay.runtime.waiting import pause
+from leadrelay.store.tables import outbox
+from leadrelay.store.unit_of_work import Store
+
+log = logging.getLogger(__name__)
+
+OutboxRow = Row[Any, Any, Any, Any]
+RELAY_LOCK_ID = 0x1EAD_4E1A  # arbitrary, constant: the advisory lock all relays contend for
+
+
+class RawPublisher(Protocol):
+    """What the relay needs from a producer: send bytes and wait for acks=all."""
+
+    async def send_batch(
+        self, messages: Sequence[tuple[str, str | None, bytes]]
+    ) -> list[BaseException | None]:
+        """Send (topic, key, value) messages; one result per message, None when acknowledged."""
+        ...
+
+
+@dataclass
+class RelayStats:
+    """Counters a caller may turn into metrics."""
+
+    published: int = 0
+    failed: int = 0
+
+
+class OutboxRelay:
+    """Moves committed events from the outbox table to Kafka."""
+
+    def __init__(self, store: Store, publisher: RawPublisher, *, batch_size: int = 500) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self.stats = RelayStats()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unsent rows in write order; return how many were sent."""
+        if self._store.engine.dialect.name == "postgresql":
+            async with self._store.engine.begin() as connection:
+                if not await self._take_relay_lock(connection):
+                    return 0
+                return await self._publish_rows(await self._unsent(connection), connection)
+        # SQLite has one writer: never hold its lock while waiting for the broker.
+        async with self._store.engine.begin() as reader:
+            rows = await self._unsent(reader)
+        return await self._publish_rows(rows)
+
+    async def _publish_rows(
+        self, rows: Sequence[OutboxRow],
+        writer: AsyncConnection | None = None,
+    ) -> int:
+        if not rows:
+            return 0
+        results = await self._publisher.send_batch(
+            [(row.topic, row.message_key, row.payload) for row in rows]
+        )
+        sent_ids = [row.id for row, error in zip(rows, results, strict=True) if error is None]
+        if writer is not None:
+            await self._mark_sent(writer, sent_ids)
+        else:
+            async with self._store.engine.begin() as connection:
+                await self._mark_sent(connection, sent_ids)
+        for row, error in zip(rows, results, strict=True):
+            if error is not None:
+                log.warning("outbox row %s to %s not acknowledged: %r", row.id, row.topic, error)
+        self.stats.published += len(sent_ids)
+        self.stats.failed += len(rows) - len(sent_ids)
+        return len(sent_ids)
+
+    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 0.2) -> None:
+        """Publish until ``stop`` is set, draining quickly while there is a backlog."""
+        while not stop.is_set():
+            try:
+                sent = await self.publish_pending()
+            except OSError as error:  # database or broker connection trouble: back off, retry
+                log.warning("outbox relay backing off: %r", error)
+                sent = 0
+            if sent == 0:
+                await pause(stop, poll_seconds)
+        await self.publish_pending()  # a last drain so a clean stop leaves nothing behind
+
+    async def _take_relay_lock(self, connection: AsyncConnection) -> bool:
+        if connection.dialect.name != "postgresql":
+            return True  # SQLite serialises writers already (BEGIN IMMEDIATE)
+        result = await connection.execute(
+            text("SELECT pg_try_advisory_xact_lock(:lock_id)"), {"lock_id": RELAY_LOCK_ID}
+        )
+        return bool(result.scalar_one())
+
+    async def _unsent(self, connection: AsyncConnection) -> Sequence[OutboxRow]:
+        result = await connection.execute(
+            select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.payload)
+            .where(outbox.c.sent_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(self._batch_size)
+        )
+        return result.all()
+
+    async def _mark_sent(self, connection: AsyncConnection, ids: list[int]) -> None:
+        if ids:
+            await connection.execute(
+                update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=self._store.clock())
+            )

@@ -1,0 +1,120 @@
+"""A deliberately non-idempotent effect, so that applying an event twice is visible.
+
+The handler inserts one row per application into ``test_effects`` and queues one outbox event;
+exactly-once means one row and one published event per input event, whatever crashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from leadrelay.contracts.envelope import CloudEvent, new_event
+from leadrelay.store.unit_of_work import Transaction
+
+test_metadata = MetaData()
+effects = Table(
+    "test_effects",
+    test_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(300), nullable=False),
+    Column("consumer", String(100), nullable=False),
+)
+
+INPUT_TYPE = "leadrelay.sales_activity.v1"
+
+
+def sales_activity(n: int, *, lead_count: int = 50) -> CloudEvent:
+    """The n-th input event; ``lead_count`` distinct keys spread them over partitions."""
+    lead_key = f"lk_test{n % lead_count:04d}"
+    return new_event(
+        INPUT_TYPE,
+        source="tests",
+        id=f"input-{n}",
+        subject=lead_key,
+        data={"lead_key": lead_key, "rep_id": "rep-1", "outcome": "rejected",
+              "reason": f"test {n}", "occurred_at": datetime(2026, 11, 24, tzinfo=UTC)},
+    )
+
+
+def make_handler(out_topic: str, consumer_name: str):  # type: ignore[no-untyped-def]
+    """A handler recording one effect row and queuing one recycle event per input."""
+
+    async def handle(event: CloudEvent, tx: Transaction) -> None:
+        await tx.connection.execute(
+            insert(effects).values(event_id=event.id, consumer=consumer_name))
+        lead_key = event.data["lead_key"]
+        await tx.publish(out_topic, new_event(
+            "leadrelay.lead_recycled.v1", source="tests", id=f"{event.id}:recycled",
+            subject=lead_key,
+            data={"lead_key": lead_key, "reason": "rejected_by_sales",
+                  "recycled_at": datetime(2026, 11, 24, tzinfo=UTC)},
+        ))
+
+    return handle
+
+
+async def create_effects_table(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(test_metadata.create_all)
+
+
+async def effect_counts(engine: AsyncEngine) -> dict[str, int]:
+    """How many times each input event's effect was applied."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(effects.c.event_id, func.count()).group_by(effects.c.event_id))
+        return {event_id: count for event_id, count in rows.all()}
+
+
+async def produce(bootstrap: str, topic: str, events: Sequence[CloudEvent]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        batch = [await producer.send(topic, e.to_bytes(), key=(e.subject or "").encode())
+                 for e in events]
+        await asyncio.gather(*batch)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, *, expected: int,
+                     within: float = 60.0) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """Read ``topic`` from the start until ``expected`` messages arrived or the deadline passed.
+
+    Keeps reading briefly after reaching ``expected`` so that extra (duplicate) messages show.
+    """
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    messages: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    settle_until: float | None = None
+    try:
+        while loop.time() < deadline:
+            if settle_until is not None and loop.time() > settle_until:
+                break
+            batches = await consumer.getmany(timeout_ms=300)
+            for records in batches.values():
+                messages.extend((r.key, r.value or b"", dict(r.headers)) for r in records)
+            if len(messages) >= expected and settle_until is None:
+                settle_until = loop.time() + 1.0
+    finally:
+        await consumer.stop()
+    return messages
+
+
+async def wait_until(predicate, *, within: float = 60.0, interval: float = 0.1) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` (async, returns bool) until true, or fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached before the deadline")
+        await asyncio.sleep(interval)

@@ -1,0 +1,263 @@
+"""Exactly-once effects on an at-least-once transport, on real Kafka, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop
+from leadrelay.runtime.producer import EventProducer
+from leadrelay.runtime.topics import ensure_topics
+from leadrelay.store.engine import create_engine_for
+from leadrelay.store.migrate import upgrade_async
+from leadrelay.store.outbox_relay import OutboxRelay
+from leadrelay.store.unit_of_work import Store, Transaction
+from tests.integration.runtime.crash_worker import CRASH_EXIT_CODE
+from tests.integration.runtime.effects import (
+    create_effects_table,
+    effect_counts,
+    make_handler,
+    produce,
+    read_topic,
+    sales_activity,
+    wait_until,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Topics:
+    def __init__(self, prefix: str) -> None:
+        self.input = f"{prefix}input"
+        self.output = f"{prefix}output"
+        self.dlq = f"{prefix}dead-letter"
+        self.group = f"{prefix}group"
+
+    @property
+    def all(self) -> list[str]:
+        return [self.input, self.output, self.dlq]
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str, unique_topic_prefix: str) -> Topics:
+    names = Topics(unique_topic_prefix)
+    await ensure_topics(kafka_bootstrap, names.all, partitions=3)
+    return names
+
+
+@pytest.fixture
+async def migrated_url(database_url: str) -> str:
+    await upgrade_async(database_url)
+    return database_url
+
+
+def run_worker(bootstrap: str, database_url: str, topics: Topics, *, expect: int,
+               crash: str | None = None) -> int:
+    command = [sys.executable, "-m", "tests.integration.runtime.crash_worker",
+               "--bootstrap", bootstrap, "--database-url", database_url, "--topic", topics.input,
+               "--out-topic", topics.output, "--dlq", topics.dlq, "--group", topics.group,
+               "--expect", str(expect)]
+    if crash:
+        command += ["--crash", crash]
+    return subprocess.run(command, cwd=ROOT, timeout=180, check=False).returncode
+
+
+def ids_of(messages: list[tuple[bytes | None, bytes, dict[str, bytes]]]) -> Counter[str]:
+    return Counter(json.loads(value)["id"] for _, value, _ in messages)
+
+
+async def test_consumer_killed_after_db_commit_applies_each_event_once(
+    kafka_bootstrap: str, migrated_url: str, topics: Topics
+) -> None:
+    events = [sales_activity(n) for n in range(30)]
+    await produce(kafka_bootstrap, topics.input, events)
+
+    crashed = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics,
+                                      expect=30, crash="after-db-commit:7")
+    assert crashed == CRASH_EXIT_CODE
+    engine = create_engine_for(migrated_url)
+    assert sum((await effect_counts(engine)).values()) == 7  # died before committing offsets
+
+    finished = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics,
+                                       expect=30)
+    assert finished == 0
+    counts = await effect_counts(engine)
+    await engine.dispose()
+    assert counts == {e.id: 1 for e in events}
+    published = ids_of(await read_topic(kafka_bootstrap, topics.output, expected=30))
+    assert published == Counter({f"{e.id}:recycled": 1 for e in events})
+
+
+async def test_process_killed_before_outbox_publish_publishes_once_after_restart(
+    kafka_bootstrap: str, migrated_url: str, topics: Topics
+) -> None:
+    events = [sales_activity(n) for n in range(20)]
+    await produce(kafka_bootstrap, topics.input, events)
+
+    crashed = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics,
+                                      expect=20, crash="before-publish")
+    assert crashed == CRASH_EXIT_CODE
+    engine = create_engine_for(migrated_url)
+    assert await Store(engine).outbox_backlog() > 0  # committed, not yet published
+
+    finished = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics,
+                                       expect=20)
+    assert finished == 0
+    assert await effect_counts(engine) == {e.id: 1 for e in events}
+    await engine.dispose()
+    published = ids_of(await read_topic(kafka_bootstrap, topics.output, expected=20))
+    assert published == Counter({f"{e.id}:recycled": 1 for e in events})
+
+
+async def _loop(bootstrap: str, store: Store, producer: EventProducer, topics: Topics,
+                name: str, handler=None) -> ConsumerLoop:  # type: ignore[no-untyped-def]
+    return ConsumerLoop(
+        ConsumerConfig(group=topics.group, topics=[topics.input], dead_letter_topic=topics.dlq,
+                       batch_size=100, handler_max_attempts=2, retry_backoff_seconds=0.01,
+                       session_timeout_ms=6000, heartbeat_interval_ms=500),
+        bootstrap=bootstrap,
+        handlers={"leadrelay.sales_activity.v1": handler or make_handler(topics.output, name)},
+        store=store, producer=producer, metrics=RuntimeMetrics.create(CollectorRegistry()),
+    )
+
+
+async def test_poison_message_is_dead_lettered_and_the_partition_keeps_moving(
+    kafka_bootstrap: str, migrated_url: str, topics: Topics
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    raw = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await raw.start()
+    key = b"lk_test0001"
+    await raw.send_and_wait(topics.input, b"{not json", key=key, partition=0)
+    invalid = sales_activity(1).model_copy(update={"data": {"lead_key": "lk_test0001"}})
+    await raw.send_and_wait(topics.input, invalid.to_bytes(), key=key, partition=0)
+    await raw.send_and_wait(topics.input, sales_activity(2).to_bytes(), key=key, partition=0)
+    await raw.stop()
+
+    engine = create_engine_for(migrated_url)
+    await create_effects_table(engine)
+    store = Store(engine)
+    producer = EventProducer(kafka_bootstrap)
+    await producer.start()
+    stop = asyncio.Event()
+    loop = await _loop(kafka_bootstrap, store, producer, topics, "c1")
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        async def processed() -> bool:
+            return (await effect_counts(engine)).get("input-2") == 1
+        await wait_until(processed)
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+        await engine.dispose()
+
+    dead = await read_topic(kafka_bootstrap, topics.dlq, expected=2)
+    assert [value for _, value, _ in dead] == [b"{not json", invalid.to_bytes()]
+    first, second = (headers for _, _, headers in dead)
+    assert first["dlq.error.type"] == b"undecodable"
+    assert second["dlq.error.type"] == b"schema_violation"
+    assert b"outcome" in second["dlq.error.message"]  # names the missing field
+    assert first["dlq.origin.topic"] == topics.input.encode()
+    assert first["dlq.origin.partition"] == b"0"
+    assert (first["dlq.origin.offset"], second["dlq.origin.offset"]) == (b"0", b"1")
+
+
+async def test_handler_that_keeps_failing_is_dead_lettered_after_its_attempts(
+    kafka_bootstrap: str, migrated_url: str, topics: Topics
+) -> None:
+    await produce(kafka_bootstrap, topics.input, [sales_activity(0), sales_activity(50)])
+    engine = create_engine_for(migrated_url)
+    await create_effects_table(engine)
+    good = make_handler(topics.output, "c1")
+    attempts: Counter[str] = Counter()
+
+    async def refuses_first(event: CloudEvent, tx: Transaction) -> None:
+        attempts[event.id] += 1
+        if event.id == "input-0":
+            raise ValueError("rep-1 is not on the roster")
+        await good(event, tx)
+
+    producer = EventProducer(kafka_bootstrap)
+    await producer.start()
+    stop = asyncio.Event()
+    loop = await _loop(kafka_bootstrap, Store(engine), producer, topics, "c1", refuses_first)
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        async def processed() -> bool:
+            return (await effect_counts(engine)).get("input-50") == 1
+        await wait_until(processed)
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+        counts = await effect_counts(engine)
+        await engine.dispose()
+    assert counts == {"input-50": 1}  # the failed attempts rolled back entirely
+    assert attempts["input-0"] == 2
+    dead = await read_topic(kafka_bootstrap, topics.dlq, expected=1)
+    assert len(dead) == 1
+    assert dead[0][2]["dlq.error.type"] == b"handler_failed"
+    assert b"not on the roster" in dead[0][2]["dlq.error.message"]
+
+
+async def test_rebalance_mid_stream_applies_every_effect_exactly_once(
+    kafka_bootstrap: str, migrated_url: str, topics: Topics
+) -> None:
+    total = 2000
+    events = [sales_activity(n, lead_count=200) for n in range(total)]
+    engines = [create_engine_for(migrated_url) for _ in range(2)]
+    await create_effects_table(engines[0])
+    producer = EventProducer(kafka_bootstrap)
+    await producer.start()
+    relay_store = Store(engines[0])
+    relay = OutboxRelay(relay_store, producer)
+    stops = [asyncio.Event(), asyncio.Event()]
+    relay_stop = asyncio.Event()
+    loops = [await _loop(kafka_bootstrap, Store(engines[i]), producer, topics, f"c{i}")
+             for i in range(2)]
+    tasks = [asyncio.create_task(loops[0].run(stops[0])),
+             asyncio.create_task(relay.run(relay_stop, poll_seconds=0.05))]
+    try:
+        await produce(kafka_bootstrap, topics.input, events[: total // 2])
+
+        async def at_least(n: int) -> bool:
+            return sum((await effect_counts(engines[0])).values()) >= n
+
+        await wait_until(lambda: at_least(200))
+        tasks.append(asyncio.create_task(loops[1].run(stops[1])))  # joins: rebalance
+        await produce(kafka_bootstrap, topics.input, events[total // 2:])
+        await wait_until(lambda: at_least(1200))
+        stops[0].set()  # leaves: a second rebalance while the stream continues
+        await tasks[0]
+
+        async def all_applied() -> bool:
+            return len(await effect_counts(engines[0])) >= total
+        await wait_until(all_applied, within=120)
+        await wait_until(lambda: _drained(relay_store))
+    finally:
+        for stop in (*stops, relay_stop):
+            stop.set()
+        await asyncio.gather(*tasks)
+        await producer.stop()
+        counts = await effect_counts(engines[0])
+        for engine in engines:
+            await engine.dispose()
+
+    assert counts == {e.id: 1 for e in events}
+    published = ids_of(await read_topic(kafka_bootstrap, topics.output, expected=total))
+    assert published == Counter({f"{e.id}:recycled": 1 for e in events})
+
+
+async def _drained(store: Store) -> bool:
+    return await store.outbox_backlog() == 0

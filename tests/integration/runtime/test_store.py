@@ -1,0 +1,113 @@
+"""The state store on both backends: migrations, the inbox and the outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from leadrelay.contracts.envelope import new_event
+from leadrelay.runtime.producer import EventProducer
+from leadrelay.runtime.topics import ensure_topics
+from leadrelay.store.engine import create_engine_for
+from leadrelay.store.migrate import downgrade, upgrade, upgrade_async
+from leadrelay.store.outbox_relay import OutboxRelay
+from leadrelay.store.tables import metadata
+from leadrelay.store.unit_of_work import Store
+from tests.integration.runtime.effects import read_topic
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        names = await connection.run_sync(lambda c: inspect(c).get_table_names())
+    return set(names) - {"alembic_version"}
+
+
+async def _columns(engine: AsyncEngine) -> dict[str, set[str]]:
+    def read(connection):  # type: ignore[no-untyped-def]
+        inspector = inspect(connection)
+        return {t: {c["name"] for c in inspector.get_columns(t)}
+                for t in inspector.get_table_names() if t != "alembic_version"}
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def test_migrations_upgrade_an_empty_database_and_downgrade_cleanly(
+    database_url: str,
+) -> None:
+    engine = create_engine_for(database_url)
+    try:
+        assert await _tables(engine) == set()
+        await asyncio.to_thread(upgrade, database_url)
+        assert await _tables(engine) == set(metadata.tables)
+        await asyncio.to_thread(downgrade, database_url)
+        assert await _tables(engine) == set()
+        await asyncio.to_thread(upgrade, database_url)  # and up again, from base
+        assert await _tables(engine) == set(metadata.tables)
+    finally:
+        await engine.dispose()
+
+
+async def test_migrated_schema_matches_the_table_declarations(database_url: str) -> None:
+    await upgrade_async(database_url)
+    engine = create_engine_for(database_url)
+    try:
+        declared = {name: {c.name for c in table.columns}
+                    for name, table in metadata.tables.items()}
+        assert await _columns(engine) == declared
+    finally:
+        await engine.dispose()
+
+
+async def test_inbox_recognises_an_event_already_processed(database_url: str) -> None:
+    await upgrade_async(database_url)
+    store = Store(create_engine_for(database_url))
+    try:
+        async with store.transaction() as tx:
+            assert await tx.mark_processed("scoring", "evt-1") is True
+            assert await tx.mark_processed("handoff", "evt-1") is True  # per consumer
+        async with store.transaction() as tx:
+            assert await tx.mark_processed("scoring", "evt-1") is False
+    finally:
+        await store.dispose()
+
+
+async def test_outbox_rows_of_a_rolled_back_transaction_are_never_published(
+    database_url: str, kafka_bootstrap: str, unique_topic_prefix: str
+) -> None:
+    topic = f"{unique_topic_prefix}recycled"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=1)
+    await upgrade_async(database_url)
+    store = Store(create_engine_for(database_url))
+    producer = EventProducer(kafka_bootstrap)
+    await producer.start()
+
+    def recycled(n: int):  # type: ignore[no-untyped-def]
+        return new_event("leadrelay.lead_recycled.v1", source="tests", id=f"r-{n}",
+                         subject="lk_1", data={"lead_key": "lk_1", "reason": "manual",
+                                               "recycled_at": datetime(2026, 11, 24, tzinfo=UTC)})
+    try:
+        async with store.transaction() as tx:
+            await tx.publish(topic, recycled(1))
+        try:
+            async with store.transaction() as tx:
+                await tx.publish(topic, recycled(2))
+                raise RuntimeError("the handler failed after queuing")
+        except RuntimeError:
+            pass
+        async with store.transaction() as tx:
+            await tx.publish(topic, recycled(3))
+        assert await store.outbox_backlog() == 2
+        relay = OutboxRelay(store, producer)
+        assert await relay.publish_pending() == 2
+        assert await relay.publish_pending() == 0
+        assert await store.outbox_backlog() == 0
+    finally:
+        await producer.stop()
+        await store.dispose()
+    messages = await read_topic(kafka_bootstrap, topic, expected=2)
+    assert [key for key, _, _ in messages] == [b"lk_1", b"lk_1"]
+    assert [json.loads(value)["id"] for _, value, _ in messages] == ["r-1", "r-3"]
