@@ -1,0 +1,83 @@
+"""The hand-off domain: routing config, the rep calendar, round robin and the routing decision.
+
+Pure: nothing here reads a clock, a database or a broker. The service layer loads the config, reads
+the roster, accounts, round-robin state and loads, calls :func:`decide` and stores what it returns.
+"""
+
+from services.handoff.domain.config import (
+    DEFAULT_ROUTING_FILE,
+    Account,
+    AssignTo,
+    Capacity,
+    Fallback,
+    OutOfOffice,
+    Rep,
+    Role,
+    RosterConfig,
+    RoutingConfig,
+    Rule,
+    RuleWhen,
+    Segment,
+    SegmentBand,
+    cross_validate,
+    load_roster,
+    load_routing,
+)
+from services.handoff.domain.decision import (
+    DecisionTrace,
+    LeadFacts,
+    RepLoad,
+    Route,
+    RoutingDecision,
+    SkippedRep,
+    SkipReason,
+    TraceStep,
+    decide,
+    record_assignment,
+)
+from services.handoff.domain.hours import (
+    Shift,
+    calendar_status,
+    is_working,
+    local_day,
+    next_working_moment,
+)
+from services.handoff.domain.round_robin import RoutingState, pick, pool_key
+
+__all__ = [
+    "DEFAULT_ROUTING_FILE",
+    "Account",
+    "AssignTo",
+    "Capacity",
+    "DecisionTrace",
+    "Fallback",
+    "LeadFacts",
+    "OutOfOffice",
+    "Rep",
+    "RepLoad",
+    "Role",
+    "RosterConfig",
+    "Route",
+    "RoutingConfig",
+    "RoutingDecision",
+    "RoutingState",
+    "Rule",
+    "RuleWhen",
+    "Segment",
+    "SegmentBand",
+    "Shift",
+    "SkipReason",
+    "SkippedRep",
+    "TraceStep",
+    "calendar_status",
+    "cross_validate",
+    "decide",
+    "is_working",
+    "load_roster",
+    "load_routing",
+    "local_day",
+    "next_working_moment",
+    "pick",
+    "pool_key",
+    "record_assignment",
+]

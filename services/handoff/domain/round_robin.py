@@ -1,0 +1,66 @@
+"""Smooth weighted round robin (nginx's algorithm) whose state the caller stores between decisions.
+
+Each pick adds every *eligible* rep's weight to their credit, gives the lead to the rep with the
+most credit (ties: the smallest rep id) and takes the eligible reps' total weight back from that
+rep. Over any run with a fixed set of eligible reps each rep's share equals weight / total, the
+error never exceeds one assignment, and reps of equal weight strictly alternate.
+
+Pools. The state holds one credit table per pool, and a pool is a role plus a team (``ae:*`` when
+the rule names no team). Territory and segment only narrow which members of the pool are eligible
+for one lead; they are not separate pools, so a rep covering two territories is balanced once
+across both instead of collecting a full share in each.
+
+Skipped reps. A rep who is not eligible for a lead (out of office, at capacity, outside their
+hours, wrong territory, ...) gains no credit for it, and the credit they had is frozen. So an
+absence earns no catch-up burst: a rep back from a week off resumes where they left the rotation.
+Every credit is also clamped to plus or minus the pool's total weight, a bound that a fixed set of
+reps never reaches, so no pattern of changing eligibility can let a credit grow without limit.
+
+Across processes. The state is plain JSON (``model_dump_json`` / ``model_validate_json``);
+``version`` goes up by one with every change so the caller can store it with a compare-and-set and
+retry the decision when another process got there first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RoutingState(BaseModel):
+    """Round-robin credits per pool: ``pools[pool_key][rep_id] = credit``. Treat as immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(default=0, ge=0)
+    pools: dict[str, dict[str, int]] = {}
+
+
+def pool_key(role: str, team: str | None) -> str:
+    """``"sdr:*"`` for all SDRs, ``"ae:enterprise"`` for the AEs of one team."""
+    return f"{role}:{team or '*'}"
+
+
+def pick(
+    state: RoutingState,
+    pool: str,
+    members: Mapping[str, int],
+    eligible: Sequence[str],
+) -> tuple[str, RoutingState]:
+    """Choose one of ``eligible`` (a non-empty subset of ``members``, rep id -> weight).
+
+    Returns the chosen rep and the new state; reps no longer in the pool drop out of its table.
+    """
+    if not eligible:
+        raise ValueError("pick needs at least one eligible rep")
+    credits = {rep: credit for rep, credit in state.pools.get(pool, {}).items() if rep in members}
+    candidates = sorted(set(eligible))
+    for rep in candidates:
+        credits[rep] = credits.get(rep, 0) + members[rep]
+    chosen = max(candidates, key=lambda rep: credits[rep])
+    credits[chosen] -= sum(members[rep] for rep in candidates)
+    bound = sum(members.values())
+    table = {rep: max(-bound, min(bound, credit)) for rep, credit in sorted(credits.items())}
+    pools = {**state.pools, pool: table}
+    return chosen, RoutingState(version=state.version + 1, pools=pools)

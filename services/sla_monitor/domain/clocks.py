@@ -1,0 +1,431 @@
+"""SLA clocks: pure state transitions ``(clock state, now) -> (new clock state, actions)``.
+
+Lifecycle of a clock: ``running`` -> ``warned`` (at ``warn_at``) -> ``breached`` (at ``due_at``) ->
+``completed`` (the awaited sales activity arrived, on time or late) or ``stopped`` (the clock ended
+without it: rejected or disqualified by sales, lead lost, the assignment reassigned, the lead
+recycled by the ladder, or a sibling clock of the same assignment ended the assignment).
+
+The breach ladder (``on_breach``) is scheduled when the clock starts, so users can read every step's
+time from the clock: at ``due_at`` the clock emits Breach and applies the first step; each further
+step comes another ``within`` later (the clock's own deadline length, in its own calendar), unless
+the step sets ``after``. A ``reassign`` step whose ``max`` is already used up is left out of the
+schedule, so the next step takes its place. Reassign and recycle end the assignment: the clock
+stops, and the new assignment (if any) gets fresh clocks.
+
+Every action fires exactly once: the new clock records it, so repeating a call with the same ``now``
+yields nothing. After downtime, every step due by ``now`` fires in order, except a warning whose
+deadline has also passed (the breach says more).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final, TypedDict
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from services.sla_monitor.domain.actions import (
+    Breach,
+    ClockKind,
+    Escalate,
+    Recycle,
+    RecycleReason,
+    RequestReassignment,
+    SlaAction,
+    Warn,
+)
+from services.sla_monitor.domain.calendar import BusinessCalendar, to_utc
+from services.sla_monitor.domain.config import (
+    ClockPolicy,
+    EscalateStep,
+    LadderStep,
+    ReassignStep,
+    RecycleStep,
+    Role,
+    Route,
+    SlaPolicy,
+)
+from services.sla_monitor.domain.durations import Duration
+
+_CLOCK_NAMESPACE: Final = uuid.UUID("5b0f3c8e-2f5a-4b0e-9a57-6c1d2e3f4a5b")
+"""Fixed forever: clock ids derived from it are stored in databases."""
+
+WARNING: Final = "warn"
+BREACH: Final = "breach"
+ASSIGNMENT_ENDED: Final = "assignment_ended"
+"""Labels in ``steps_taken`` besides ladder actions (escalate, reassign, recycle) and outcomes."""
+
+_COMPLETES: Final[dict[str, frozenset[ClockKind]]] = {
+    "contact_attempted": frozenset({ClockKind.FIRST_TOUCH}),
+    "contacted": frozenset({ClockKind.FIRST_TOUCH}),
+    "accepted": frozenset(ClockKind),
+    "qualified": frozenset(ClockKind),
+    "opportunity_created": frozenset(ClockKind),
+    "won": frozenset(ClockKind),
+}
+_RECYCLES: Final[dict[str, RecycleReason]] = {
+    "rejected": "rejected_by_sales",
+    "disqualified": "disqualified",
+}
+_STOPS: Final = frozenset({"lost"})
+"""Outcomes that end every clock without a recycle from the SLA monitor."""
+_CLOSED_BY: Final = frozenset({"reassign", "recycle", ASSIGNMENT_ENDED, *_RECYCLES, *_STOPS})
+"""Steps after which an assignment is no longer the rep's to reject (no second recycle)."""
+
+
+class ClockState(StrEnum):
+    RUNNING = "running"
+    WARNED = "warned"
+    BREACHED = "breached"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+
+
+_TERMINAL: Final = frozenset({ClockState.STOPPED, ClockState.COMPLETED})
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssignmentFacts:
+    """What the assignment event tells the SLA monitor; ``attempt`` 1 is the first assignment.
+
+    ``prior_rep_ids`` are reps who had the lead before in this episode; a reassignment request
+    excludes them and the current rep.
+    """
+
+    lead_key: str
+    assignment_id: str
+    rep_id: str
+    role: Role
+    route: Route
+    team: str | None
+    episode: int
+    attempt: int
+    assigned_at: datetime
+    prior_rep_ids: tuple[str, ...] = ()
+
+
+class ScheduledStep(BaseModel):
+    """One ladder step and when it applies; ``position`` is its 1-based place in ``on_breach``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    position: int
+    at: AwareDatetime
+    step: LadderStep
+
+
+class SlaClock(BaseModel):
+    """One durable clock; persist it with ``model_dump(mode="json")`` / ``model_validate``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clock_id: str
+    lead_key: str
+    assignment_id: str
+    rep_id: str
+    episode: int
+    attempt: int
+    kind: ClockKind
+    policy_id: str
+    started_at: AwareDatetime
+    warn_at: AwareDatetime | None
+    due_at: AwareDatetime
+    state: ClockState = ClockState.RUNNING
+    ladder_position: int = 0
+    """How many scheduled ladder steps have been applied (index of the next one in ``ladder``)."""
+    reassignments_done: int = 0
+    steps_taken: tuple[tuple[str, AwareDatetime], ...] = ()
+    """(label, when) of every warning, breach, ladder step and ending, in order."""
+    ladder: tuple[ScheduledStep, ...] = ()
+    prior_rep_ids: tuple[str, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        return self.state not in _TERMINAL
+
+    @property
+    def was_breached(self) -> bool:
+        return any(label == BREACH for label, _at in self.steps_taken)
+
+
+def clock_id_for(assignment_id: str, kind: ClockKind) -> str:
+    """Deterministic, so a redelivered assignment maps onto the clocks it already started."""
+    return str(uuid.uuid5(_CLOCK_NAMESPACE, f"{assignment_id}/{kind}"))
+
+
+def start_clocks(
+    policy: SlaPolicy,
+    calendar: BusinessCalendar,
+    assignment: AssignmentFacts,
+    reassignments_so_far: int | None = None,
+) -> list[SlaClock]:
+    """The clocks ``policy`` starts for ``assignment``, counted in ``calendar`` (the rep's own).
+
+    ``reassignments_so_far`` (how often the lead was reassigned in this episode) decides whether
+    the ladder can still reassign; left out, it is ``assignment.attempt - 1``.
+    """
+    if reassignments_so_far is None:
+        reassignments_so_far = max(assignment.attempt - 1, 0)
+    specs = ((ClockKind.FIRST_TOUCH, policy.first_touch), (ClockKind.ACCEPTANCE, policy.acceptance))
+    return [
+        _start_clock(kind, spec, policy, calendar, assignment, reassignments_so_far)
+        for kind, spec in specs
+        if spec is not None
+    ]
+
+
+def next_fire_at(clock: SlaClock) -> datetime | None:
+    """When ``due_actions`` next has something to do; ``None`` when nothing is scheduled."""
+    if not clock.is_open:
+        return None
+    if clock.state is ClockState.RUNNING and clock.warn_at is not None:
+        return clock.warn_at
+    if clock.state in (ClockState.RUNNING, ClockState.WARNED):
+        return clock.due_at
+    if clock.ladder_position < len(clock.ladder):
+        return clock.ladder[clock.ladder_position].at
+    return None
+
+
+def due_actions(clock: SlaClock, now: datetime) -> tuple[SlaClock, list[SlaAction]]:
+    """Fire everything due by ``now``, in order. Idempotent for the same ``now``.
+
+    When the result contains RequestReassignment or Recycle the assignment has ended: stop its
+    other clocks (or use :func:`fire_due`, which does so).
+    """
+    now = to_utc(now)
+    actions: list[SlaAction] = []
+    while _is_due(clock, now):
+        clock, fired = _fire_next(clock, now)
+        actions.extend(fired)
+    return clock, actions
+
+
+def fire_due(clocks: Sequence[SlaClock], now: datetime) -> tuple[list[SlaClock], list[SlaAction]]:
+    """``due_actions`` for several clocks (e.g. both clocks of an assignment), in time order.
+
+    When one clock's step reassigns or recycles, the other open clocks of that assignment stop
+    (label ``assignment_ended``) instead of firing steps of their own.
+    """
+    now = to_utc(now)
+    current = list(clocks)
+    actions: list[SlaAction] = []
+    while due := [
+        (fire_at, clock.kind is not ClockKind.FIRST_TOUCH, index)
+        for index, clock in enumerate(current)
+        if (fire_at := next_fire_at(clock)) is not None and fire_at <= now
+    ]:
+        _at, _kind, index = min(due)
+        current[index], fired = _fire_next(current[index], now)
+        actions.extend(fired)
+        if any(isinstance(action, RequestReassignment | Recycle) for action in fired):
+            current = _end_assignment(current, current[index].assignment_id, now)
+    return current, actions
+
+
+def on_sales_activity(
+    clocks: Iterable[SlaClock], outcome: str, at: datetime, detail: str | None = None
+) -> tuple[list[SlaClock], list[SlaAction]]:
+    """Apply a sales outcome (reported at ``at``) to a lead's clocks. Idempotent.
+
+    ``contact_attempted``/``contacted`` complete first touch; ``accepted``, ``qualified``,
+    ``opportunity_created`` and ``won`` complete every clock; ``lost`` stops every clock;
+    ``rejected``/``disqualified`` stop every open clock and recycle the lead once per assignment
+    with ``detail`` (the rep's reason), unless the assignment had already ended (reassigned,
+    recycled, lost); completed clocks keep their state but record the outcome, which is what makes
+    a repeat recognisable. Otherwise closed clocks stay as they are. An unknown outcome raises
+    ``ValueError``.
+    """
+    at = to_utc(at)
+    clocks = list(clocks)
+    if outcome in _RECYCLES:
+        return _reject(clocks, outcome, _RECYCLES[outcome], at, detail)
+    if outcome in _STOPS:
+        return [_close(c, outcome, at, ClockState.STOPPED) for c in clocks], []
+    if outcome not in _COMPLETES:
+        raise ValueError(f"unknown sales outcome {outcome!r}")
+    kinds = _COMPLETES[outcome]
+    return [
+        _close(c, outcome, at, ClockState.COMPLETED) if c.kind in kinds else c for c in clocks
+    ], []
+
+
+def _start_clock(
+    kind: ClockKind,
+    spec: ClockPolicy,
+    policy: SlaPolicy,
+    calendar: BusinessCalendar,
+    assignment: AssignmentFacts,
+    reassignments_so_far: int,
+) -> SlaClock:
+    started = to_utc(assignment.assigned_at)
+    due = spec.within.after(calendar, started)
+    warn = (
+        spec.warn_at.warn_at(calendar, started, due, spec.within.basis)
+        if spec.warn_at is not None
+        else None
+    )
+    return SlaClock(
+        clock_id=clock_id_for(assignment.assignment_id, kind),
+        lead_key=assignment.lead_key,
+        assignment_id=assignment.assignment_id,
+        rep_id=assignment.rep_id,
+        episode=assignment.episode,
+        attempt=assignment.attempt,
+        kind=kind,
+        policy_id=policy.id,
+        started_at=started,
+        warn_at=warn if warn is not None and warn < due else None,
+        due_at=due,
+        reassignments_done=reassignments_so_far,
+        ladder=_schedule(policy.on_breach, spec.within, calendar, due, reassignments_so_far),
+        prior_rep_ids=assignment.prior_rep_ids,
+    )
+
+
+def _schedule(
+    ladder: Sequence[LadderStep],
+    within: Duration,
+    calendar: BusinessCalendar,
+    due: datetime,
+    reassignments_so_far: int,
+) -> tuple[ScheduledStep, ...]:
+    """Step times: the first at the breach, each next one ``within`` later (or its ``after``)."""
+    scheduled: list[ScheduledStep] = []
+    at = due
+    for position, step in enumerate(ladder, start=1):
+        if isinstance(step, ReassignStep) and reassignments_so_far >= step.max:
+            continue
+        gap = step.after if step.after is not None else (within if scheduled else None)
+        at = gap.after(calendar, at) if gap is not None else at
+        scheduled.append(ScheduledStep(position=position, at=at, step=step))
+    return tuple(scheduled)
+
+
+def _is_due(clock: SlaClock, now: datetime) -> bool:
+    fire_at = next_fire_at(clock)
+    return fire_at is not None and fire_at <= now
+
+
+def _fire_next(clock: SlaClock, now: datetime) -> tuple[SlaClock, list[SlaAction]]:
+    """Apply the one next thing that is due: a warning, the breach, or one ladder step."""
+    if clock.state is ClockState.RUNNING and clock.warn_at is not None and clock.due_at > now:
+        return _record(clock, WARNING, now, state=ClockState.WARNED), [Warn(**_facts(clock, now))]
+    if clock.state in (ClockState.RUNNING, ClockState.WARNED):
+        return _record(clock, BREACH, now, state=ClockState.BREACHED), [
+            Breach(**_facts(clock, now))
+        ]
+    scheduled = clock.ladder[clock.ladder_position]
+    clock = clock.model_copy(update={"ladder_position": clock.ladder_position + 1})
+    return _apply_step(clock, scheduled.step, scheduled.position, now)
+
+
+def _apply_step(
+    clock: SlaClock, step: LadderStep, position: int, now: datetime
+) -> tuple[SlaClock, list[SlaAction]]:
+    facts = _facts(clock, now)
+    if isinstance(step, EscalateStep):
+        action = Escalate(**facts, position=position, escalated_to=step.to)
+        return _record(clock, step.action, now), [action]
+    if isinstance(step, ReassignStep):
+        number = clock.reassignments_done + 1
+        excluded = tuple(dict.fromkeys((*clock.prior_rep_ids, clock.rep_id)))
+        reassign = RequestReassignment(
+            **facts,
+            position=position,
+            episode=clock.episode,
+            attempt=clock.attempt + 1,
+            max_reassignments=step.max,
+            exclude_rep_ids=excluded,
+        )
+        stopped = _record(clock, step.action, now, state=ClockState.STOPPED)
+        return stopped.model_copy(update={"reassignments_done": number}), [reassign]
+    assert isinstance(step, RecycleStep)
+    recycle = Recycle(
+        **facts,
+        position=position,
+        reason=step.reason,
+        detail=f"{clock.kind} SLA breached after {clock.reassignments_done} reassignment(s)",
+    )
+    return _record(clock, step.action, now, state=ClockState.STOPPED), [recycle]
+
+
+def _reject(
+    clocks: list[SlaClock], outcome: str, reason: RecycleReason, at: datetime, detail: str | None
+) -> tuple[list[SlaClock], list[SlaAction]]:
+    """Stop and recycle each assignment among ``clocks`` that is still the rep's."""
+    live = {c.assignment_id for c in clocks} - {
+        c.assignment_id for c in clocks if any(label in _CLOSED_BY for label, _ in c.steps_taken)
+    }
+    actions: list[SlaAction] = []
+    for assignment_id in sorted(live):
+        first = next(c for c in clocks if c.assignment_id == assignment_id)
+        actions.append(
+            Recycle(
+                lead_key=first.lead_key,
+                assignment_id=assignment_id,
+                rep_id=first.rep_id,
+                reason=reason,
+                detail=detail,
+                fired_at=at,
+            )
+        )
+    updated = [
+        _record(c, outcome, at, state=ClockState.STOPPED if c.is_open else c.state)
+        if c.assignment_id in live
+        else c
+        for c in clocks
+    ]
+    return updated, actions
+
+
+def _end_assignment(clocks: list[SlaClock], assignment_id: str, now: datetime) -> list[SlaClock]:
+    return [
+        _close(c, ASSIGNMENT_ENDED, now, ClockState.STOPPED)
+        if c.assignment_id == assignment_id
+        else c
+        for c in clocks
+    ]
+
+
+def _close(clock: SlaClock, label: str, at: datetime, state: ClockState) -> SlaClock:
+    """End an open clock; a closed one is returned unchanged (this makes repeats idempotent)."""
+    return _record(clock, label, at, state=state) if clock.is_open else clock
+
+
+def _record(clock: SlaClock, label: str, at: datetime, state: ClockState | None = None) -> SlaClock:
+    return clock.model_copy(
+        update={
+            "steps_taken": (*clock.steps_taken, (label, at)),
+            "state": state if state is not None else clock.state,
+        }
+    )
+
+
+class _Facts(TypedDict):
+    clock_id: str
+    lead_key: str
+    assignment_id: str
+    rep_id: str
+    clock: ClockKind
+    policy: str
+    deadline: datetime
+    fired_at: datetime
+
+
+def _facts(clock: SlaClock, now: datetime) -> _Facts:
+    """The fields every clock action carries (see ``actions.ClockFacts``)."""
+    return _Facts(
+        clock_id=clock.clock_id,
+        lead_key=clock.lead_key,
+        assignment_id=clock.assignment_id,
+        rep_id=clock.rep_id,
+        clock=clock.kind,
+        policy=clock.policy_id,
+        deadline=clock.due_at,
+        fired_at=now,
+    )

@@ -1,0 +1,225 @@
+"""The ``sla:`` section of the definitions file: business calendars and SLA policies.
+
+Every model refuses unknown keys, so a misspelt ``wihtin`` is an error located at its key instead of
+a silently missing SLA. ``services/sla_monitor/default_sla.yaml`` is the annotated example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from services.sla_monitor.domain.calendar import (
+    BusinessCalendar,
+    parse_time_zone,
+    parse_weekly_hours,
+)
+from services.sla_monitor.domain.durations import (
+    Duration,
+    WarnRule,
+    parse_duration,
+    parse_warn_rule,
+)
+
+DEFAULT = "default"
+"""The name of the calendar and of the policy used when nothing more specific applies."""
+
+DEFAULT_SLA_FILE = Path(__file__).resolve().parent.parent / "default_sla.yaml"
+"""The shipped ``sla:`` section (read it with a YAML loader, then :func:`load_sla`)."""
+
+Role = Literal["sdr", "ae"]
+Route = Literal["account", "rule", "round_robin", "fallback"]
+
+DurationText = Annotated[
+    Duration,
+    PlainValidator(parse_duration),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(bm|bh|bd|m|h|d)$", "examples": ["1bh"]}),
+]
+WarnText = Annotated[
+    WarnRule,
+    PlainValidator(parse_warn_rule),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ["75%", "15bm before"]}),
+]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CalendarConfig(_Config):
+    """A named business calendar; ``weekly_hours`` left out means Monday-Friday 09:00-17:00."""
+
+    time_zone: str
+    weekly_hours: dict[str, tuple[str, ...]] | None = None
+    holidays: tuple[date, ...] = ()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        parse_time_zone(value)
+        return value
+
+    @field_validator("weekly_hours")
+    @classmethod
+    def _valid_hours(
+        cls, value: dict[str, tuple[str, ...]] | None
+    ) -> dict[str, tuple[str, ...]] | None:
+        if value is not None:
+            parse_weekly_hours(value)
+        return value
+
+    def to_calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.from_parts(self.time_zone, self.weekly_hours, self.holidays)
+
+
+class AppliesTo(_Config):
+    """Which assignments a policy covers; a field left out matches anything."""
+
+    role: Role | None = None
+    route: Route | None = None
+    team: str | None = None
+
+    def matches(self, role: str, route: str, team: str | None) -> bool:
+        return (
+            self.role in (None, role) and self.route in (None, route) and self.team in (None, team)
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return self.role is None and self.route is None and self.team is None
+
+
+class ClockPolicy(_Config):
+    """One clock: its deadline ``within`` and an optional warning."""
+
+    within: DurationText
+    warn_at: WarnText | None = None
+
+    @model_validator(mode="after")
+    def _warning_fits(self) -> ClockPolicy:
+        before = self.warn_at.before if self.warn_at is not None else None
+        if before is None:
+            return self
+        if before.basis is not self.within.basis:
+            raise ValueError(
+                f"warn_at {self.warn_at} counts {before.basis} time but within {self.within}"
+                f" counts {self.within.basis} time; use the same kind or a percentage"
+            )
+        within = self.within.fixed
+        assert before.fixed is not None
+        if within is not None and before.fixed >= within:
+            raise ValueError(f"warn_at {self.warn_at} must be shorter than within {self.within}")
+        return self
+
+
+class _Step(_Config):
+    after: DurationText | None = None
+    """Time after the previous step (the deadline for the first step).
+
+    Unset: the first step applies at the breach, each later one after another ``within`` period.
+    """
+
+
+class EscalateStep(_Step):
+    action: Literal["escalate"]
+    to: str = Field(default="manager", min_length=1)
+
+
+class ReassignStep(_Step):
+    action: Literal["reassign"]
+    max: int = Field(ge=1)
+    """How often a lead may be reassigned in one sales-ready episode; then the step is skipped."""
+
+
+class RecycleStep(_Step):
+    action: Literal["recycle"]
+    reason: Literal["sla_breached"] = "sla_breached"
+
+
+LadderStep = Annotated[EscalateStep | ReassignStep | RecycleStep, Field(discriminator="action")]
+
+
+class SlaPolicy(_Config):
+    """The clocks started for an assignment and what happens when one of them is breached."""
+
+    id: str = Field(min_length=1)
+    applies_to: AppliesTo = AppliesTo()
+    calendar: str = DEFAULT
+    """The calendar used when the rep has none of their own."""
+    first_touch: ClockPolicy | None = None
+    acceptance: ClockPolicy | None = None
+    on_breach: tuple[LadderStep, ...] = ()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SlaPolicy:
+        if self.first_touch is None and self.acceptance is None:
+            raise ValueError("a policy needs first_touch, acceptance or both")
+        actions = [step.action for step in self.on_breach]
+        if actions.count("reassign") > 1:
+            raise ValueError("on_breach: at most one reassign step (its max counts every time)")
+        if "recycle" in actions[:-1]:
+            raise ValueError("on_breach: recycle ends the ladder, so it must be the last step")
+        if self.id == DEFAULT and not self.applies_to.is_empty:
+            raise ValueError("the default policy applies to everything: remove applies_to")
+        return self
+
+
+class SlaConfig(_Config):
+    """The whole ``sla:`` section."""
+
+    calendars: dict[str, CalendarConfig]
+    policies: tuple[SlaPolicy, ...]
+
+    @model_validator(mode="after")
+    def _references(self) -> SlaConfig:
+        if DEFAULT not in self.calendars:
+            raise ValueError("calendars: a calendar named 'default' is required")
+        ids = [policy.id for policy in self.policies]
+        duplicates = sorted({name for name in ids if ids.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"policies: duplicate id(s) {', '.join(duplicates)}")
+        if DEFAULT not in ids:
+            raise ValueError("policies: a policy with id 'default' is required")
+        for policy in self.policies:
+            if policy.calendar not in self.calendars:
+                raise ValueError(
+                    f"policies: {policy.id} uses calendar {policy.calendar!r},"
+                    f" which is not among calendars ({', '.join(sorted(self.calendars))})"
+                )
+        return self
+
+    def policy_for(self, role: str, route: str, team: str | None = None) -> SlaPolicy:
+        """The first listed policy whose ``applies_to`` matches; else the ``default`` policy."""
+        default = next(policy for policy in self.policies if policy.id == DEFAULT)
+        return next(
+            (
+                policy
+                for policy in self.policies
+                if policy.id != DEFAULT and policy.applies_to.matches(role, route, team)
+            ),
+            default,
+        )
+
+    def calendar(self, name: str = DEFAULT) -> BusinessCalendar:
+        """A named calendar, for reps without their own (``KeyError`` if it does not exist)."""
+        return self.calendars[name].to_calendar()
+
+
+def load_sla(mapping: Mapping[str, Any]) -> SlaConfig:
+    """Validate the value of the ``sla:`` key; a pydantic ``ValidationError`` locates each error."""
+    return SlaConfig.model_validate(mapping)
