@@ -1,0 +1,106 @@
+"""Pure domain of the scoring service: scorecard config, evaluation and lifecycle transitions.
+
+Imports nothing that does I/O (``defaults`` reads the packaged default scorecard and is the one
+exception); time is always passed in. The service drives it as state in, fact in, (new state,
+decision) out; see ``lifecycle`` for the recipe per event type.
+"""
+
+from services.scoring.domain.config import (
+    EngagementConfig,
+    EngagementRule,
+    FastTrack,
+    FitConfig,
+    FitRule,
+    Grades,
+    Range,
+    RecycleConfig,
+    SalesReady,
+    Scorecard,
+    load_scorecard,
+)
+from services.scoring.domain.defaults import default_scorecard_mapping, load_default_scorecard
+from services.scoring.domain.durations import format_duration, parse_duration
+from services.scoring.domain.lifecycle import (
+    RECYCLE_REASONS,
+    SALES_OUTCOMES,
+    apply_activity,
+    apply_form_submission,
+    apply_profile,
+    apply_recycle,
+    apply_sales_outcome,
+    merge_visitor,
+    reassess,
+)
+from services.scoring.domain.model import (
+    Activity,
+    Decision,
+    EngagementResult,
+    FitResult,
+    Grade,
+    InvalidTransition,
+    LeadState,
+    Profile,
+    QualifiedBy,
+    Score,
+    ScoreLine,
+    ScoringError,
+    Stage,
+    StageChange,
+    UnknownOutcome,
+)
+from services.scoring.domain.scoring import (
+    engagement_rule_matches,
+    evaluate_engagement,
+    evaluate_fit,
+    score_lead,
+)
+from services.scoring.domain.serialization import dump_score, dump_state, load_state
+
+__all__ = [
+    "RECYCLE_REASONS",
+    "SALES_OUTCOMES",
+    "Activity",
+    "Decision",
+    "EngagementConfig",
+    "EngagementResult",
+    "EngagementRule",
+    "FastTrack",
+    "FitConfig",
+    "FitResult",
+    "FitRule",
+    "Grade",
+    "Grades",
+    "InvalidTransition",
+    "LeadState",
+    "Profile",
+    "QualifiedBy",
+    "Range",
+    "RecycleConfig",
+    "SalesReady",
+    "Score",
+    "ScoreLine",
+    "Scorecard",
+    "ScoringError",
+    "Stage",
+    "StageChange",
+    "UnknownOutcome",
+    "apply_activity",
+    "apply_form_submission",
+    "apply_profile",
+    "apply_recycle",
+    "apply_sales_outcome",
+    "default_scorecard_mapping",
+    "dump_score",
+    "dump_state",
+    "engagement_rule_matches",
+    "evaluate_engagement",
+    "evaluate_fit",
+    "format_duration",
+    "load_default_scorecard",
+    "load_scorecard",
+    "load_state",
+    "merge_visitor",
+    "parse_duration",
+    "reassess",
+    "score_lead",
+]

@@ -1,0 +1,222 @@
+"""Domain values of scoring: who a lead is, what it did, its score and where it is in the lifecycle.
+
+Everything here is a frozen dataclass so a ``LeadState`` can be handed around, compared and
+stored without anyone mutating it behind the service's back. Times are timezone-aware; a naive
+datetime is refused at construction, because comparing it later would fail far from the cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+Grade = Literal["A", "B", "C", "D"]
+"""Fit grade, A best. D is everything below the C band."""
+
+GRADE_ORDER: tuple[Grade, ...] = ("D", "C", "B", "A")
+
+Axis = Literal["fit", "engagement"]
+QualifiedBy = Literal["thresholds", "fast_track"]
+
+
+class Stage(StrEnum):
+    """Lifecycle stages shared by every service (DESIGN.md section 2)."""
+
+    ANONYMOUS = "anonymous"
+    LEAD = "lead"
+    MQL = "mql"
+    SAL = "sal"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    CUSTOMER = "customer"
+    RECYCLED = "recycled"
+    DISQUALIFIED = "disqualified"
+
+
+class ScoringError(ValueError):
+    """Base of the domain errors: the fact cannot be applied to this lead."""
+
+
+class InvalidTransition(ScoringError):
+    """A fact that contradicts the lead's stage (e.g. a sales outcome for an anonymous visitor)."""
+
+
+class UnknownOutcome(ScoringError):
+    """A sales outcome outside the shared vocabulary."""
+
+
+def require_aware(name: str, value: datetime | None) -> None:
+    """Refuse naive datetimes where they enter the domain, not where they are compared."""
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One thing a visitor or lead did; ``event_id`` is the CloudEvent id (dedupe key)."""
+
+    event_id: str
+    action: str
+    occurred_at: datetime
+    url: str | None = None
+    form_id: str | None = None
+
+    def __post_init__(self) -> None:
+        require_aware("occurred_at", self.occurred_at)
+
+
+def in_time_order(activities: Iterable[Activity]) -> tuple[Activity, ...]:
+    """Distinct activities (first seen wins per event id) sorted by (occurred_at, event_id).
+
+    The one ordering every score and state uses, so arrival order never matters.
+    """
+    by_id: dict[str, Activity] = {}
+    for activity in activities:
+        by_id.setdefault(activity.event_id, activity)
+    return tuple(sorted(by_id.values(), key=lambda a: (a.occurred_at, a.event_id)))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who the person is. ``None`` means unknown (or, in an update, "not provided")."""
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    job_title: str | None = None
+    company_size: int | None = None
+    industry: str | None = None
+    country: str | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def value_of(self, name: str) -> object:
+        """The value a fit rule's ``field`` names: a profile attribute or ``extra.<key>``."""
+        if name.startswith("extra."):
+            return self.extra.get(name.removeprefix("extra."))
+        return getattr(self, name, None)
+
+    @property
+    def email_domain(self) -> str | None:
+        """Lower-cased domain of the email, the only part of it scoring ever looks at."""
+        if self.email is None or "@" not in self.email:
+            return None
+        return self.email.rsplit("@", 1)[1].strip().lower() or None
+
+
+PROFILE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(Profile)) - {"extra"}
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    """One rule's contribution, so marketing can show why a lead scored what it did.
+
+    ``points`` is what counts now (decayed, rounded to 2 dp); ``raw_points`` what the rule
+    awarded before decay (after caps and windows); ``decay_factor`` is ``points / raw_points``
+    (1.0 for fit); ``source_event_ids`` the activities that earned it, oldest first.
+    """
+
+    rule: str
+    axis: Axis
+    points: float
+    raw_points: float
+    decay_factor: float
+    source_event_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FitResult:
+    score: float
+    grade: Grade
+    breakdown: tuple[ScoreLine, ...]
+
+
+@dataclass(frozen=True)
+class EngagementResult:
+    score: float
+    breakdown: tuple[ScoreLine, ...]
+
+
+@dataclass(frozen=True)
+class Score:
+    """A lead's score at ``scored_at`` under scorecard ``version``.
+
+    ``qualifying_engagement`` is the engagement compared with the sales-ready threshold: equal to
+    ``engagement`` except for a recycled lead, where only activity after the recycle counts.
+    """
+
+    fit: float
+    engagement: float
+    grade: Grade
+    breakdown: tuple[ScoreLine, ...]
+    version: str
+    scored_at: datetime
+    qualifying_engagement: float
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """One lifecycle transition and its cause: which event, which rule (and a free-text note)."""
+
+    from_stage: Stage
+    to_stage: Stage
+    at: datetime
+    cause_event_id: str
+    rule: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class LeadState:
+    """Everything scoring knows about one lead; the service loads it, applies a fact, saves it.
+
+    ``activities`` are kept sorted by (occurred_at, event_id), so the same facts give the same
+    state whatever order they arrived in. ``episode`` counts sales-ready episodes so far.
+    ``recycled_at``/``recycle_reason`` describe the latest recycle. ``profile_updated_at`` is when
+    the newest applied profile update happened (an older update arriving late only fills gaps).
+    """
+
+    lead_key: str
+    stage: Stage = Stage.ANONYMOUS
+    profile: Profile = field(default_factory=Profile)
+    activities: tuple[Activity, ...] = ()
+    anonymous_ids: tuple[str, ...] = ()
+    episode: int = 0
+    recycled_at: datetime | None = None
+    recycle_reason: str | None = None
+    history: tuple[StageChange, ...] = ()
+    profile_updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "stage", Stage(self.stage)
+        )  # "mql" from a caller becomes Stage.MQL
+        require_aware("recycled_at", self.recycled_at)
+        require_aware("profile_updated_at", self.profile_updated_at)
+
+    def knows_event(self, event_id: str) -> bool:
+        """Whether this activity was already applied (redelivery must change nothing)."""
+        return any(a.event_id == event_id for a in self.activities)
+
+    def changes_since(self, earlier: LeadState) -> tuple[StageChange, ...]:
+        """The stage changes recorded after ``earlier`` (an older version of this state)."""
+        return self.history[len(earlier.history) :]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What applying one fact did: the new state, the score now, and whether to hand off.
+
+    ``score`` is the score at ``now`` the decision was based on (before any stage change).
+    ``became_sales_ready`` is true at most once per episode; the service emits
+    ``lead_sales_ready`` exactly when it is true, and ``lead_scored`` with ``score``.
+    """
+
+    state: LeadState
+    score: Score
+    became_sales_ready: bool
+    qualified_by: QualifiedBy | None
+    stage_changes: tuple[StageChange, ...]

@@ -1,0 +1,225 @@
+"""Scorecard evaluation: fit from who the lead is, engagement from what it did, both explained.
+
+Pure functions of (scorecard, facts, now). Activities are identified by event id and ordered by
+the time they OCCURRED, so duplicates and out-of-order arrival cannot change a score.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+
+from services.scoring.domain.config import EngagementRule, FitConfig, FitRule, Scorecard
+from services.scoring.domain.model import (
+    GRADE_ORDER,
+    Activity,
+    EngagementResult,
+    FitResult,
+    Grade,
+    LeadState,
+    Profile,
+    Score,
+    ScoreLine,
+    Stage,
+    in_time_order,
+    require_aware,
+)
+
+
+def evaluate_fit(scorecard: Scorecard, profile: Profile) -> FitResult:
+    """Sum the points of every fit rule that matches (rules add up; none is exclusive)."""
+    lines = tuple(
+        ScoreLine(rule.id, "fit", rule.points, rule.points, 1.0)
+        for rule in scorecard.fit.rules
+        if _fit_matches(scorecard.fit, rule, profile)
+    )
+    score = _total(lines)
+    return FitResult(score=score, grade=scorecard.grades.grade_for(score), breakdown=lines)
+
+
+def evaluate_engagement(
+    scorecard: Scorecard, activities: Iterable[Activity], now: datetime
+) -> EngagementResult:
+    """Score activities with caps, windows and exponential decay, one breakdown line per rule.
+
+    Exact semantics, per rule (every matching rule applies; rules add up):
+
+    1. Hits are the distinct activities (by event id) the rule matches, walked from the most
+       recent ``occurred_at`` backwards (ties by event id), so recent behaviour is what counts.
+    2. Window: a hit is skipped when ``max_per_window`` hits were already counted in
+       ``[occurred_at, occurred_at + window)``; hence no rolling window of that length ever
+       holds more than ``max_per_window`` counted hits.
+    3. Cap: counted hits award the rule's points, undecayed, until their sum reaches ``cap``;
+       the hit that crosses it gets the remainder, older hits nothing. A negative rule's cap is
+       a floor. Because decay only shrinks points, a rule never contributes more than its cap,
+       so one repeated action cannot qualify a lead on its own.
+    4. Decay: each counted hit is worth ``points * 0.5 ** (age / half_life)``, ``age`` being
+       ``now - occurred_at`` (zero for future-dated events, so nothing exceeds its points).
+
+    Filling the cap from the newest hit (rather than the oldest) means a burst of page views a
+    year ago does not lock page views out of the score forever; the total still never exceeds
+    the cap. Line points are rounded to 2 dp and the score is the sum of the lines.
+    """
+    require_aware("now", now)
+    newest_first = in_time_order(activities)[::-1]
+    half_life = scorecard.engagement.half_life
+    lines: list[ScoreLine] = []
+    for rule in scorecard.engagement.rules:
+        hits = (hit for hit in newest_first if engagement_rule_matches(rule, hit))
+        line = _engagement_line(rule, _counted(rule, hits), now, half_life)
+        if line is not None:
+            lines.append(line)
+    return EngagementResult(score=_total(lines), breakdown=tuple(lines))
+
+
+def score_lead(scorecard: Scorecard, state: LeadState, now: datetime) -> Score:
+    """Both axes at ``now``, with the engagement that counts toward sales-ready.
+
+    For a recycled lead under ``recycle.requires_fresh_engagement``, ``qualifying_engagement``
+    counts only activities that occurred after ``recycled_at``; ``engagement`` counts all.
+    """
+    fit = evaluate_fit(scorecard, state.profile)
+    engagement = evaluate_engagement(scorecard, state.activities, now)
+    qualifying = engagement.score
+    if fresh_engagement_only(scorecard, state):
+        fresh = [a for a in state.activities if is_after_recycle(state, a)]
+        qualifying = evaluate_engagement(scorecard, fresh, now).score
+    return Score(
+        fit=fit.score,
+        engagement=engagement.score,
+        grade=fit.grade,
+        breakdown=fit.breakdown + engagement.breakdown,
+        version=scorecard.version,
+        scored_at=now,
+        qualifying_engagement=qualifying,
+    )
+
+
+def fresh_engagement_only(scorecard: Scorecard, state: LeadState) -> bool:
+    """Whether the recycle guard applies: recycled, and the scorecard asks for fresh activity."""
+    return state.stage is Stage.RECYCLED and scorecard.recycle.requires_fresh_engagement
+
+
+def is_after_recycle(state: LeadState, activity: Activity) -> bool:
+    return state.recycled_at is None or activity.occurred_at > state.recycled_at
+
+
+def engagement_rule_matches(rule: EngagementRule, activity: Activity) -> bool:
+    """Globs: ``action`` is case-sensitive (a fixed vocabulary); ``url``, ``form_id`` are not."""
+    return (
+        fnmatchcase(activity.action, rule.action)
+        and _glob_matches(rule.url, activity.url)
+        and _glob_matches(rule.form_id, activity.form_id)
+    )
+
+
+def grade_at_least(grade: Grade, minimum: Grade) -> bool:
+    return GRADE_ORDER.index(grade) >= GRADE_ORDER.index(minimum)
+
+
+def _glob_matches(pattern: str | None, value: str | None) -> bool:
+    if pattern is None:
+        return True
+    return value is not None and fnmatchcase(value.lower(), pattern.lower())
+
+
+def _fit_matches(fit: FitConfig, rule: FitRule, profile: Profile) -> bool:
+    if rule.email_domain_in is not None:
+        domain = profile.email_domain
+        return domain is not None and any(
+            domain == listed or domain.endswith("." + listed) for listed in fit.domains(rule)
+        )
+    value = profile.value_of(rule.field)
+    if value is None:
+        return False
+    if rule.equals is not None:
+        return _same(value, rule.equals)
+    if rule.in_ is not None:
+        return any(_same(value, item) for item in rule.in_)
+    if rule.range is not None:
+        number = _number(value)
+        return number is not None and rule.range.contains(number)
+    if rule.contains is not None:
+        return rule.contains.casefold() in str(value).casefold()
+    return rule.regex is not None and re.search(rule.regex, str(value), re.IGNORECASE) is not None
+
+
+def _same(value: object, expected: str | bool | int | float) -> bool:
+    """Equality as a marketer means it: text ignores case and padding; numbers compare as such."""
+    if isinstance(expected, int | float) and not isinstance(expected, bool):
+        number = _number(value)
+        return number is not None and number == expected
+    return str(value).strip().casefold() == str(expected).strip().casefold()
+
+
+def _number(value: object) -> float | None:
+    """A number from an int, float or numeric text ("1,000"); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().replace(",", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def _counted(
+    rule: EngagementRule, newest_first: Iterable[Activity]
+) -> list[tuple[Activity, float]]:
+    """The hits that count and the undecayed points each earns, after window and cap."""
+    counted: list[tuple[Activity, float]] = []
+    in_window: deque[datetime] = deque()
+    total = 0.0
+    for hit in newest_first:
+        if rule.window is not None and rule.max_per_window is not None:
+            while in_window and in_window[0] >= hit.occurred_at + rule.window:
+                in_window.popleft()
+            if len(in_window) >= rule.max_per_window:
+                continue
+        points = _within_cap(rule, total)
+        if points == 0:
+            break
+        total += points
+        in_window.append(hit.occurred_at)
+        counted.append((hit, points))
+    return counted
+
+
+def _within_cap(rule: EngagementRule, total: float) -> float:
+    if rule.cap is None:
+        return rule.points
+    if rule.points >= 0:
+        return max(0.0, min(rule.points, rule.cap - total))
+    return min(0.0, max(rule.points, rule.cap - total))
+
+
+def _engagement_line(
+    rule: EngagementRule, counted: list[tuple[Activity, float]], now: datetime, half_life: timedelta
+) -> ScoreLine | None:
+    if not counted:
+        return None
+    raw = sum(points for _, points in counted)
+    exact = sum(points * _decay(hit.occurred_at, now, half_life) for hit, points in counted)
+    return ScoreLine(
+        rule=rule.id,
+        axis="engagement",
+        points=round(exact, 2),
+        raw_points=round(raw, 2),
+        decay_factor=round(exact / raw, 4) if raw else 1.0,
+        source_event_ids=tuple(hit.event_id for hit, _ in reversed(counted)),
+    )
+
+
+def _decay(occurred_at: datetime, now: datetime, half_life: timedelta) -> float:
+    age = max(now - occurred_at, timedelta(0))
+    return float(0.5 ** (age / half_life))
+
+
+def _total(lines: Iterable[ScoreLine]) -> float:
+    return round(sum(line.points for line in lines), 2)

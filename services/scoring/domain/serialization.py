@@ -1,0 +1,41 @@
+"""JSON-ready forms of the domain values, for the service's store and its events.
+
+Pydantic reads the dataclasses directly, so the stored shape is the dataclass fields (datetimes
+as ISO 8601 with offset, stages and grades as their strings) and needs no hand-written mapper.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from services.scoring.domain.model import LeadState, Score
+
+
+@cache
+def _state_adapter() -> TypeAdapter[LeadState]:
+    return TypeAdapter(LeadState)
+
+
+@cache
+def _score_adapter() -> TypeAdapter[Score]:
+    return TypeAdapter(Score)
+
+
+def dump_state(state: LeadState) -> dict[str, Any]:
+    """A JSON-compatible dict of the whole state (what the service stores per lead)."""
+    dumped: dict[str, Any] = _state_adapter().dump_python(state, mode="json")
+    return dumped
+
+
+def load_state(data: Any) -> LeadState:
+    """The inverse of ``dump_state``; raises pydantic's ``ValidationError`` on a bad document."""
+    return _state_adapter().validate_python(data)
+
+
+def dump_score(score: Score) -> dict[str, Any]:
+    """A JSON-compatible dict of a score with its breakdown (the body of ``lead_scored``)."""
+    dumped: dict[str, Any] = _score_adapter().dump_python(score, mode="json")
+    return dumped
