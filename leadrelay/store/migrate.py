@@ -1,4 +1,8 @@
-"""``leadrelay migrate``: bring a database's schema to the newest (or a given) revision."""
+"""``leadrelay migrate``: bring a database's schema to the newest (or a given) revision.
+
+Each service owns a branch of migrations starting from the runtime's ``0001``, so services can
+evolve their tables independently; "up to date" means at every branch's head (``heads``).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
     """Apply migrations up to ``revision`` (blocking; call from a thread in async code)."""
     command.upgrade(alembic_config(database_url), revision)
 
@@ -29,7 +33,7 @@ def downgrade(database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-async def upgrade_async(database_url: str, revision: str = "head") -> None:
+async def upgrade_async(database_url: str, revision: str = "heads") -> None:
     """``upgrade`` from inside a running event loop (Alembic's env runs its own loop)."""
     await asyncio.to_thread(upgrade, database_url, revision)
 
@@ -45,15 +49,15 @@ async def ensure_schema_current(database_url: str) -> None:
 
     from leadrelay.store.engine import create_engine_for
 
-    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    heads = set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
     engine = create_engine_for(database_url)
     try:
         async with engine.connect() as connection:
-            current = await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision())
+            current = set(await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_heads()))
     finally:
         await engine.dispose()
-    if current != head:
+    if current != heads:
         raise SchemaOutOfDateError(
-            f"database is at revision {current or 'none'}, the code needs {head}: "
-            "run `leadrelay migrate`")
+            f"database is at revision(s) {sorted(current) or 'none'}, the code needs "
+            f"{sorted(heads)}: run `leadrelay migrate`")

@@ -15,7 +15,7 @@ from leadrelay.runtime.topics import ensure_topics
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.migrate import downgrade, upgrade, upgrade_async
 from leadrelay.store.outbox_relay import OutboxRelay
-from leadrelay.store.tables import metadata
+from leadrelay.store.all_tables import metadata
 from leadrelay.store.unit_of_work import Store
 from tests.integration.runtime.effects import read_topic
 
