@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from services.handoff.domain import RosterConfig, RoutingConfig, cross_validate
 from services.scoring.domain import Scorecard
@@ -42,13 +49,14 @@ class Lifecycle(BaseModel):
 
     stages: dict[str, str] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _known_stages(self) -> Lifecycle:
-        unknown = sorted(set(self.stages) - set(STAGES))
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, stages: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(stages) - set(STAGES))
         if unknown:
             raise ValueError(f"unknown stage(s) {', '.join(unknown)}; stages are "
                              f"{', '.join(STAGES)}")
-        return self
+        return stages
 
 
 class Definitions(BaseModel):

@@ -114,7 +114,7 @@ async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec],
     stopped one, because its orchestrator would not restart it.
     """
     relay = OutboxRelay(runtime.store, runtime.producer,
-                        batch_size=runtime.settings.outbox_batch_size)
+                        batch_size=runtime.settings.outbox_batch_size, metrics=runtime.metrics)
     coroutines: list[Awaitable[None]] = [
         relay.run(stop, poll_seconds=runtime.settings.outbox_poll_seconds),
         _report_outbox_backlog(runtime, stop),

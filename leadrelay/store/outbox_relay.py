@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.waiting import pause
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
@@ -39,22 +39,15 @@ class RawPublisher(Protocol):
         ...
 
 
-@dataclass
-class RelayStats:
-    """Counters a caller may turn into metrics."""
-
-    published: int = 0
-    failed: int = 0
-
-
 class OutboxRelay:
     """Moves committed events from the outbox table to Kafka."""
 
-    def __init__(self, store: Store, publisher: RawPublisher, *, batch_size: int = 500) -> None:
+    def __init__(self, store: Store, publisher: RawPublisher, *, batch_size: int = 500,
+                 metrics: RuntimeMetrics | None = None) -> None:
         self._store = store
         self._publisher = publisher
         self._batch_size = batch_size
-        self.stats = RelayStats()
+        self._metrics = metrics
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows in write order; return how many were sent."""
@@ -86,8 +79,8 @@ class OutboxRelay:
         for row, error in zip(rows, results, strict=True):
             if error is not None:
                 log.warning("outbox row %s to %s not acknowledged: %r", row.id, row.topic, error)
-        self.stats.published += len(sent_ids)
-        self.stats.failed += len(rows) - len(sent_ids)
+        if self._metrics is not None:
+            self._metrics.outbox_published.inc(len(sent_ids))
         return len(sent_ids)
 
     async def run(self, stop: asyncio.Event, *, poll_seconds: float = 0.2) -> None:
