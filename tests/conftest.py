@@ -1,0 +1,120 @@
+"""Shared fixtures: real Kafka and PostgreSQL, started lazily and once per session.
+
+``LEADRELAY_TEST_KAFKA_BOOTSTRAP`` / ``LEADRELAY_TEST_DATABASE_URL`` point the tests at existing
+servers instead. Without them the harness in ``tests/harness/`` starts its own; when a
+prerequisite is missing a developer's run skips those tests, while CI (``CI`` set) fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from tests.harness.common import HarnessUnavailableError
+from tests.harness.kafka_broker import KafkaBroker
+from tests.harness.postgres import PostgresServer, scratch_database
+
+KAFKA_ENV = "LEADRELAY_TEST_KAFKA_BOOTSTRAP"
+DATABASE_ENV = "LEADRELAY_TEST_DATABASE_URL"
+_KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "kafka_broker"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by the servers they use, so ``-m "not kafka"`` selects the fast ones."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & _KAFKA_FIXTURES:
+            item.add_marker(pytest.mark.kafka)
+        if "postgres_url" in names:
+            item.add_marker(pytest.mark.postgres)
+
+
+def _unavailable(error: HarnessUnavailableError) -> NoReturn:
+    if os.environ.get("CI"):
+        raise error
+    pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def _harness_broker() -> Iterator[KafkaBroker]:
+    broker = KafkaBroker()
+    try:
+        broker.start()
+    except HarnessUnavailableError as error:
+        _unavailable(error)
+    yield broker
+    broker.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
+    """``bootstrap.servers`` of the test broker (external if the variable is set)."""
+    external = os.environ.get(KAFKA_ENV)
+    if external:
+        return external
+    broker: KafkaBroker = request.getfixturevalue("_harness_broker")
+    return broker.bootstrap
+
+
+@pytest.fixture
+def kafka_broker(request: pytest.FixtureRequest) -> Iterator[KafkaBroker]:
+    """The harness broker itself, for tests that stop and restart it.
+
+    Whatever the test did, the broker runs again afterwards, so an outage never leaks into the
+    next test.
+    """
+    if os.environ.get(KAFKA_ENV):
+        pytest.skip("needs the harness broker")
+    broker: KafkaBroker = request.getfixturevalue("_harness_broker")
+    broker.start()
+    yield broker
+    broker.start()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a PostgreSQL database for the session (external if the variable is set)."""
+    external = os.environ.get(DATABASE_ENV)
+    if external:
+        yield external
+        return
+    server = PostgresServer()
+    try:
+        server.start()
+    except HarnessUnavailableError as error:
+        _unavailable(error)
+    yield server.url
+    server.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """URL of a fresh SQLite file in the test's temporary directory."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """An empty database per test, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_url")
+        return
+    server_url: str = request.getfixturevalue("postgres_url")
+    async with scratch_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def unique_topic_prefix() -> str:
+    """A topic prefix no other test uses, e.g. ``t1a2b3c4d.``."""
+    return f"t{uuid.uuid4().hex[:8]}."
