@@ -54,7 +54,13 @@ from services.scoring.domain.scoring import (
     evaluate_fit,
     score_lead,
 )
-from services.scoring.domain.serialization import dump_score, dump_state, load_state
+from services.scoring.domain.serialization import (
+    dump_activities,
+    dump_score,
+    dump_state,
+    load_activities,
+    load_state,
+)
 
 __all__ = [
     "RECYCLE_REASONS",
@@ -90,12 +96,14 @@ __all__ = [
     "apply_recycle",
     "apply_sales_outcome",
     "default_scorecard_mapping",
+    "dump_activities",
     "dump_score",
     "dump_state",
     "engagement_rule_matches",
     "evaluate_engagement",
     "evaluate_fit",
     "format_duration",
+    "load_activities",
     "load_default_scorecard",
     "load_scorecard",
     "load_state",

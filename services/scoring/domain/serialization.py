@@ -11,12 +11,17 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from services.scoring.domain.model import LeadState, Score
+from services.scoring.domain.model import Activity, LeadState, Score
 
 
 @cache
 def _state_adapter() -> TypeAdapter[LeadState]:
     return TypeAdapter(LeadState)
+
+
+@cache
+def _activities_adapter() -> TypeAdapter[tuple[Activity, ...]]:
+    return TypeAdapter(tuple[Activity, ...])
 
 
 @cache
@@ -39,3 +44,14 @@ def dump_score(score: Score) -> dict[str, Any]:
     """A JSON-compatible dict of a score with its breakdown (the body of ``lead_scored``)."""
     dumped: dict[str, Any] = _score_adapter().dump_python(score, mode="json")
     return dumped
+
+
+def dump_activities(activities: tuple[Activity, ...]) -> list[Any]:
+    """JSON-compatible activities (what the service keeps for a visitor not yet identified)."""
+    dumped: list[Any] = _activities_adapter().dump_python(activities, mode="json")
+    return dumped
+
+
+def load_activities(data: Any) -> tuple[Activity, ...]:
+    """The inverse of ``dump_activities``."""
+    return _activities_adapter().validate_python(data)

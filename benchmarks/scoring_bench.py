@@ -1,0 +1,276 @@
+"""Events scored per second by one scoring process, beside a do-nothing Kafka passthrough.
+
+Run from the repository root::
+
+    python -m benchmarks.scoring_bench                       # starts a Kafka broker, SQLite only
+    python -m benchmarks.scoring_bench --bootstrap HOST:PORT --postgres-url postgresql+asyncpg://...
+
+Both measurements use the same broker in the same run, the same topic partition count and the
+same input: a consume-and-produce passthrough with aiokafka (acks=all, offsets committed per
+batch, no work), then the scoring service on SQLite (a temporary file) and, when given,
+PostgreSQL. Each starts after a warm-up message went through (group joined, connections open)
+and stops when every input was handled and every output published; the ratio says what the
+exactly-once bookkeeping and the scoring cost relative to moving bytes. A figure, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from leadrelay.contracts.envelope import CloudEvent, new_event
+from leadrelay.contracts.topics import EventType, topic_for_event_type
+from leadrelay.definitions import load_definitions
+from leadrelay.identity import lead_key
+from leadrelay.runtime.service import Runtime, open_runtime, run_services
+from leadrelay.runtime.topics import ensure_topics
+from leadrelay.settings import DEV_SECRET, load_settings
+from leadrelay.store.migrate import upgrade_async
+from services.scoring.service import build_service
+
+PARTITIONS = 6
+ACTIONS = (
+    "page_view",
+    "page_view",
+    "pricing_page_view",
+    "email_open",
+    "email_click",
+    "content_download",
+    "webinar_registered",
+    "page_view",
+    "careers_page_view",
+)
+HANDLED = (
+    "leadrelay_messages_processed",
+    "leadrelay_messages_duplicate",
+    "leadrelay_messages_dead_lettered",
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+def workload(run: str, leads: int, per_lead: int, now: datetime) -> list[CloudEvent]:
+    """Per lead: a form fill with a profile, then web activity spread over the past weeks."""
+    events: list[CloudEvent] = []
+    for n in range(leads):
+        email = f"bench-{run}-{n}@company{n % 17}.example"
+        key = lead_key(email, DEV_SECRET)
+        events.append(_event(EventType.FORM_SUBMITTED, key, {
+            "lead_key": key, "email": email, "form_id": "ebook-download", "source": "simulator",
+            "occurred_at": now - timedelta(days=20),
+            "profile": {"company_size": 50 + 37 * n % 3000, "industry": "software",
+                        "job_title": "VP Sales" if n % 3 else "Engineer", "country": "US"},
+        }))  # fmt: skip
+        for i in range(per_lead - 1):
+            events.append(_event(EventType.WEB_ACTIVITY, key, {
+                "lead_key": key, "action": ACTIONS[(n + i) % len(ACTIONS)], "source": "simulator",
+                "url": f"https://www.example.com/p/{i}", "occurred_at": now - timedelta(hours=i),
+            }))  # fmt: skip
+    return events
+
+
+def _event(event_type: EventType, key: str, data: dict[str, object]) -> CloudEvent:
+    event = new_event(event_type.value, "benchmark", data, subject=key)
+    return CloudEvent.from_bytes(event.to_bytes())
+
+
+async def produce_all(bootstrap: str, messages: list[tuple[str, CloudEvent]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, e.to_bytes(), key=(e.subject or "").encode())
+                   for topic, e in messages]  # fmt: skip
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def timed(
+    warm_up: Callable[[], Awaitable[None]],
+    send: Callable[[], Awaitable[None]],
+    done: Callable[[], Awaitable[bool]],
+) -> float:
+    """Seconds from the start of ``send`` until ``done``, after ``warm_up`` went through."""
+    await warm_up()
+    started = time.perf_counter()
+    await send()
+    await poll_until(done)
+    return time.perf_counter() - started
+
+
+async def passthrough(bootstrap: str, events: list[CloudEvent]) -> Result:
+    """aiokafka consume -> produce (acks=all) -> commit per partition batch; nothing else."""
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    source, sink = f"{prefix}in", f"{prefix}out"
+    await ensure_topics(bootstrap, [source, sink], partitions=PARTITIONS)
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"{prefix}pt",
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_poll_records=200)  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2,
+                                enable_idempotence=True)  # fmt: skip
+    forwarded = 0
+
+    async def forward(stop: asyncio.Event) -> None:
+        nonlocal forwarded
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=200)
+            for partition, records in batches.items():
+                sent = [await producer.send(sink, r.value, key=r.key) for r in records]
+                await asyncio.gather(*sent)
+                await consumer.commit({partition: records[-1].offset + 1})
+                forwarded += len(records)
+
+    async def until(count: int) -> bool:
+        return forwarded >= count
+
+    await consumer.start()
+    await producer.start()
+    async with running(forward):
+        seconds = await timed(
+            lambda: _send_and_wait(bootstrap, [(source, events[0])], lambda: until(1)),
+            lambda: produce_all(bootstrap, [(source, e) for e in events]),
+            lambda: until(1 + len(events)),
+        )
+    await consumer.stop()
+    await producer.stop()
+    return Result("aiokafka passthrough", len(events), seconds)
+
+
+async def scoring(bootstrap: str, database_url: str, name: str, events: list[CloudEvent]) -> Result:
+    """The scoring service as ``leadrelay run scoring`` runs it, on ``database_url``."""
+    await upgrade_async(database_url)
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    settings = load_settings(kafka_bootstrap=bootstrap, database_url=database_url,
+                             topic_prefix=prefix, topic_partitions=PARTITIONS)  # fmt: skip
+    runtime = await open_runtime(settings)
+    spec = build_service(runtime, load_definitions())
+
+    def routed(batch: list[CloudEvent]) -> list[tuple[str, CloudEvent]]:
+        return [(runtime.topic(topic_for_event_type(e.type)), e) for e in batch]
+
+    async def until(count: int) -> bool:
+        return _handled(runtime) >= count and await runtime.store.outbox_backlog() == 0
+
+    warm = workload(f"warm{prefix}", 1, 1, datetime.now(UTC))
+    try:
+        async with running(lambda stop: run_services(runtime, [spec], stop)):
+            seconds = await timed(
+                lambda: _send_and_wait(bootstrap, routed(warm), lambda: until(1)),
+                lambda: produce_all(bootstrap, routed(events)),
+                lambda: until(1 + len(events)),
+            )
+    finally:
+        await runtime.close()
+    return Result(f"scoring on {name}", len(events), seconds)
+
+
+async def _send_and_wait(
+    bootstrap: str, messages: list[tuple[str, CloudEvent]], done: Callable[[], Awaitable[bool]]
+) -> None:
+    await produce_all(bootstrap, messages)
+    await poll_until(done)
+
+
+async def poll_until(done: Callable[[], Awaitable[bool]]) -> None:
+    """Check every 10 ms: the end is an observed state (counters, backlog), not an event."""
+    while True:
+        if await done():
+            return
+        await asyncio.sleep(0.01)
+
+
+def _handled(runtime: Runtime) -> float:
+    return sum(sample.value for metric in runtime.registry.collect() if metric.name in HANDLED
+               for sample in metric.samples if sample.name.endswith("_total"))  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def running(task: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[None]:
+    """Run ``task(stop)`` in the background for the block, then stop it and surface its error."""
+    stop = asyncio.Event()
+    background = asyncio.ensure_future(task(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await background
+
+
+@contextlib.contextmanager
+def broker(bootstrap: str | None) -> Iterator[str]:
+    """The given broker, or a throwaway single-node Kafka from the test harness."""
+    if bootstrap:
+        yield bootstrap
+        return
+    from tests.harness.kafka_broker import KafkaBroker
+
+    with KafkaBroker() as started:
+        yield started.bootstrap
+
+
+async def main(args: argparse.Namespace) -> list[Result]:
+    run = uuid.uuid4().hex[:6]
+    events = workload(run, args.leads, args.per_lead, datetime.now(UTC))
+    with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as directory:
+        # best of three: the first runs also warm up the broker's JIT, which would flatter us
+        tries = [await passthrough(bootstrap, events) for _ in range(3)]
+        results = [min(tries, key=lambda result: result.seconds)]
+        sqlite_url = f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
+        results.append(await scoring(bootstrap, sqlite_url, "SQLite", events))
+        if args.postgres_url:
+            results.append(await scoring(bootstrap, args.postgres_url, "PostgreSQL", events))
+        else:
+            print("PostgreSQL skipped: pass --postgres-url postgresql+asyncpg://... to include it")
+    return results
+
+
+def report(results: list[Result]) -> None:
+    baseline = results[0]
+    print(f"{'run':<26}{'events':>8}{'seconds':>10}{'events/s':>11}{'vs passthrough':>16}")
+    for result in results:
+        ratio = result.rate / baseline.rate
+        print(f"{result.name:<26}{result.events:>8}{result.seconds:>10.2f}"
+              f"{result.rate:>11.0f}{ratio:>15.1%}")  # fmt: skip
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.scoring_bench",
+        description=__doc__.split("\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: start a broker)")
+    parser.add_argument("--postgres-url", help="a PostgreSQL database URL (optional)")
+    parser.add_argument("--leads", type=int, default=100, help="distinct leads (default 100)")
+    parser.add_argument(
+        "--per-lead",
+        type=int,
+        default=20,
+        help="events per lead: one form, the rest web activity (default 20)",
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # leader elections on new topics
+    report(asyncio.run(main(parse_args())))
