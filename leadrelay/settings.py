@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     """The definitions file (YAML); unset means the default shipped with the package."""
 
     consumer_batch_size: int = Field(default=200, ge=1)
+    consumer_transaction_batch: int = Field(default=50, ge=1)
+    """Consecutive events of one partition applied in one database transaction."""
     handler_max_attempts: int = Field(default=3, ge=1)
     """A message whose handler fails this many times goes to the dead-letter topic."""
     retry_backoff_seconds: float = Field(default=0.2, ge=0)

@@ -33,6 +33,23 @@ Handler = Callable[[CloudEvent, Transaction], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class _Ready:
+    """A decoded, valid record with the handler that applies it."""
+
+    record: ConsumerRecord[bytes, bytes]
+    event: CloudEvent
+    handler: Handler
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    """A record that can never be applied, and why (it goes to the dead-letter topic)."""
+
+    reason: DeadLetterReason
+    error: Exception
+
+
+@dataclass(frozen=True)
 class ConsumerConfig:
     """How one service consumes: its group, its topics and the tuning knobs."""
 
@@ -40,6 +57,8 @@ class ConsumerConfig:
     topics: Sequence[str]
     dead_letter_topic: str
     batch_size: int = 200
+    transaction_batch: int = 50
+    """Consecutive events of a partition applied in one transaction (1: one each)."""
     handler_max_attempts: int = 3
     retry_backoff_seconds: float = 0.2
     broker_backoff_max_seconds: float = 10.0
@@ -141,74 +160,117 @@ class ConsumerLoop:
     async def _process_partition(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
                                  records: list[ConsumerRecord[bytes, bytes]],
                                  stop: asyncio.Event) -> None:
+        """Apply a partition's records in order, then commit past the last one completed.
+
+        Consecutive handled events are applied in one transaction (up to ``transaction_batch``);
+        anything else (a dead letter, a type without handler) first completes what is pending,
+        so the committed offset never passes a message whose effect is not durable.
+        """
         next_offset: int | None = None
+        pending: list[_Ready] = []
         for record in records:
-            if stop.is_set() and next_offset is not None:
+            if stop.is_set():
+                pending = []  # not applied: neither committed nor lost, they are re-read
                 break
-            outcome = await self._process(record, stop)
-            if outcome is None:  # stopped while the infrastructure was down: not done
+            self._metrics.consumed.labels(self.config.group, record.topic).inc()
+            decoded = self._decode(record)
+            if isinstance(decoded, _Ready):
+                pending.append(decoded)
+                if len(pending) < self.config.transaction_batch:
+                    continue
+            if pending:
+                if not await self._apply_batch(pending, stop):
+                    pending = []
+                    break
+                next_offset, pending = pending[-1].record.offset + 1, []
+            if isinstance(decoded, _Rejected) and await self._dead_letter(
+                    record, decoded.reason, decoded.error, stop) is None:
                 break
             next_offset = record.offset + 1
+        if pending and await self._apply_batch(pending, stop):
+            next_offset = pending[-1].record.offset + 1
         if next_offset is not None:
             await self._commit(consumer, partition, next_offset)
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes],
-                       stop: asyncio.Event) -> Outcome | None:
-        """Apply one message under the failure policy; None only when stopped mid-retry."""
-        labels = (self.config.group, record.topic)
-        self._metrics.consumed.labels(*labels).inc()
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Ready | _Rejected | None:
+        """What to do with a record: apply it, dead-letter it, or (None) skip it."""
         try:
             event = CloudEvent.from_bytes(record.value or b"")
         except ValueError as error:
-            return await self._dead_letter(record, DeadLetterReason.UNDECODABLE, error, stop)
+            return _Rejected(DeadLetterReason.UNDECODABLE, error)
         try:
             validate_event(event)
         except ContractError as error:
-            return await self._dead_letter(record, DeadLetterReason.SCHEMA_VIOLATION, error, stop)
+            return _Rejected(DeadLetterReason.SCHEMA_VIOLATION, error)
         handler = self._handlers.get(event.type)
-        if handler is None:
-            return Outcome.SKIPPED
-        return await self._apply_with_retries(record, event, handler, stop)
+        return None if handler is None else _Ready(record, event, handler)
 
-    async def _apply_with_retries(self, record: ConsumerRecord[bytes, bytes], event: CloudEvent,
-                                  handler: Handler, stop: asyncio.Event) -> Outcome | None:
-        labels = (self.config.group, record.topic)
+    async def _apply_batch(self, batch: list[_Ready], stop: asyncio.Event) -> bool:
+        """Apply ``batch`` in one transaction, or one by one if that fails; False if stopped."""
+        if len(batch) > 1:
+            started = time.perf_counter()
+            try:
+                applied = await self._apply_together(batch)
+            except Exception as error:  # noqa: BLE001 - one by one below applies the policy
+                log.info("batch of %d failed (%r); applying one at a time", len(batch), error)
+            else:
+                elapsed = (time.perf_counter() - started) / len(batch)
+                for item, was_applied in zip(batch, applied, strict=True):
+                    self._count_success(item, was_applied, elapsed)
+                return True
+        for item in batch:
+            if await self._apply_with_retries(item, stop) is None:
+                return False
+        return True
+
+    async def _apply_together(self, batch: list[_Ready]) -> list[bool]:
+        """The exactly-once step for several events: every inbox row, effect and outbox row of
+        the batch commits together or not at all."""
+        async with self._store.transaction() as transaction:
+            return [await self._apply_in(transaction, item) for item in batch]
+
+    async def _apply_in(self, transaction: Transaction, item: _Ready) -> bool:
+        if not await transaction.mark_processed(self.config.group, item.event.id):
+            return False
+        await item.handler(item.event, transaction)
+        return True
+
+    def _count_success(self, item: _Ready, applied: bool, seconds: float) -> None:
+        labels = (self.config.group, item.record.topic)
+        self._metrics.handler_seconds.labels(self.config.group, item.event.type).observe(seconds)
+        counter = self._metrics.processed if applied else self._metrics.duplicates
+        counter.labels(*labels).inc()
+
+    async def _apply_with_retries(self, item: _Ready, stop: asyncio.Event) -> Outcome | None:
+        """Apply one event under the failure policy; None only when stopped mid-retry."""
+        labels = (self.config.group, item.record.topic)
         failures = 0
         delay = self.config.retry_backoff_seconds
         while not stop.is_set():
             started = time.perf_counter()
             try:
-                applied = await self._apply(event, handler)
+                async with self._store.transaction() as transaction:
+                    applied = await self._apply_in(transaction, item)
             except Exception as error:  # noqa: BLE001 - the named failure policy decides
                 if is_infrastructure_error(error):
-                    log.warning("infrastructure unavailable (%r); retrying %s", error, event.id)
+                    log.warning("infrastructure unavailable (%r); retrying %s", error,
+                                item.event.id)
                     self._metrics.failed.labels(*labels, "infrastructure").inc()
                     await pause(stop, delay)
                     delay = min(delay * 2, self.config.broker_backoff_max_seconds)
                     continue
                 failures += 1
                 self._metrics.failed.labels(*labels, "handler").inc()
-                log.warning("handler failed on %s (%d/%d): %r", event.id, failures,
+                log.warning("handler failed on %s (%d/%d): %r", item.event.id, failures,
                             self.config.handler_max_attempts, error)
                 if failures >= self.config.handler_max_attempts:
-                    return await self._dead_letter(record, DeadLetterReason.HANDLER_FAILED,
+                    return await self._dead_letter(item.record, DeadLetterReason.HANDLER_FAILED,
                                                    error, stop)
                 await pause(stop, self.config.retry_backoff_seconds * failures)
                 continue
-            self._metrics.handler_seconds.labels(self.config.group, event.type).observe(
-                time.perf_counter() - started)
-            counter = self._metrics.processed if applied else self._metrics.duplicates
-            counter.labels(*labels).inc()
+            self._count_success(item, applied, time.perf_counter() - started)
             return Outcome.PROCESSED if applied else Outcome.DUPLICATE
         return None
-
-    async def _apply(self, event: CloudEvent, handler: Handler) -> bool:
-        """The exactly-once step: inbox row, effect and outbox rows in one transaction."""
-        async with self._store.transaction() as transaction:
-            if not await transaction.mark_processed(self.config.group, event.id):
-                return False
-            await handler(event, transaction)
-            return True
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: DeadLetterReason,
                            error: BaseException, stop: asyncio.Event) -> Outcome | None:

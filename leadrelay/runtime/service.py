@@ -98,6 +98,7 @@ def consumer_for(runtime: Runtime, spec: ServiceSpec) -> ConsumerLoop:
         topics=[runtime.topic(t) for t in spec.consumes],
         dead_letter_topic=runtime.topic(Topic.DEAD_LETTER),
         batch_size=settings.consumer_batch_size,
+        transaction_batch=settings.consumer_transaction_batch,
         handler_max_attempts=settings.handler_max_attempts,
         retry_backoff_seconds=settings.retry_backoff_seconds,
         broker_backoff_max_seconds=settings.broker_backoff_max_seconds,

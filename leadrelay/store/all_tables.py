@@ -3,11 +3,10 @@
 Used where the complete schema matters: the test that compares migrations with declarations.
 """
 
+import services.handoff.tables  # imported for its side effect: tables on metadata
+import services.ingest.tables
+import services.scoring.tables
+import services.sla_monitor.tables  # noqa: F401
 from leadrelay.store.tables import metadata
-
-# One line per service that declares tables on the shared metadata:
-# import services.scoring.tables
-# import services.handoff.tables
-# import services.sla_monitor.tables
 
 __all__ = ["metadata"]

@@ -60,7 +60,7 @@ async def main(args: argparse.Namespace) -> None:
     await producer.start()
     loop = ConsumerLoop(
         ConsumerConfig(group=args.group, topics=[args.topic], dead_letter_topic=args.dlq,
-                       batch_size=50),
+                       batch_size=50, transaction_batch=4),
         bootstrap=args.bootstrap,
         handlers={"leadrelay.sales_activity.v1": make_handler(args.out_topic, args.group)},
         store=store, producer=producer, metrics=RuntimeMetrics.create(CollectorRegistry()),

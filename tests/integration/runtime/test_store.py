@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leadrelay.contracts.envelope import new_event
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.topics import ensure_topics
+from leadrelay.store.all_tables import metadata
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.migrate import downgrade, upgrade, upgrade_async
 from leadrelay.store.outbox_relay import OutboxRelay
-from leadrelay.store.all_tables import metadata
 from leadrelay.store.unit_of_work import Store
 from tests.integration.runtime.effects import read_topic
 
