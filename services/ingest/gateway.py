@@ -1,0 +1,205 @@
+"""The steps every ingest route takes, in order: media type, size, authenticity, replay
+history, JSON, mapping, produce, answer.
+
+The promise lives in :meth:`Gateway.accept`: ``202`` is sent only after the broker
+acknowledged every event of the request with acks=all; if any send fails or takes longer
+than ``LEADRELAY_PRODUCE_TIMEOUT_SECONDS`` the whole request is refused with ``503`` and the
+sender retries it. A send that timed out here may still land later, so a retry can put a
+second copy of an event on the topic; it carries the same id, and consumers drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any, NoReturn, TypeVar
+
+from aiokafka.errors import KafkaError
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.contracts.errors import ContractError
+from leadrelay.contracts.topics import topic_for_event_type
+from leadrelay.runtime.service import Runtime
+from leadrelay.store.unit_of_work import utc_now
+from services.ingest import problems
+from services.ingest.deliveries import Seen, SeenDeliveries
+from services.ingest.mapping.common import IngestContext
+from services.ingest.metrics import IngestMetrics
+from services.ingest.problems import ProblemError
+from services.ingest.signatures import Delivery, SignatureError, parse_secret
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+T = TypeVar("T")
+
+
+class Gateway:
+    """The adapters and secrets the ingest routes share, built once per app."""
+
+    def __init__(self, runtime: Runtime, metrics: IngestMetrics) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.metrics = metrics
+        self.webhook_keys = [parse_secret(s.get_secret_value()) for s in settings.webhook_secrets]
+        self.hubspot_secret = settings.hubspot_client_secret.get_secret_value().encode("utf-8")
+        self.marketo_token = settings.marketo_token.get_secret_value()
+        self.tolerance = timedelta(seconds=settings.webhook_tolerance_seconds)
+        self.seen = SeenDeliveries(runtime.store.engine, self.tolerance)
+        self._lead_key_secret = settings.lead_key_secret.get_secret_value()
+
+    @staticmethod
+    def wall_clock() -> datetime:
+        """Signature windows use real time, even when the pipeline's clock is accelerated."""
+        return utc_now()
+
+    def context(self) -> IngestContext:
+        """The pipeline's clock stamps event times (an injected or accelerated clock in demos)."""
+        return IngestContext(self._lead_key_secret, self.runtime.store.clock())
+
+    def media_type(self, request: Request, accepted: Collection[str]) -> str:
+        """The request's media type (parameters such as charset ignored), or 415."""
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in accepted:
+            raise ProblemError(problems.unsupported_media_type(accepted))
+        return media_type
+
+    async def read_body(self, request: Request) -> bytes:
+        """The raw body, refused with 413 above the limit, declared or streamed."""
+        limit = self.runtime.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ProblemError(problems.too_large(limit))
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise ProblemError(problems.too_large(limit))
+        return bytes(body)
+
+    def authentic(self, route: str, check: Callable[[], T]) -> T:
+        """Run a signature check; a failure is counted by reason and answered 401."""
+        try:
+            return check()
+        except SignatureError as error:
+            self.refuse(route, error)
+
+    def refuse(self, route: str, error: SignatureError) -> NoReturn:
+        """401, counted by reason (the reason is a label, never a secret)."""
+        self.metrics.signature_failures.labels(route, error.reason).inc()
+        log.info("refused a request on %s: %s", route, error.reason)
+        raise ProblemError(problems.unauthorized(error.detail))
+
+    async def history(self, route: str, source: str, delivery: Delivery) -> Seen:
+        """Whether this delivery is new or a retry of one accepted; 401 for a replay."""
+        try:
+            return await self.seen.check(source, delivery)
+        except SignatureError as error:
+            self.refuse(route, error)
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("delivery history unavailable: %s", type(error).__name__)
+            raise ProblemError(
+                problems.unavailable("the state store is unavailable; retry later")
+            ) from None
+
+    @staticmethod
+    def parse_json(body: bytes) -> Any:
+        """The decoded body, or 400 (``NaN`` and ``Infinity`` are not JSON)."""
+        try:
+            return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        except UnicodeDecodeError:
+            raise ProblemError(problems.malformed("the body is not UTF-8")) from None
+        except json.JSONDecodeError as error:
+            raise ProblemError(
+                problems.malformed(
+                    f"the body is not valid JSON: {error.msg} at line {error.lineno} "
+                    f"column {error.colno}"
+                )
+            ) from None
+        except (ValueError, RecursionError) as error:
+            raise ProblemError(problems.malformed(f"the body is not valid JSON: {error}")) from None
+
+    def map(self, mapping: Callable[[IngestContext], Sequence[CloudEvent]]) -> list[CloudEvent]:
+        """Run a source mapping; contract errors become 422 naming each field."""
+        try:
+            return list(mapping(self.context()))
+        except ContractError as error:
+            raise ProblemError(problems.invalid(error.errors)) from None
+
+    async def accept(
+        self,
+        route: str,
+        events: Sequence[CloudEvent],
+        *,
+        source: str | None = None,
+        delivery: Delivery | None = None,
+        seen: Seen = Seen.NEW,
+    ) -> JSONResponse:
+        """Produce every event (or none, for a retry of an accepted delivery), then 202."""
+        if seen is Seen.RETRY_OF_ACCEPTED:
+            self.metrics.duplicate_deliveries.labels(route).inc()
+        else:
+            await self.publish(events)
+            if source is not None and delivery is not None:
+                await self._remember(source, delivery)
+        body = {
+            "accepted": len(events),
+            "event_ids": [e.id for e in events],
+            "duplicate": seen is Seen.RETRY_OF_ACCEPTED,
+        }
+        return JSONResponse(body, status_code=202)
+
+    async def publish(self, events: Sequence[CloudEvent]) -> None:
+        """Send all events pipelined and wait for acks=all on each; 503 if any is missing."""
+        runtime = self.runtime
+        sends = [
+            runtime.producer.publish(runtime.topic(topic_for_event_type(e.type)), e) for e in events
+        ]
+        timeout = runtime.settings.produce_timeout_seconds
+        try:
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*sends, return_exceptions=True), timeout=timeout
+            )
+        except TimeoutError:
+            log.warning("broker did not acknowledge %d event(s) within %.1fs", len(events), timeout)
+            raise ProblemError(
+                problems.unavailable(
+                    f"the broker did not acknowledge within {timeout:g}s; nothing was accepted, "
+                    "retry the same request"
+                )
+            ) from None
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, KafkaError | OSError | asyncio.CancelledError):
+                raise failure
+        if failures:
+            log.warning(
+                "broker refused %d of %d event(s): %s",
+                len(failures),
+                len(events),
+                type(failures[0]).__name__,
+            )
+            raise ProblemError(
+                problems.unavailable(
+                    "the broker is unavailable; nothing was accepted, retry the same request"
+                )
+            )
+        for event in events:
+            self.metrics.events_accepted.labels(event.type).inc()
+
+    async def _remember(self, source: str, delivery: Delivery) -> None:
+        """Record an accepted delivery; failing only weakens replay refusal, so 202 stands."""
+        try:
+            await self.seen.remember(source, delivery, self.wall_clock())
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("could not record an accepted delivery: %s", type(error).__name__)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")

@@ -1,0 +1,1 @@
+"""Pure mappings from what each source sends to LeadRelay's CloudEvents."""

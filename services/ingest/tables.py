@@ -1,0 +1,26 @@
+"""Ingest's one table: signed deliveries it accepted, remembered for the replay window.
+
+Kept in the shared database rather than in memory so that every replica of ingest sees the
+same history: a replayed request is refused whichever instance the load balancer picks.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Index, String, Table
+
+from leadrelay.store.tables import metadata
+
+seen_deliveries = Table(
+    "ingest_seen_deliveries",
+    metadata,
+    Column("source", String(20), primary_key=True),
+    Column("delivery_id", String(300), primary_key=True),
+    Column("content_sha256", String(64), nullable=False),
+    Column("accepted_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ingest_seen_deliveries_expires_at", "expires_at"),
+)
+"""``source`` is the route family (``generic``, ``hubspot``); ``delivery_id`` the sender's
+``webhook-id`` (Standard Webhooks) or the signature itself (HubSpot, which sends no id);
+``content_sha256`` the digest of the signed content, which tells a replay (same bytes) from a
+sender's retry (same id, new timestamp); rows past ``expires_at`` are pruned on insert."""
