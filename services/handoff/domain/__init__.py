@@ -2,6 +2,8 @@
 
 Pure: nothing here reads a clock, a database or a broker. The service layer loads the config, reads
 the roster, accounts, round-robin state and loads, calls :func:`decide` and stores what it returns.
+``services.handoff.domain.sla_calendar`` (imported on its own, as it builds on the SLA domain)
+chooses the calendar an assignment's SLA deadlines count in, for hand-off and the SLA monitor.
 """
 
 from services.handoff.domain.config import (
@@ -22,6 +24,7 @@ from services.handoff.domain.config import (
     cross_validate,
     load_roster,
     load_routing,
+    unknown_territories,
 )
 from services.handoff.domain.decision import (
     DecisionTrace,
@@ -80,4 +83,5 @@ __all__ = [
     "pick",
     "pool_key",
     "record_assignment",
+    "unknown_territories",
 ]

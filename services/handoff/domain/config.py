@@ -351,13 +351,24 @@ def cross_validate(routing: RoutingConfig, reps: Sequence[Rep]) -> None:
     if owner is not None and owner not in rep_ids:
         problems.append(f"routing.fallback.owner_rep_id: unknown rep {owner!r}")
     for index, rep in enumerate(reps):
-        for position, territory in enumerate(rep.territories):
-            if not _COUNTRY.match(territory) and territory not in routing.regions:
-                problems.append(
-                    f"roster.reps[{index}].territories[{position}]: unknown region {territory!r}"
-                    f" (known: {', '.join(sorted(routing.regions)) or 'none'})"
-                )
+        problems += [
+            f"roster.reps[{index}].territories[{position}]: {message}"
+            for position, message in unknown_territories(routing, rep)
+        ]
     _raise_if(problems)
+
+
+def unknown_territories(routing: RoutingConfig, rep: Rep) -> list[tuple[int, str]]:
+    """``(position, message)`` for each of the rep's territories that names no known region.
+
+    The roster API reports these against the rep's own fields (``/territories/1``).
+    """
+    known = ", ".join(sorted(routing.regions)) or "none"
+    return [
+        (position, f"unknown region {territory!r} (known: {known})")
+        for position, territory in enumerate(rep.territories)
+        if not _COUNTRY.match(territory) and territory not in routing.regions
+    ]
 
 
 def _duplicates(section: str, ids: Iterable[str], what: str) -> list[str]:

@@ -1,0 +1,147 @@
+"""The roster API: reps and accounts, read and replaced over HTTP (bearer token).
+
+``PUT`` replaces the whole entry (send every field you want to keep) and answers 201 when it
+created the entry, 200 when it replaced one. Entries are validated by the same domain models as
+the definitions file, plus their references (regions, the account owner, one account per
+domain); each problem comes back as ``application/problem+json`` naming the field by a JSON
+pointer. Routing reads the roster on every decision, so a change applies to the next lead.
+Responses include a rep's email (this is the admin API); logs never do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Body, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from leadrelay.api_auth import ApiToken
+from leadrelay.contracts.errors import FieldError, from_pydantic, json_pointer
+from leadrelay.definitions import Definitions
+from leadrelay.runtime.service import Runtime
+from leadrelay.store.unit_of_work import Store
+from services.handoff.domain import Account, Rep, unknown_territories
+from services.handoff.roster_store import Roster, load_roster, put_account, put_rep
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_M = TypeVar("_M", bound=BaseModel)
+Document = Annotated[dict[str, Any], Body(description="Every field of the entry")]
+
+
+def build_router(runtime: Runtime, definitions: Definitions) -> APIRouter:
+    """The roster routes on the runtime's store (what the CLI mounts on the ingest app)."""
+    return roster_router(runtime.store, definitions)
+
+
+def roster_router(store: Store, definitions: Definitions) -> APIRouter:
+    """``/v1/reps`` and ``/v1/accounts`` on ``store``, seeded from the definitions' roster."""
+    router = APIRouter(tags=["roster"])
+    seed, routing = definitions.roster, definitions.routing
+
+    async def current_roster() -> Roster:
+        async with store.transaction() as tx:
+            return await load_roster(tx.connection, seed, tx.now())
+
+    @router.get("/v1/reps")
+    async def list_reps(_: ApiToken) -> dict[str, list[dict[str, Any]]]:
+        """Every rep in the roster, sorted by id."""
+        roster = await current_roster()
+        return {"reps": [rep.model_dump(mode="json") for rep in roster.reps]}
+
+    @router.put("/v1/reps/{rep_id}", response_model=None)
+    async def replace_rep(
+        rep_id: str, body: Document, _: ApiToken, response: Response
+    ) -> dict[str, Any] | JSONResponse:
+        """Create or replace a rep; routing uses the change from the next lead on."""
+        rep = _validate(Rep, rep_id, body)
+        if isinstance(rep, JSONResponse):
+            return rep
+        errors = [
+            FieldError(json_pointer(["territories", position]), message)
+            for position, message in unknown_territories(routing, rep)
+        ]
+        if errors:
+            return problem(errors)
+        async with store.transaction() as tx:
+            await load_roster(tx.connection, seed, tx.now())  # a seeded rep is not re-seeded later
+            created = await put_rep(tx.connection, rep, tx.now())
+        log.info("rep %s %s through the API", rep.id, "created" if created else "replaced")
+        response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return rep.model_dump(mode="json")
+
+    @router.get("/v1/accounts")
+    async def list_accounts(_: ApiToken) -> dict[str, list[dict[str, Any]]]:
+        """Every known account, sorted by id."""
+        roster = await current_roster()
+        return {"accounts": [account.model_dump(mode="json") for account in roster.accounts]}
+
+    @router.put("/v1/accounts/{account_id}", response_model=None)
+    async def replace_account(
+        account_id: str, body: Document, _: ApiToken, response: Response
+    ) -> dict[str, Any] | JSONResponse:
+        """Create or replace an account: its email domains and the rep who owns its leads."""
+        account = _validate(Account, account_id, body)
+        if isinstance(account, JSONResponse):
+            return account
+        async with store.transaction() as tx:
+            roster = await load_roster(tx.connection, seed, tx.now())
+            errors = account_problems(account, roster)
+            created = False if errors else await put_account(tx.connection, account, tx.now())
+        if errors:
+            return problem(errors)
+        log.info("account %s %s through the API", account.id, "created" if created else "replaced")
+        response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return account.model_dump(mode="json")
+
+    return router
+
+
+def account_problems(account: Account, roster: Roster) -> list[FieldError]:
+    """References the model alone cannot check: the owner exists, no domain has two accounts."""
+    errors = []
+    if account.owner_rep_id is not None and roster.rep(account.owner_rep_id) is None:
+        errors.append(FieldError("/owner_rep_id", "no rep with this id in the roster"))
+    others = {
+        domain: other.id
+        for other in roster.accounts
+        if other.id != account.id
+        for domain in other.domains
+    }
+    errors += [
+        FieldError(
+            json_pointer(["domains", position]), f"already belongs to account {others[domain]}"
+        )
+        for position, domain in enumerate(account.domains)
+        if domain in others
+    ]
+    return errors
+
+
+def _validate(model: type[_M], entry_id: str, body: dict[str, Any]) -> _M | JSONResponse:
+    """The body as ``model`` with the path's id; a body naming another id is refused."""
+    if "id" in body and body["id"] != entry_id:
+        return problem([FieldError("/id", "must match the id in the path")])
+    try:
+        return model.model_validate({**body, "id": entry_id})
+    except ValidationError as error:
+        return problem(from_pydantic(error).errors)
+
+
+def problem(errors: Sequence[FieldError]) -> JSONResponse:
+    """RFC 9457 problem details naming each bad field (never echoing its value)."""
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        media_type=PROBLEM_JSON,
+        content={
+            "type": "about:blank",
+            "title": "The entry is not valid",
+            "status": status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "detail": "; ".join(f"{error.pointer}: {error.message}" for error in errors),
+            "errors": [{"pointer": error.pointer, "detail": error.message} for error in errors],
+        },
+    )

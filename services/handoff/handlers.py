@@ -1,0 +1,272 @@
+"""One handler per consumed event type: parse, lock, load, decide in the domain, save, publish.
+
+The consume loop has already deduplicated the event id and opened the transaction; the
+assignment row, the routing state, the rep loads, the inbox row and the ``lead_assigned`` outbox
+row commit together or not at all.
+
+Exactly one assignment per episode attempt, whatever is redelivered or runs twice:
+
+1. every decision first locks the routing-state row, so decisions never interleave (several
+   instances included) and each sees every assignment committed before it;
+2. it then skips an episode (or attempt) that already has its assignment, which is what makes a
+   sales-ready event replayed under a NEW event id harmless (the inbox catches the same id);
+3. ``UNIQUE(lead_key, episode, attempt)`` refuses a second row should 1 and 2 ever be bypassed:
+   the transaction fails, the runtime retries, and the retry finds the row (step 2).
+
+Nobody eligible: the lead goes to the fallback queue. The contract needs a ``rep_id``: it is the
+queue's owner when routing names one, otherwise the queue's id (the schema allows it), and
+``leadrelay_handoff_no_eligible_rep_total`` counts every such lead for alerting.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import event
+
+from leadrelay.contracts.envelope import CloudEvent, new_event
+from leadrelay.contracts.events import (
+    LeadAssigned,
+    LeadReassignmentRequested,
+    LeadSalesReady,
+    parse_as,
+)
+from leadrelay.contracts.topics import EventType
+from leadrelay.definitions import Definitions
+from leadrelay.runtime.consumer import Handler
+from leadrelay.store.unit_of_work import Transaction
+from services.handoff.domain import (
+    Rep,
+    RepLoad,
+    RoutingDecision,
+    RoutingState,
+    decide,
+    record_assignment,
+)
+from services.handoff.messages import SOURCE, assigned_event_id, lead_assigned, lead_facts
+from services.handoff.metrics import HandoffMetrics
+from services.handoff.repository import (
+    StoredAssignment,
+    insert_assignment,
+    lead_assignments,
+    load_lead_context,
+    load_loads,
+    lock_routing_state,
+    save_lead_context,
+    save_load,
+    save_routing_state,
+)
+from services.handoff.roster_store import Roster, load_roster
+
+log = logging.getLogger(__name__)
+
+
+class MissingLeadContextError(LookupError):
+    """A reassignment for an episode hand-off never saw as sales-ready: nothing to route."""
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One assignment to make: the lead as scoring sent it, the attempt and whom to leave out."""
+
+    ready: LeadSalesReady
+    attempt: int
+    excluded: frozenset[str]
+    history: list[StoredAssignment]
+    state: RoutingState
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class HandoffHandlers:
+    definitions: Definitions
+    assignments_topic: str
+    metrics: HandoffMetrics
+
+    def table(self) -> dict[str, Handler]:
+        """Event type -> handler; ``lead_assigned`` on the same topic has none and is skipped."""
+        return {
+            EventType.LEAD_SALES_READY.value: self.on_sales_ready,
+            EventType.LEAD_REASSIGNMENT_REQUESTED.value: self.on_reassignment_requested,
+        }
+
+    async def on_sales_ready(self, event: CloudEvent, tx: Transaction) -> None:
+        """Assign the episode's first attempt, unless the episode already has its assignment."""
+        ready = parse_as(event, LeadSalesReady)
+        state = await lock_routing_state(tx.connection, tx.now())
+        history = await lead_assignments(tx.connection, ready.lead_key)
+        if any(done.episode >= ready.episode for done in history):
+            log.info("lead %s episode %d is already assigned", ready.lead_key, ready.episode)
+            return
+        await save_lead_context(tx.connection, ready, tx.now())
+        await self._assign(tx, _Request(ready, 1, frozenset(), history, state, event.time))
+
+    async def on_reassignment_requested(self, event: CloudEvent, tx: Transaction) -> None:
+        """Assign the next attempt to a rep who has not had the lead in this episode."""
+        request = parse_as(event, LeadReassignmentRequested)
+        state = await lock_routing_state(tx.connection, tx.now())
+        history = await lead_assignments(tx.connection, request.lead_key)
+        if _superseded(history, request):
+            log.info(
+                "reassignment of lead %s episode %d attempt %d is done or stale",
+                request.lead_key,
+                request.episode,
+                request.attempt,
+            )
+            return
+        ready = await load_lead_context(tx.connection, request.lead_key, request.episode)
+        if ready is None:
+            raise MissingLeadContextError(
+                f"lead {request.lead_key} episode {request.episode} was never sales-ready here"
+            )
+        had_it = _reps_of_episode(history, request.episode)
+        excluded = frozenset({*request.exclude_rep_ids, *had_it})
+        await self._assign(
+            tx, _Request(ready, request.attempt, excluded, history, state, event.time)
+        )
+
+    async def _assign(self, tx: Transaction, request: _Request) -> None:
+        connection, now, ready = tx.connection, tx.now(), request.ready
+        started = time.perf_counter()
+        roster = await load_roster(connection, self.definitions.roster, now)
+        loads = await load_loads(connection)
+        facts = lead_facts(ready, request.excluded)
+        decision = decide(
+            self.definitions.routing, roster.reps, roster.accounts, facts, request.state, loads, now
+        )
+        self.metrics.decision_seconds.observe(time.perf_counter() - started)
+        if decision.new_state != request.state:
+            await save_routing_state(connection, request.state.version, decision.new_state, now)
+        rep = roster.rep(decision.rep_id)
+        for load in _loads_after(request.history, rep, loads, now):
+            await save_load(connection, load, now)
+        payload = lead_assigned(
+            ready,
+            decision,
+            rep,
+            attempt=request.attempt,
+            prior_rep_ids=_reps_of_episode(request.history, ready.episode),
+            sla=self.definitions.sla,
+            assigned_at=now,
+        )
+        await insert_assignment(connection, _row(payload, decision))
+        await tx.publish(
+            self.assignments_topic,
+            new_event(
+                EventType.LEAD_ASSIGNED.value,
+                SOURCE,
+                payload,
+                subject=ready.lead_key,
+                time=now,
+                id=assigned_event_id(ready.lead_key, ready.episode, request.attempt),
+            ),
+        )
+        _after_commit(tx, lambda: self._observe(decision, roster, payload, request.requested_at))
+
+    def _observe(
+        self,
+        decision: RoutingDecision,
+        roster: Roster,
+        payload: LeadAssigned,
+        requested_at: datetime,
+    ) -> None:
+        """Metrics and one log line (ids only: never an email address)."""
+        metrics = self.metrics
+        metrics.assignments.labels(decision.route, payload.role).inc()
+        for rep in roster.reps:
+            metrics.rep_weight.labels(rep.id, rep.role).set(rep.weight)
+        for skipped in decision.trace.skipped:
+            metrics.reps_skipped.labels(skipped.reason).inc()
+        wait = (payload.assigned_at - requested_at).total_seconds()
+        metrics.assignment_wait_seconds.labels(decision.route).observe(max(wait, 0.0))
+        if decision.rep_id is not None:
+            metrics.rep_assignments.labels(decision.rep_id, payload.role).inc()
+        if decision.route == "fallback":
+            metrics.no_eligible_rep.labels(
+                decision.role,
+                decision.fallback_queue or "",
+                str(decision.rep_id is not None).lower(),
+            ).inc()
+            log.warning(
+                "no eligible rep for lead %s (%s pool): fallback queue %s, owner %s",
+                payload.lead_key,
+                decision.role,
+                decision.fallback_queue,
+                decision.rep_id or "none",
+            )
+            return
+        log.info(
+            "assigned lead %s episode %d attempt %d to %s by %s",
+            payload.lead_key,
+            payload.episode,
+            payload.attempt,
+            payload.rep_id,
+            decision.route,
+        )
+
+
+def _after_commit(tx: Transaction, action: Callable[[], None]) -> None:
+    """Run ``action`` once the transaction commits, never for one rolled back.
+
+    The consume loop applies several events in one transaction and, if any fails, rolls them all
+    back and applies them again one by one: counting at decision time would count twice.
+    """
+    connection = tx.connection.sync_connection
+    if connection is None:
+        raise RuntimeError("the handler's connection is closed")
+    event.listen(connection, "commit", lambda _connection: action(), once=True)
+
+
+def _superseded(history: Iterable[StoredAssignment], request: LeadReassignmentRequested) -> bool:
+    """The attempt is already assigned, or the lead has moved on to a later episode."""
+    return any(
+        done.episode > request.episode
+        or (done.episode == request.episode and done.attempt >= request.attempt)
+        for done in history
+    )
+
+
+def _reps_of_episode(history: Iterable[StoredAssignment], episode: int) -> tuple[str, ...]:
+    """Reps who had the lead in ``episode``, in the order they got it."""
+    return tuple(
+        dict.fromkeys(
+            done.rep_id for done in history if done.episode == episode and done.rep_id is not None
+        )
+    )
+
+
+def _loads_after(
+    history: list[StoredAssignment], rep: Rep | None, loads: Mapping[str, RepLoad], now: datetime
+) -> list[RepLoad]:
+    """The loads that change: the rep who held the lead until now gives it up, the new rep
+    takes it (daily count and open leads). Safe as read-modify-write under the state lock."""
+    changed: dict[str, RepLoad] = {}
+    previous = history[-1].rep_id if history else None
+    if previous is not None and previous in loads:
+        held = loads[previous]
+        changed[previous] = held.model_copy(update={"open_leads": max(held.open_leads - 1, 0)})
+    if rep is not None:
+        changed[rep.id] = record_assignment(changed.get(rep.id) or loads.get(rep.id), rep, now)
+    return list(changed.values())
+
+
+def _row(payload: LeadAssigned, decision: RoutingDecision) -> StoredAssignment:
+    event = payload.model_dump(mode="json", exclude_none=True)
+    return StoredAssignment(
+        assignment_id=payload.assignment_id,
+        lead_key=payload.lead_key,
+        episode=payload.episode,
+        attempt=payload.attempt,
+        rep_id=decision.rep_id,
+        fallback_queue=decision.fallback_queue,
+        route=decision.route,
+        role=payload.role,
+        team=payload.team,
+        trace=event["trace"],
+        event=event,
+        assigned_at=payload.assigned_at,
+    )

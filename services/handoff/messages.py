@@ -1,0 +1,159 @@
+"""Between the contracts and the domain: routing facts from a sales-ready lead, and the assignment.
+
+Pure functions (no I/O, time passed in). The assignment carries the lead's whole context as
+scoring sent it, the decision trace and the SLA deadlines counted in the rep's calendar exactly as
+the SLA monitor counts them (``services.handoff.domain.sla_calendar``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Final
+
+from leadrelay.contracts import events as contract
+from leadrelay.contracts.envelope import stable_event_id
+from leadrelay.identity import email_domain
+from services.handoff.domain import LeadFacts, Rep, RoutingDecision
+from services.handoff.domain.sla_calendar import sla_calendar
+from services.sla_monitor.domain import AssignmentFacts, ClockKind, SlaConfig, start_clocks
+
+SOURCE: Final = "/leadrelay/handoff"
+"""CloudEvent ``source`` of what hand-off publishes."""
+
+FORM_ACTION: Final = "form_submitted"
+_TEXT_LIMIT: Final = 1000
+"""Longest trace detail or reason the contract allows."""
+
+
+def lead_facts(ready: contract.LeadSalesReady, excluded: Iterable[str] = ()) -> LeadFacts:
+    """What routing may know about the lead: never the email address, only its domain."""
+    profile = ready.profile
+    return LeadFacts(
+        lead_key=ready.lead_key,
+        email_domain=email_domain(profile.email),
+        country=profile.country,
+        company_size=profile.company_size,
+        grade=ready.grade,
+        qualified_by=ready.qualified_by,
+        high_intent_actions=high_intent_actions(ready.high_intent),
+        episode=ready.episode,
+        excluded_rep_ids=frozenset(excluded),
+    )
+
+
+def high_intent_actions(items: Iterable[contract.ActivityItem]) -> frozenset[str]:
+    """Each high-intent moment's action; a form also as ``form_submitted:<form_id>``.
+
+    So a rule can name a web action (``demo_request``) or one form
+    (``form_submitted:demo-request``) in ``high_intent_actions_any``.
+    """
+    actions: set[str] = set()
+    for item in items:
+        actions.add(item.action)
+        if item.action == FORM_ACTION and item.form_id:
+            actions.add(f"{FORM_ACTION}:{item.form_id}")
+    return frozenset(actions)
+
+
+def assignment_id_for(lead_key: str, episode: int, attempt: int) -> str:
+    """Stable for the lead, episode and attempt, so a replayed decision keeps its id."""
+    return stable_event_id("assignment", lead_key, str(episode), str(attempt))
+
+
+def assigned_event_id(lead_key: str, episode: int, attempt: int) -> str:
+    """The CloudEvent id of the assignment: one fact per lead, episode and attempt."""
+    return stable_event_id("assigned", lead_key, str(episode), str(attempt))
+
+
+def assignee(decision: RoutingDecision) -> str:
+    """The contract's ``rep_id``: the rep, or the fallback queue when nobody owns the lead."""
+    chosen = decision.rep_id or decision.fallback_queue
+    if chosen is None:
+        raise ValueError("a routing decision without a rep names its fallback queue")
+    return chosen
+
+
+def lead_assigned(
+    ready: contract.LeadSalesReady,
+    decision: RoutingDecision,
+    rep: Rep | None,
+    *,
+    attempt: int,
+    prior_rep_ids: tuple[str, ...],
+    sla: SlaConfig,
+    assigned_at: datetime,
+) -> contract.LeadAssigned:
+    """The assignment event's payload: who, why, the whole lead and the SLA deadlines."""
+    assignment_id = assignment_id_for(ready.lead_key, ready.episode, attempt)
+    # The contract describes the chosen rep's role and team; the pool's when nobody was chosen.
+    role = rep.role if rep is not None else decision.role
+    team = decision.team or (rep.team if rep is not None else None)
+    facts = AssignmentFacts(
+        lead_key=ready.lead_key,
+        assignment_id=assignment_id,
+        rep_id=assignee(decision),
+        role=role,
+        route=decision.route,
+        team=team,
+        episode=ready.episode,
+        attempt=attempt,
+        assigned_at=assigned_at,
+        prior_rep_ids=prior_rep_ids,
+    )
+    return contract.LeadAssigned(
+        assignment_id=assignment_id,
+        lead_key=ready.lead_key,
+        episode=ready.episode,
+        attempt=attempt,
+        rep_id=facts.rep_id,
+        role=role,
+        route=decision.route,
+        team=team,
+        context=assignment_context(ready),
+        trace=decision_trace(decision),
+        sla=sla_terms(sla, rep, facts),
+        assigned_at=assigned_at,
+    )
+
+
+def assignment_context(ready: contract.LeadSalesReady) -> contract.AssignmentContext:
+    return contract.AssignmentContext(
+        profile=ready.profile,
+        grade=ready.grade,
+        fit_score=ready.fit_score,
+        engagement_score=ready.engagement_score,
+        breakdown=ready.breakdown,
+        recent_activity=ready.recent_activity,
+        high_intent=ready.high_intent,
+        lifecycle_history=ready.lifecycle_history,
+        scorecard_version=ready.scorecard_version,
+    )
+
+
+def decision_trace(decision: RoutingDecision) -> contract.DecisionTrace:
+    trace = decision.trace
+    return contract.DecisionTrace(
+        steps=tuple(
+            contract.TraceStep(step=s.step, outcome=s.outcome, detail=_clip(s.detail))
+            for s in trace.steps
+        ),
+        skipped=tuple(contract.SkippedRep(rep_id=s.rep_id, reason=s.reason) for s in trace.skipped),
+        chosen=contract.ChosenRep(rep_id=assignee(decision), reason=_clip(trace.chosen_reason)),
+    )
+
+
+def sla_terms(sla: SlaConfig, rep: Rep | None, facts: AssignmentFacts) -> contract.SlaTerms:
+    """The deadlines the SLA monitor will enforce: same policy, same calendar, same clocks."""
+    policy = sla.policy_for(facts.role, facts.route, facts.team)
+    clocks = start_clocks(policy, sla_calendar(rep, policy, sla), facts)
+    due = {clock.kind: clock.due_at for clock in clocks}
+    return contract.SlaTerms(
+        first_touch_due=due.get(ClockKind.FIRST_TOUCH),
+        acceptance_due=due.get(ClockKind.ACCEPTANCE),
+        policy=policy.id,
+    )
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"

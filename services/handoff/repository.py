@@ -1,0 +1,188 @@
+"""Hand-off's state in the database: routing state, rep loads, lead contexts and assignments.
+
+Every function works on the handler's connection, inside the consume loop's transaction, so the
+state change, the assignment row, the inbox row and the outbox row commit together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, case, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadrelay.contracts.events import LeadSalesReady
+from services.handoff.domain import RepLoad, RoutingState
+from services.handoff.tables import (
+    ROUTING_STATE_ID,
+    assignments,
+    lead_context,
+    rep_load,
+    routing_state,
+)
+
+
+class RoutingStateConflictError(RuntimeError):
+    """The routing state changed under a decision that held its lock: a bug, never routine."""
+
+
+@dataclass(frozen=True)
+class StoredAssignment:
+    """One row of ``handoff_assignments``; ``event`` is the published ``LeadAssigned`` data."""
+
+    assignment_id: str
+    lead_key: str
+    episode: int
+    attempt: int
+    rep_id: str | None
+    fallback_queue: str | None
+    route: str
+    role: str
+    team: str | None
+    trace: dict[str, Any]
+    event: dict[str, Any]
+    assigned_at: datetime
+
+
+async def lock_routing_state(connection: AsyncConnection, now: datetime) -> RoutingState:
+    """Lock and read the one routing-state row, creating it on first use.
+
+    Taken before anything else a decision reads, so decisions of several instances run one at
+    a time (PostgreSQL: ``FOR UPDATE``; SQLite: its single writer) and each sees what the previous
+    one committed: credits, loads and assignments alike.
+    """
+    row = await _select_state(connection)
+    if row is None:
+        initial = RoutingState()
+        await connection.execute(
+            dialect_insert(connection, routing_state)
+            .values(
+                id=ROUTING_STATE_ID,
+                state=initial.model_dump(mode="json"),
+                version=initial.version,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        row = await _select_state(connection)
+    if row is None:
+        raise RoutingStateConflictError("the routing-state row vanished after its insert")
+    return RoutingState.model_validate(row)
+
+
+async def save_routing_state(
+    connection: AsyncConnection, expected_version: int, state: RoutingState, now: datetime
+) -> None:
+    """Write ``state`` if the stored version is still ``expected_version`` (compare-and-set)."""
+    result = await connection.execute(
+        update(routing_state)
+        .where(routing_state.c.id == ROUTING_STATE_ID, routing_state.c.version == expected_version)
+        .values(state=state.model_dump(mode="json"), version=state.version, updated_at=now)
+    )
+    if result.rowcount != 1:
+        raise RoutingStateConflictError(
+            f"routing state is no longer at version {expected_version}; the decision is retried"
+        )
+
+
+async def load_loads(connection: AsyncConnection) -> dict[str, RepLoad]:
+    result = await connection.execute(
+        select(rep_load.c.rep_id, rep_load.c.day, rep_load.c.assigned_on_day, rep_load.c.open_leads)
+    )
+    return {row.rep_id: RepLoad.model_validate(row._asdict()) for row in result}
+
+
+async def save_load(connection: AsyncConnection, load: RepLoad, now: datetime) -> None:
+    values = {**load.model_dump(), "updated_at": now}
+    statement = dialect_insert(connection, rep_load).values(values)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[rep_load.c.rep_id],
+            set_={key: value for key, value in values.items() if key != "rep_id"},
+        )
+    )
+
+
+async def release_lead(connection: AsyncConnection, rep_id: str, now: datetime) -> None:
+    """The lead left ``rep_id`` (reassigned, or qualified again after a recycle)."""
+    await connection.execute(
+        update(rep_load)
+        .where(rep_load.c.rep_id == rep_id)
+        .values(
+            open_leads=case((rep_load.c.open_leads > 0, rep_load.c.open_leads - 1), else_=0),
+            updated_at=now,
+        )
+    )
+
+
+async def save_lead_context(
+    connection: AsyncConnection, ready: LeadSalesReady, now: datetime
+) -> None:
+    """Keep the sales-ready payload of the episode: reassignments route and publish from it."""
+    await connection.execute(
+        dialect_insert(connection, lead_context)
+        .values(
+            lead_key=ready.lead_key,
+            episode=ready.episode,
+            payload=ready.model_dump(mode="json", exclude_none=True),
+            received_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def load_lead_context(
+    connection: AsyncConnection, lead_key: str, episode: int
+) -> LeadSalesReady | None:
+    result = await connection.execute(
+        select(lead_context.c.payload).where(
+            lead_context.c.lead_key == lead_key, lead_context.c.episode == episode
+        )
+    )
+    payload = result.scalar_one_or_none()
+    return None if payload is None else LeadSalesReady.model_validate(payload)
+
+
+async def lead_assignments(connection: AsyncConnection, lead_key: str) -> list[StoredAssignment]:
+    """Every assignment of the lead, oldest first (by episode, then attempt)."""
+    result = await connection.execute(
+        select(assignments)
+        .where(assignments.c.lead_key == lead_key)
+        .order_by(assignments.c.episode, assignments.c.attempt)
+    )
+    return [_assignment(dict(row._mapping)) for row in result]
+
+
+async def insert_assignment(connection: AsyncConnection, assignment: StoredAssignment) -> None:
+    """Record the assignment; a second one for the same attempt fails on the unique constraint."""
+    await connection.execute(assignments.insert().values(**vars(assignment)))
+
+
+def _assignment(values: dict[str, Any]) -> StoredAssignment:
+    values["assigned_at"] = as_utc(values["assigned_at"])
+    return StoredAssignment(**values)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+async def _select_state(connection: AsyncConnection) -> dict[str, Any] | None:
+    result = await connection.execute(
+        select(routing_state.c.state)
+        .where(routing_state.c.id == ROUTING_STATE_ID)
+        .with_for_update()
+    )
+    state: dict[str, Any] | None = result.scalar_one_or_none()
+    return state
+
+
+def dialect_insert(connection: AsyncConnection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT`` (PostgreSQL and SQLite spell it alike)."""
+    postgres = connection.dialect.name == "postgresql"
+    return (pg_insert if postgres else sqlite_insert)(table)

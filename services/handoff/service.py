@@ -1,0 +1,31 @@
+"""The hand-off service on the runtime: what it consumes and the handlers that react.
+
+``leadrelay run handoff`` and ``leadrelay up`` call :func:`build_service` with the process's
+runtime and the definitions file; tests call it the same way. The roster is read from the
+database on every decision (seeded from ``definitions.roster`` on first use, see
+``roster_store``), so roster API edits apply to the next lead without a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from leadrelay.contracts.topics import Topic
+from leadrelay.definitions import Definitions
+from leadrelay.runtime.service import Runtime, ServiceSpec
+from services.handoff.handlers import HandoffHandlers
+from services.handoff.metrics import HandoffMetrics
+
+NAME: Final = "handoff"
+CONSUMES: Final = (Topic.SALES_READY, Topic.ASSIGNMENTS)
+"""``assignments`` carries reassignment requests; our own ``lead_assigned`` there is skipped."""
+
+
+def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
+    """Hand-off on ``definitions`` (routing, roster seed, SLA), metrics on the registry."""
+    handlers = HandoffHandlers(
+        definitions=definitions,
+        assignments_topic=runtime.topic(Topic.ASSIGNMENTS),
+        metrics=HandoffMetrics.create(runtime.registry),
+    )
+    return ServiceSpec(name=NAME, consumes=CONSUMES, handlers=handlers.table())

@@ -1,0 +1,102 @@
+"""Hand-off's tables on the runtime's shared ``metadata`` (migration ``handoff_0001`` creates them).
+
+* ``handoff_reps`` / ``handoff_accounts``: the roster, one JSON document per rep or account (the
+  domain model dumped as JSON). Seeded from the definitions file; the API's edits win after that.
+* ``handoff_routing_state``: the round-robin credits, ONE row for every pool. Each decision locks
+  it (``SELECT ... FOR UPDATE``) before anything else, so decisions of several instances run one
+  at a time and always see the credits and loads the previous one left; ``version`` is checked
+  again on write (compare-and-set) as a second guard.
+* ``handoff_rep_load``: per rep, assignments on their local day and leads they currently hold.
+* ``handoff_lead_context``: the sales-ready payload per lead and episode, for reassignments.
+* ``handoff_assignments``: every assignment made, with its trace and the published event.
+  ``UNIQUE(lead_key, episode, attempt)`` is the last line of the exactly-once guarantee: two
+  instances can never both commit an assignment for the same attempt.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from leadrelay.store.tables import metadata
+
+ROUTING_STATE_ID = "global"
+"""The id of the one routing-state row."""
+
+reps = Table(
+    "handoff_reps",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("document", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+accounts = Table(
+    "handoff_accounts",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("document", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+routing_state = Table(
+    "handoff_routing_state",
+    metadata,
+    Column("id", String(50), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+rep_load = Table(
+    "handoff_rep_load",
+    metadata,
+    Column("rep_id", String(128), primary_key=True),
+    Column("day", Date, nullable=True),
+    Column("assigned_on_day", Integer, nullable=False),
+    Column("open_leads", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""``day`` is the rep's local date ``assigned_on_day`` counts for (see ``RepLoad``)."""
+
+lead_context = Table(
+    "handoff_lead_context",
+    metadata,
+    Column("lead_key", String(200), nullable=False),
+    Column("episode", Integer, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("lead_key", "episode", name="pk_handoff_lead_context"),
+)
+"""``payload`` is the ``LeadSalesReady`` data as received (JSON mode)."""
+
+assignments = Table(
+    "handoff_assignments",
+    metadata,
+    Column("assignment_id", String(200), primary_key=True),
+    Column("lead_key", String(200), nullable=False),
+    Column("episode", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("rep_id", String(128), nullable=True),
+    Column("fallback_queue", String(200), nullable=True),
+    Column("route", String(32), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("team", String(256), nullable=True),
+    Column("trace", JSON, nullable=False),
+    Column("event", JSON, nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("lead_key", "episode", "attempt", name="uq_handoff_assignments_attempt"),
+    Index("ix_handoff_assignments_rep", "rep_id"),
+)
+"""``rep_id`` is NULL for a lead left in ``fallback_queue`` with nobody to own it; ``event`` is the
+published ``LeadAssigned`` data (context, trace and SLA terms)."""

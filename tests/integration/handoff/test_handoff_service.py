@@ -1,0 +1,284 @@
+"""The hand-off service on a real Kafka broker, on SQLite and PostgreSQL.
+
+Inputs are produced as scoring and the SLA monitor would produce them; the service runs in-process
+exactly as ``leadrelay run handoff`` runs it (``open_runtime`` + ``run_services``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.contracts.schemas import validate_event
+from leadrelay.contracts.topics import EventType, Topic
+from leadrelay.definitions import Definitions
+from leadrelay.runtime.service import Runtime, open_runtime, run_services
+from leadrelay.settings import load_settings
+from leadrelay.store.migrate import upgrade_async
+from leadrelay.store.tables import inbox
+from services.handoff.api import build_router
+from services.handoff.service import build_service
+from services.handoff.tables import assignments
+from tests.integration.runtime.effects import produce, read_topic, wait_until
+from tests.unit.handoff.builders import make_rep
+from tests.unit.handoff.service_support import definitions_with, reassignment, sales_ready
+
+DEFINITIONS = definitions_with([make_rep("sdr-a"), make_rep("sdr-b"), make_rep("sdr-c")])
+TOKEN = "integration-token"
+
+
+@asynccontextmanager
+async def running_handoff(
+    bootstrap: str, database_url: str, prefix: str, definitions: Definitions = DEFINITIONS
+) -> AsyncIterator[Runtime]:
+    """One hand-off instance (its own runtime: engine, producer, registry) until the block ends."""
+    settings = load_settings(
+        kafka_bootstrap=bootstrap,
+        database_url=database_url,
+        topic_prefix=prefix,
+        retry_backoff_seconds=0.05,
+        outbox_poll_seconds=0.05,
+    )
+    runtime = await open_runtime(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_services(runtime, [build_service(runtime, definitions)], stop))
+    try:
+        yield runtime
+    finally:
+        stop.set()
+        await task
+        await runtime.close()
+
+
+def topic(prefix: str, name: Topic) -> str:
+    return f"{prefix}{name.value}"
+
+
+async def assigned_events(bootstrap: str, prefix: str, *, expected: int) -> list[CloudEvent]:
+    """The ``lead_assigned`` events on the assignments topic (requests there are left out)."""
+    messages = await read_topic(bootstrap, topic(prefix, Topic.ASSIGNMENTS), expected=expected)
+    events = [CloudEvent.from_bytes(value) for _, value, _ in messages]
+    return [e for e in events if e.type == EventType.LEAD_ASSIGNED.value]
+
+
+async def wait_for_assignments(runtime: Runtime, count: int, *, within: float = 60.0) -> None:
+    async def enough() -> bool:
+        async with runtime.store.engine.connect() as connection:
+            result = await connection.execute(select(func.count()).select_from(assignments))
+            return int(result.scalar_one()) >= count
+
+    await wait_until(enough, within=within)
+
+
+async def test_a_sales_ready_event_yields_one_complete_assignment_and_a_redelivery_none(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    await upgrade_async(database_url)
+    sales_ready_topic = topic(unique_topic_prefix, Topic.SALES_READY)
+    async with running_handoff(kafka_bootstrap, database_url, unique_topic_prefix) as runtime:
+        await produce(kafka_bootstrap, sales_ready_topic, [sales_ready("lk_ada")])
+        await wait_for_assignments(runtime, 1)
+        # The same event again, the same episode replayed under a new id, then a marker lead:
+        # once the marker is assigned, everything before it on the lead's partition was handled.
+        await produce(
+            kafka_bootstrap,
+            sales_ready_topic,
+            [sales_ready("lk_ada"), sales_ready("lk_ada", event_id="replayed")],
+        )
+        await produce(kafka_bootstrap, sales_ready_topic, [sales_ready("lk_marker")])
+        await wait_for_assignments(runtime, 2)
+
+    events = await assigned_events(kafka_bootstrap, unique_topic_prefix, expected=2)
+    assert sorted(e.subject or "" for e in events) == ["lk_ada", "lk_marker"]
+    ada = next(e for e in events if e.subject == "lk_ada")
+    validate_event(ada)
+    data = ada.data
+    assert data["rep_id"] in {"sdr-a", "sdr-b", "sdr-c"}
+    assert (data["route"], data["role"], data["episode"], data["attempt"]) == (
+        "round_robin",
+        "sdr",
+        1,
+        1,
+    )
+    assert data["context"]["profile"]["email"] == "ada@analytical-engines.example"
+    assert {"breakdown", "recent_activity", "high_intent", "lifecycle_history"} <= set(
+        data["context"]
+    )
+    assert [s["step"] for s in data["trace"]["steps"]] == [
+        "account_match",
+        "rule_match",
+        "eligibility",
+        "round_robin",
+    ]
+    assert data["trace"]["chosen"]["rep_id"] == data["rep_id"]
+    assert data["sla"]["policy"] == "sdr"
+    assert data["sla"]["first_touch_due"] > data["assigned_at"]
+
+
+async def test_a_reassignment_request_picks_a_different_rep(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    await upgrade_async(database_url)
+    async with running_handoff(kafka_bootstrap, database_url, unique_topic_prefix) as runtime:
+        await produce(
+            kafka_bootstrap, topic(unique_topic_prefix, Topic.SALES_READY), [sales_ready("lk_ada")]
+        )
+        await wait_for_assignments(runtime, 1)
+        [first] = await assigned_events(kafka_bootstrap, unique_topic_prefix, expected=1)
+        request = reassignment("lk_ada", attempt=2, exclude=[first.data["rep_id"]])
+        await produce(kafka_bootstrap, topic(unique_topic_prefix, Topic.ASSIGNMENTS), [request])
+        await wait_for_assignments(runtime, 2)
+
+    events = await assigned_events(kafka_bootstrap, unique_topic_prefix, expected=2)
+    by_attempt = {e.data["attempt"]: e.data for e in events}
+    assert set(by_attempt) == {1, 2}
+    assert by_attempt[2]["rep_id"] != by_attempt[1]["rep_id"]
+    assert {"rep_id": by_attempt[1]["rep_id"], "reason": "excluded_reassignment"} in by_attempt[2][
+        "trace"
+    ]["skipped"]
+
+
+async def test_two_instances_in_one_group_never_assign_a_lead_twice(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    """Each lead's episode is sent twice under different ids to DIFFERENT partitions, so the
+    two instances race on the same episode; exactly one assignment per episode must result."""
+    await upgrade_async(database_url)
+    leads = [f"lk_{n:04d}" for n in range(200)]
+    group = f"{unique_topic_prefix}handoff"
+    async with AsyncExitStack() as stack:
+        runtimes = [
+            await stack.enter_async_context(
+                running_handoff(kafka_bootstrap, database_url, unique_topic_prefix)
+            )
+            for _ in range(2)
+        ]
+        await wait_until(lambda: _group_has_members(kafka_bootstrap, group, 2), within=60)
+        await _produce_racing_pairs(
+            kafka_bootstrap, topic(unique_topic_prefix, Topic.SALES_READY), leads
+        )
+        await wait_until(lambda: _inbox_count(runtimes[0], group, 2 * len(leads)), within=120)
+        processed = [_sample(r, "leadrelay_messages_processed_total") for r in runtimes]
+
+    assert all(count > 0 for count in processed), f"one instance did nothing: {processed}"
+    events = await assigned_events(kafka_bootstrap, unique_topic_prefix, expected=len(leads))
+    ids_per_episode: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for event in events:
+        ids_per_episode[(event.data["lead_key"], event.data["episode"])].add(event.id)
+    assert set(ids_per_episode) == {(lead, 1) for lead in leads}
+    assert all(len(ids) == 1 for ids in ids_per_episode.values())
+    shares: dict[str, int] = defaultdict(int)
+    for event in {e.id: e for e in events}.values():
+        shares[event.data["rep_id"]] += 1
+    # One routing state for both instances: equal weights stay within one lead of each other.
+    assert max(shares.values()) - min(shares.values()) <= 1, shares
+    dead = await read_topic(
+        kafka_bootstrap, topic(unique_topic_prefix, Topic.DEAD_LETTER), expected=0, within=5
+    )
+    assert dead == []
+
+
+async def test_a_roster_change_through_the_api_routes_the_next_lead_without_a_restart(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    await upgrade_async(database_url)
+    sales_ready_topic = topic(unique_topic_prefix, Topic.SALES_READY)
+    async with running_handoff(kafka_bootstrap, database_url, unique_topic_prefix) as runtime:
+        app = FastAPI()
+        app.state.api_token = TOKEN
+        app.include_router(build_router(runtime, DEFINITIONS))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as http:
+            await produce(kafka_bootstrap, sales_ready_topic, [sales_ready("lk_1")])
+            await wait_for_assignments(runtime, 1)
+            [first] = await assigned_events(kafka_bootstrap, unique_topic_prefix, expected=1)
+            chosen = first.data["rep_id"]
+            others = await _deactivate_all_but(http, chosen)
+            leads = [f"lk_{n}" for n in range(2, 6)]
+            await produce(kafka_bootstrap, sales_ready_topic, [sales_ready(k) for k in leads])
+            await wait_for_assignments(runtime, 5)
+
+    events = await assigned_events(kafka_bootstrap, unique_topic_prefix, expected=5)
+    later = [e.data for e in events if e.data["lead_key"] in leads]
+    assert [e["rep_id"] for e in later] == [chosen] * 4
+    for data in later:
+        assert {(s["rep_id"], s["reason"]) for s in data["trace"]["skipped"]} == {
+            (rep_id, "inactive") for rep_id in others
+        }
+
+
+async def _deactivate_all_but(http: httpx.AsyncClient, keep: str) -> list[str]:
+    reps: list[dict[str, Any]] = (await http.get("/v1/reps")).json()["reps"]
+    others = [rep for rep in reps if rep["id"] != keep]
+    for rep in others:
+        response = await http.put(f"/v1/reps/{rep['id']}", json=rep | {"active": False})
+        assert response.status_code == 200, response.text
+    return [rep["id"] for rep in others]
+
+
+async def _produce_racing_pairs(bootstrap: str, topic_name: str, leads: Sequence[str]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        partitions = sorted(await producer.partitions_for(topic_name))
+        half = len(partitions) // 2
+        sends = []
+        for n, lead in enumerate(leads):
+            for copy, event in enumerate(
+                [sales_ready(lead), sales_ready(lead, event_id=f"replay-{lead}")]
+            ):
+                partition = partitions[(n + copy * half) % len(partitions)]
+                sends.append(
+                    await producer.send(
+                        topic_name, event.to_bytes(), key=lead.encode(), partition=partition
+                    )
+                )
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+async def _group_has_members(bootstrap: str, group: str, count: int) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    except KafkaError:  # the group's coordinator is still being elected
+        return False
+    else:
+        described = response.to_object()["groups"][0]
+        return bool(described["state"] == "Stable" and len(described["members"]) == count)
+    finally:
+        await admin.close()
+
+
+async def _inbox_count(runtime: Runtime, group: str, count: int) -> bool:
+    async with runtime.store.engine.connect() as connection:
+        result = await connection.execute(
+            select(func.count()).select_from(inbox).where(inbox.c.consumer == group)
+        )
+        return int(result.scalar_one()) >= count
+
+
+def _sample(runtime: Runtime, name: str) -> float:
+    return sum(
+        sample.value
+        for metric in runtime.registry.collect()
+        for sample in metric.samples
+        if sample.name == name
+    )
