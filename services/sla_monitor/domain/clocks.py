@@ -223,7 +223,7 @@ def fire_due(clocks: Sequence[SlaClock], now: datetime) -> tuple[list[SlaClock],
         current[index], fired = _fire_next(current[index], now)
         actions.extend(fired)
         if any(isinstance(action, RequestReassignment | Recycle) for action in fired):
-            current = _end_assignment(current, current[index].assignment_id, now)
+            current = end_assignment(current, current[index].assignment_id, now)
     return current, actions
 
 
@@ -383,7 +383,11 @@ def _reject(
     return updated, actions
 
 
-def _end_assignment(clocks: list[SlaClock], assignment_id: str, now: datetime) -> list[SlaClock]:
+def end_assignment(clocks: Iterable[SlaClock], assignment_id: str, now: datetime) -> list[SlaClock]:
+    """Stop the open clocks of ``assignment_id`` (label ``assignment_ended``); others unchanged.
+
+    For when the assignment ends outside the ladder, e.g. hand-off assigned the lead anew.
+    """
     return [
         _close(c, ASSIGNMENT_ENDED, now, ClockState.STOPPED)
         if c.assignment_id == assignment_id

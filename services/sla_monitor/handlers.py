@@ -1,0 +1,139 @@
+"""Event handlers: an assignment starts clocks, sales activity stops or advances them.
+
+Each handler runs inside the consume loop's transaction (inbox row, clock rows and outbox rows
+commit together): parse, load, call the pure domain, save, queue events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.contracts.events import LeadAssigned, SalesActivity, parse_as
+from leadrelay.store.unit_of_work import Transaction
+from services.sla_monitor import repository
+from services.sla_monitor.domain import (
+    AssignmentFacts,
+    ClockKind,
+    ClockState,
+    SlaClock,
+    SlaConfig,
+    end_assignment,
+    on_sales_activity,
+    start_clocks,
+)
+from services.sla_monitor.events import ActionPublisher
+from services.sla_monitor.metrics import SlaMetrics
+from services.sla_monitor.repository import StoredClock
+from services.sla_monitor.roster import RosterReader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlaHandlers:
+    """The SLA monitor's reactions to the events it consumes."""
+
+    sla: SlaConfig
+    roster: RosterReader
+    publisher: ActionPublisher
+    metrics: SlaMetrics
+
+    async def on_lead_assigned(self, event: CloudEvent, tx: Transaction) -> None:
+        """Start the policy's clocks in the rep's calendar; end an earlier assignment's clocks."""
+        assigned = parse_as(event, LeadAssigned)
+        existing = await repository.load_lead(tx.connection, assigned.lead_key)
+        if any(s.clock.assignment_id == assigned.assignment_id for s in existing):
+            log.info("assignment %s already has clocks", assigned.assignment_id)
+            return
+        ended = [
+            s.replace(c) for s, c in zip(existing, _end_others(existing, assigned), strict=True)
+        ]
+        await repository.save_changed(tx.connection, existing, ended)
+        policy = self.sla.policy_for(assigned.role, assigned.route, assigned.team)
+        calendar = await self.roster.calendar(tx.connection, assigned.rep_id, policy, self.sla)
+        clocks = start_clocks(policy, calendar, _facts(assigned, existing))
+        await repository.insert_new(
+            tx.connection, [StoredClock(c, assigned.role, assigned.team) for c in clocks]
+        )
+
+    async def on_sales_activity(self, event: CloudEvent, tx: Transaction) -> None:
+        """Apply the rep's outcome to the assignment it is about; a rejection recycles."""
+        activity = parse_as(event, SalesActivity)
+        clocks = _concerned(await repository.load_lead(tx.connection, activity.lead_key), activity)
+        if not clocks:
+            log.info("sales activity %s concerns no SLA clock", event.id)
+            return
+        updated, actions = on_sales_activity(
+            [s.clock for s in clocks], activity.outcome, activity.occurred_at, activity.reason
+        )
+        after = [s.replace(c) for s, c in zip(clocks, updated, strict=True)]
+        await repository.save_changed(tx.connection, clocks, after)
+        self._observe_first_touch(clocks, after)
+        await self.publisher.publish(tx, [(action, clocks[0].team) for action in actions])
+        for action in actions:
+            self.metrics.actions.labels("recycle").inc()
+            log.info("lead %s recycled by sales (%s)", action.lead_key, activity.outcome)
+
+    def _observe_first_touch(
+        self, before: Sequence[StoredClock], after: Sequence[StoredClock]
+    ) -> None:
+        for old, stored in zip(before, after, strict=True):
+            clock = stored.clock
+            touched = old.clock.is_open and clock.state is ClockState.COMPLETED
+            if touched and clock.kind is ClockKind.FIRST_TOUCH:
+                touched_at = clock.steps_taken[-1][1]
+                seconds = (touched_at - clock.started_at).total_seconds()
+                self.metrics.time_to_first_touch.labels(stored.role, stored.team or "").observe(
+                    max(seconds, 0.0)
+                )
+
+
+def _facts(assigned: LeadAssigned, existing: Sequence[StoredClock]) -> AssignmentFacts:
+    """The domain's view of the assignment; earlier reps of this episode come from our clocks."""
+    prior = tuple(
+        dict.fromkeys(
+            s.clock.rep_id
+            for s in existing
+            if s.clock.episode == assigned.episode and s.clock.rep_id != assigned.rep_id
+        )
+    )
+    return AssignmentFacts(
+        lead_key=assigned.lead_key,
+        assignment_id=assigned.assignment_id,
+        rep_id=assigned.rep_id,
+        role=assigned.role,
+        route=assigned.route,
+        team=assigned.team,
+        episode=assigned.episode,
+        attempt=assigned.attempt,
+        assigned_at=assigned.assigned_at,
+        prior_rep_ids=prior,
+    )
+
+
+def _end_others(existing: Sequence[StoredClock], assigned: LeadAssigned) -> list[SlaClock]:
+    """A new assignment of the lead ends whatever earlier assignment still runs (no breach for a
+    rep who no longer has the lead)."""
+    clocks = [s.clock for s in existing]
+    for assignment_id in sorted({c.assignment_id for c in clocks if c.is_open}):
+        clocks = end_assignment(clocks, assignment_id, assigned.assigned_at)
+    return clocks
+
+
+def _concerned(clocks: Sequence[StoredClock], activity: SalesActivity) -> list[StoredClock]:
+    """The clocks of the assignment the activity is about.
+
+    The event's ``assignment_id`` when given; else the rep's latest assignment of the lead (an
+    old rep's late report must not touch a new rep's clocks); else the lead's latest one.
+    """
+    if activity.assignment_id is not None:
+        return [s for s in clocks if s.clock.assignment_id == activity.assignment_id]
+    own = [s for s in clocks if s.clock.rep_id == activity.rep_id]
+    candidates = own or list(clocks)
+    if not candidates:
+        return []
+    latest = candidates[-1].clock.assignment_id  # load_lead returns oldest first
+    return [s for s in clocks if s.clock.assignment_id == latest]

@@ -1,0 +1,181 @@
+"""Loading and saving SLA clocks: the only module that knows the ``sla_clocks`` table's layout.
+
+Every row carries the whole domain clock as JSON; ``state`` and ``next_fire_at`` are copies kept
+in step on every save so the firing loop can find due clocks with an index. Instants are stored in
+UTC (SQLite keeps no offset, so comparisons there are only right when everything is UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.sla_monitor.domain import ClockKind, ClockState, SlaClock, next_fire_at, to_utc
+from services.sla_monitor.tables import sla_clocks
+
+OPEN_STATES: tuple[str, ...] = (ClockState.RUNNING, ClockState.WARNED, ClockState.BREACHED)
+
+
+@dataclass(frozen=True)
+class StoredClock:
+    """A domain clock with the assignment facts the metrics need (the clock does not hold them)."""
+
+    clock: SlaClock
+    role: str
+    team: str | None
+
+    def replace(self, clock: SlaClock) -> StoredClock:
+        return StoredClock(clock, self.role, self.team)
+
+
+def row_values(stored: StoredClock) -> dict[str, Any]:
+    """The row for ``stored``; the benchmark and tests bulk-insert with it too."""
+    clock = stored.clock
+    fire_at = next_fire_at(clock)
+    return {
+        "clock_id": clock.clock_id,
+        "lead_key": clock.lead_key,
+        "assignment_id": clock.assignment_id,
+        "role": stored.role,
+        "team": stored.team,
+        "state": clock.state.value,
+        "next_fire_at": to_utc(fire_at) if fire_at is not None else None,
+        "document": clock.model_dump(mode="json"),
+    }
+
+
+async def insert_new(connection: AsyncConnection, clocks: Sequence[StoredClock]) -> int:
+    """Insert clocks whose id is not stored yet; returns how many were new.
+
+    Clock ids derive from the assignment, so a replayed assignment inserts nothing.
+    """
+    if not clocks:
+        return 0
+    postgres = connection.dialect.name == "postgresql"
+    dialect_insert = pg_insert if postgres else sqlite_insert
+    inserted = 0
+    for stored in clocks:  # one statement each: rowcount of a multi-row upsert is unreliable
+        statement = (
+            dialect_insert(sla_clocks)
+            .values(**row_values(stored))
+            .on_conflict_do_nothing(index_elements=["clock_id"])
+        )
+        result = await connection.execute(statement)
+        inserted += result.rowcount
+    return inserted
+
+
+async def load_lead(connection: AsyncConnection, lead_key: str) -> list[StoredClock]:
+    """Every clock of a lead, locked (``FOR UPDATE``) against the firing loop, oldest first."""
+    result = await connection.execute(
+        select(sla_clocks)
+        .where(sla_clocks.c.lead_key == lead_key)
+        .order_by(sla_clocks.c.clock_id)
+        .with_for_update()
+    )
+    return sorted((_stored(row) for row in result), key=_started)
+
+
+async def lock_due(connection: AsyncConnection, now: datetime, limit: int) -> list[StoredClock]:
+    """Up to ``limit`` clocks due by ``now``, earliest first, that no other instance holds.
+
+    ``SKIP LOCKED`` lets several monitors share the work on PostgreSQL; SQLite ignores it (its
+    ``BEGIN IMMEDIATE`` already lets one writer in at a time).
+    """
+    result = await connection.execute(
+        select(sla_clocks)
+        .where(sla_clocks.c.next_fire_at <= to_utc(now))
+        .order_by(sla_clocks.c.next_fire_at, sla_clocks.c.clock_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_stored(row) for row in result]
+
+
+async def lock_open_siblings(
+    connection: AsyncConnection, due: Sequence[StoredClock]
+) -> tuple[list[StoredClock], set[str]]:
+    """The other open clocks of the assignments in ``due``, locked; and assignments to defer.
+
+    A sibling held by another instance (skipped) would let both instances act on one assignment,
+    so the assignment is deferred to a later round instead; both waiting would risk a deadlock.
+    """
+    assignment_ids = sorted({stored.clock.assignment_id for stored in due})
+    due_ids = [stored.clock.clock_id for stored in due]
+    is_sibling = (
+        sla_clocks.c.assignment_id.in_(assignment_ids)
+        & sla_clocks.c.clock_id.not_in(due_ids)
+        & sla_clocks.c.state.in_(OPEN_STATES)
+    )
+    expected = await connection.execute(
+        select(sla_clocks.c.clock_id, sla_clocks.c.assignment_id).where(is_sibling)
+    )
+    wanted = {clock_id: assignment_id for clock_id, assignment_id in expected.all()}
+    if not wanted:
+        return [], set()
+    locked = await connection.execute(
+        select(sla_clocks)
+        .where(sla_clocks.c.clock_id.in_(sorted(wanted)))
+        .with_for_update(skip_locked=True)
+    )
+    siblings = [_stored(row) for row in locked]
+    missing = set(wanted) - {stored.clock.clock_id for stored in siblings}
+    return siblings, {wanted[clock_id] for clock_id in missing}
+
+
+async def save_changed(
+    connection: AsyncConnection, before: Iterable[StoredClock], after: Iterable[StoredClock]
+) -> list[StoredClock]:
+    """Write the clocks that changed (one executemany); returns them."""
+    old = {stored.clock.clock_id: stored.clock for stored in before}
+    changed = [stored for stored in after if old.get(stored.clock.clock_id) != stored.clock]
+    if changed:
+        statement = update(sla_clocks).where(sla_clocks.c.clock_id == bindparam("key"))
+        await connection.execute(
+            statement,
+            [
+                {
+                    "key": values["clock_id"],
+                    "state": values["state"],
+                    "next_fire_at": values["next_fire_at"],
+                    "document": values["document"],
+                }
+                for values in map(row_values, changed)
+            ],
+        )
+    return changed
+
+
+async def count_open(connection: AsyncConnection) -> dict[str, int]:
+    """Open clocks per state (every open state present, zero included)."""
+    result = await connection.execute(
+        select(sla_clocks.c.state, func.count())
+        .where(sla_clocks.c.state.in_(OPEN_STATES))
+        .group_by(sla_clocks.c.state)
+    )
+    counts = dict.fromkeys(OPEN_STATES, 0)
+    counts.update({state: int(count) for state, count in result.all()})
+    return counts
+
+
+async def clocks_of_lead(connection: AsyncConnection, lead_key: str) -> list[SlaClock]:
+    """A lead's clocks for reading (no lock), oldest assignment first."""
+    result = await connection.execute(select(sla_clocks).where(sla_clocks.c.lead_key == lead_key))
+    return [stored.clock for stored in sorted(map(_stored, result), key=_started)]
+
+
+def _stored(row: Row[Any]) -> StoredClock:
+    return StoredClock(SlaClock.model_validate(row.document), row.role, row.team)
+
+
+def _started(stored: StoredClock) -> tuple[datetime, int, bool]:
+    """Assignments in order; first touch before acceptance within one."""
+    clock = stored.clock
+    return clock.started_at, clock.attempt, clock.kind is not ClockKind.FIRST_TOUCH

@@ -1,0 +1,76 @@
+"""The SLA monitor service: clocks start on assignment, stop on sales activity, fire on time.
+
+``build_service`` wires the pieces on the process's runtime; ``SlaMonitor.create`` does the same
+from plain parts, so tests can run handlers and the firing loop on a store with a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from leadrelay.contracts.topics import EventType, Topic
+from leadrelay.definitions import Definitions
+from leadrelay.runtime.service import Runtime, ServiceSpec
+from leadrelay.store.unit_of_work import Store
+from services.sla_monitor.events import ActionPublisher
+from services.sla_monitor.firing import DEFAULT_BATCH_SIZE, FiringLoop
+from services.sla_monitor.handlers import SlaHandlers
+from services.sla_monitor.metrics import SlaMetrics
+from services.sla_monitor.roster import RosterReader
+
+NAME = "sla-monitor"
+
+
+@dataclass(frozen=True)
+class SlaMonitor:
+    """The service's handlers and firing loop, sharing one publisher and one set of metrics."""
+
+    handlers: SlaHandlers
+    firing: FiringLoop
+    metrics: SlaMetrics
+
+    @classmethod
+    def create(
+        cls,
+        store: Store,
+        definitions: Definitions,
+        *,
+        registry: CollectorRegistry,
+        topic_name: Callable[[Topic], str],
+        poll_seconds: float,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> SlaMonitor:
+        metrics = SlaMetrics.create(registry)
+        roster = RosterReader.of(definitions.roster.reps)
+        publisher = ActionPublisher(roster, topic_name)
+        handlers = SlaHandlers(definitions.sla, roster, publisher, metrics)
+        firing = FiringLoop(
+            store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
+        )
+        return cls(handlers, firing, metrics)
+
+    def spec(self) -> ServiceSpec:
+        return ServiceSpec(
+            name=NAME,
+            consumes=[Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY],
+            handlers={
+                EventType.LEAD_ASSIGNED: self.handlers.on_lead_assigned,
+                EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
+            },
+            background=[self.firing.run],
+        )
+
+
+def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
+    """The SLA monitor on ``runtime`` (what ``leadrelay run sla-monitor`` runs)."""
+    monitor = SlaMonitor.create(
+        runtime.store,
+        definitions,
+        registry=runtime.registry,
+        topic_name=runtime.topic,
+        poll_seconds=runtime.settings.sla_poll_seconds,
+    )
+    return monitor.spec()

@@ -1,0 +1,30 @@
+"""The SLA monitor's table: one row per clock, indexed for the firing loop and the lead view.
+
+The whole clock is the JSON ``document`` (the domain's ``SlaClock``); the other columns are the
+parts the database must search on: ``next_fire_at`` for the firing loop, ``lead_key`` and
+``assignment_id`` for sales activity and sibling clocks, ``state`` for the open-clocks gauge,
+``role``/``team`` for metric labels (the domain clock does not carry them).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, Index, String, Table
+
+from leadrelay.store.tables import metadata
+
+sla_clocks = Table(
+    "sla_clocks",
+    metadata,
+    Column("clock_id", String(64), primary_key=True),
+    Column("lead_key", String(200), nullable=False),
+    Column("assignment_id", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("team", String(256), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("next_fire_at", DateTime(timezone=True), nullable=True),
+    Column("document", JSON, nullable=False),
+    Index("ix_sla_clocks_lead_key", "lead_key"),
+    Index("ix_sla_clocks_assignment_id", "assignment_id"),
+    Index("ix_sla_clocks_next_fire_at", "next_fire_at"),
+    Index("ix_sla_clocks_state", "state"),
+)

@@ -1,0 +1,187 @@
+"""The SLA monitor as it runs: real Kafka, SQLite and PostgreSQL, an injected clock, no sleeps.
+
+The clock is a fake shared by every instance in a test; moving it is how time passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+
+from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.contracts.topics import Topic
+from leadrelay.runtime.service import Runtime, ServiceSpec, open_runtime, run_services
+from leadrelay.settings import load_settings
+from leadrelay.store.migrate import upgrade_async
+from leadrelay.store.tables import outbox
+from services.sla_monitor.service import SlaMonitor, build_service
+from services.sla_monitor.tables import sla_clocks
+from tests.integration.runtime.effects import produce, read_topic, wait_until
+from tests.integration.sla_monitor.bulk import insert_pending
+from tests.unit.sla_monitor.helpers import berlin
+from tests.unit.sla_monitor.service_support import (
+    FakeClock,
+    definitions,
+    lead_assigned,
+    sales_activity,
+)
+
+ASSIGNED = berlin(2026, 1, 13, 10, 0)  # a Tuesday: SDR first touch due 11:00, warning 10:45
+
+
+@dataclass
+class Instance:
+    runtime: Runtime
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where the instances of one test run: a broker, a database, a topic prefix, a clock."""
+
+    bootstrap: str
+    database_url: str
+    prefix: str
+    clock: FakeClock
+
+    def topic(self, topic: Topic) -> str:
+        return f"{self.prefix}{topic.value}"
+
+    @asynccontextmanager
+    async def instance(
+        self, spec: Callable[[Runtime], ServiceSpec] | None = None
+    ) -> AsyncIterator[Instance]:
+        """One monitor process (its own engine, producer and relay), stopped on exit."""
+        settings = load_settings(
+            kafka_bootstrap=self.bootstrap,
+            database_url=self.database_url,
+            topic_prefix=self.prefix,
+            sla_poll_seconds=0.05,
+            outbox_poll_seconds=0.05,
+        )
+        runtime = await open_runtime(settings, clock=self.clock)
+        build = spec or (lambda r: build_service(r, definitions()))
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_services(runtime, [build(runtime)], stop))
+        try:
+            yield Instance(runtime, stop, task)
+        finally:
+            stop.set()
+            await task
+            await runtime.close()
+
+    async def count(self, instance: Instance, query: Select[int]) -> int:
+        async with instance.runtime.store.engine.connect() as connection:
+            return int(await connection.scalar(query) or 0)
+
+
+async def cluster(bootstrap: str, database_url: str, prefix: str) -> Cluster:
+    await upgrade_async(database_url)
+    return Cluster(bootstrap, database_url, prefix, FakeClock(ASSIGNED))
+
+
+async def events_on(c: Cluster, topic: Topic, expected: int) -> list[CloudEvent]:
+    messages = await read_topic(c.bootstrap, c.topic(topic), expected=expected, within=30)
+    return [CloudEvent.from_bytes(value) for _key, value, _headers in messages]
+
+
+CLOCK_ROWS = select(func.count()).select_from(sla_clocks)
+
+
+async def test_a_clock_that_came_due_while_the_monitor_was_down_fires_once_on_return(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
+    async with c.instance() as first:
+        await produce(
+            c.bootstrap, c.topic(Topic.ASSIGNMENTS), [lead_assigned("as-1", "rep-anna", ASSIGNED)]
+        )
+
+        async def clocks_started() -> bool:
+            return await c.count(first, CLOCK_ROWS) == 2
+
+        await wait_until(clocks_started, within=30)
+
+    c.clock.set(berlin(2026, 1, 13, 11, 5))  # past the deadline while nothing runs
+    async with c.instance():
+        events = await events_on(c, Topic.SLA_EVENTS, expected=2)
+    assert [e.type for e in events] == ["leadrelay.sla_breached.v1", "leadrelay.sla_escalated.v1"]
+    assert events[0].data["clock"] == "first_touch"
+
+    async with c.instance() as third:  # and a further restart fires nothing again
+
+        async def relayed() -> bool:
+            return await third.runtime.store.outbox_backlog() == 0
+
+        await wait_until(relayed, within=30)
+        assert await c.count(third, select(func.count()).select_from(outbox)) == 2
+
+
+async def test_two_monitor_instances_fire_each_clock_once(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    clocks = 1_000
+    c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
+    due = berlin(2026, 1, 13, 11, 0)
+
+    def small_batches(runtime: Runtime) -> ServiceSpec:
+        return SlaMonitor.create(
+            runtime.store,
+            definitions(),
+            registry=runtime.registry,
+            topic_name=runtime.topic,
+            poll_seconds=0.05,
+            batch_size=25,
+        ).spec()
+
+    async with c.instance(small_batches) as one, c.instance(small_batches) as two:
+        await insert_pending(one.runtime.store, clocks, due)
+        c.clock.set(due)  # both firing loops now race for the same clocks
+        events = await events_on(c, Topic.SLA_EVENTS, expected=clocks)
+        per_instance = [
+            i.runtime.registry.get_sample_value("leadrelay_sla_actions_total", {"step": "breach"})
+            for i in (one, two)
+        ]
+        queued = await c.count(one, select(func.count()).select_from(outbox))
+    print(f"\nbreaches fired per instance: {per_instance}")
+    breached = {e.data["clock_id"] for e in events if e.type == "leadrelay.sla_breached.v1"}
+    assert queued == clocks  # one outbox row per clock: nothing fired twice
+    assert len(breached) == clocks
+    assert len({e.id for e in events}) == clocks  # a relay's resend would carry the same id
+    assert sum(v or 0 for v in per_instance) == clocks
+
+
+async def test_a_rejection_by_sales_recycles_the_lead(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
+    async with c.instance() as monitor:
+        await produce(
+            c.bootstrap, c.topic(Topic.ASSIGNMENTS), [lead_assigned("as-1", "rep-anna", ASSIGNED)]
+        )
+
+        async def clocks_started() -> bool:
+            return await c.count(monitor, CLOCK_ROWS) == 2
+
+        await wait_until(clocks_started, within=30)
+        rejected = sales_activity(
+            "rejected",
+            "rep-anna",
+            berlin(2026, 1, 13, 10, 20),
+            reason="wrong country",
+            assignment_id="as-1",
+        )
+        await produce(c.bootstrap, c.topic(Topic.SALES_ACTIVITY), [rejected])
+        events = await events_on(c, Topic.RECYCLED, expected=1)
+    assert len(events) == 1
+    assert events[0].type == "leadrelay.lead_recycled.v1"
+    assert events[0].subject == "lk_0123abcd"
+    assert (events[0].data["reason"], events[0].data["detail"]) == (
+        "rejected_by_sales",
+        "wrong country",
+    )
