@@ -35,6 +35,7 @@ __all__ = [
     "validate_envelope_dict",
     "validate_event",
     "validate_event_dict",
+    "validate_outgoing",
 ]
 
 ENVELOPE_SCHEMA_URI = f"{SCHEMA_BASE_URI}cloudevent.json"
@@ -137,6 +138,21 @@ def validate_event_dict(raw: Mapping[str, Any]) -> None:
 def validate_event(event: CloudEvent) -> None:
     """Check an event before it is published or after it is consumed; ``ContractError`` if bad."""
     validate_event_dict(event.to_dict())
+
+
+def validate_outgoing(event: CloudEvent) -> None:
+    """Check an event this system produces: its typed payload and the partition-key rule.
+
+    The payload models in ``events`` are kept equal to the JSON Schemas by the contract tests
+    and validate about forty times faster, which matters on the outbox path (every state change
+    publishes). What arrives from outside goes through :func:`validate_event` instead.
+    """
+    from leadrelay.contracts.events import parse_data
+
+    subject_errors = _subject_errors(event.to_dict())
+    if subject_errors:
+        raise ContractError(subject_errors)
+    parse_data(event)
 
 
 def _as_object(raw: object) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.schemas import validate_event
+from leadrelay.contracts.schemas import validate_outgoing
 from leadrelay.store.tables import inbox, outbox
 
 Clock = Callable[[], datetime]
@@ -34,6 +34,7 @@ class Transaction:
     def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
         self.connection = connection
         self._clock = clock
+        self._queued: list[dict[str, object]] = []
 
     async def mark_processed(self, consumer: str, event_id: str) -> bool:
         """Record ``event_id`` as processed by ``consumer``; False if it already was.
@@ -51,19 +52,19 @@ class Transaction:
     async def publish(self, topic: str, event: CloudEvent) -> None:
         """Queue ``event`` for ``topic``; the relay sends it after this transaction commits.
 
-        The event is validated against its schema here, so a contract violation fails the
-        handler (and its transaction) instead of reaching a consumer.
+        The event is validated here, so a contract violation fails the handler (and its
+        transaction) instead of reaching a consumer. Rows are written together at commit.
         """
-        validate_event(event)
-        await self.connection.execute(
-            insert(outbox).values(
-                topic=topic,
-                message_key=event.subject,
-                event_id=event.id,
-                payload=event.to_bytes(),
-                created_at=self._clock(),
-            )
-        )
+        validate_outgoing(event)
+        self._queued.append({"topic": topic, "message_key": event.subject,
+                             "event_id": event.id, "payload": event.to_bytes(),
+                             "created_at": self._clock()})
+
+    async def flush_outbox(self) -> None:
+        """Write every queued outbox row in one statement (the store calls it before commit)."""
+        if self._queued:
+            await self.connection.execute(insert(outbox), self._queued)
+            self._queued = []
 
     def now(self) -> datetime:
         """The store's clock (injected in tests)."""
@@ -81,7 +82,9 @@ class Store:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Commit on normal exit, roll back on any exception (which propagates)."""
         async with self.engine.begin() as connection:
-            yield Transaction(connection, self.clock)
+            transaction = Transaction(connection, self.clock)
+            yield transaction
+            await transaction.flush_outbox()
 
     async def ping(self) -> None:
         """Raise if the database cannot answer; used by readiness checks."""

@@ -20,7 +20,7 @@ from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.outbox_relay import OutboxRelay
+from leadrelay.store.outbox_relay import OutboxRelay, RawPublisher
 from leadrelay.store.unit_of_work import Store, Transaction
 from tests.integration.runtime.effects import create_effects_table, effect_counts, make_handler
 
@@ -46,7 +46,9 @@ class CrashAfterCommits(Store):
 class CrashBeforePublish:
     """A publisher that kills the process instead of sending."""
 
-    async def send_batch(self, messages: Sequence[tuple[str, str | None, bytes]]) -> list[None]:
+    async def send_batch(
+        self, messages: Sequence[tuple[str, str | None, bytes]]
+    ) -> list[BaseException | None]:
         os._exit(CRASH_EXIT_CODE)
 
 
@@ -65,8 +67,9 @@ async def main(args: argparse.Namespace) -> None:
         handlers={"leadrelay.sales_activity.v1": make_handler(args.out_topic, args.group)},
         store=store, producer=producer, metrics=RuntimeMetrics.create(CollectorRegistry()),
     )
-    relay = OutboxRelay(store, CrashBeforePublish() if crash_kind == "before-publish"
-                        else producer)
+    publisher: RawPublisher = (CrashBeforePublish() if crash_kind == "before-publish"
+                               else producer)
+    relay = OutboxRelay(store, publisher)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(loop.run(stop)), asyncio.create_task(relay.run(stop))]
     try:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.metrics import RuntimeMetrics
-from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop
+from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.topics import ensure_topics
 from leadrelay.store.engine import create_engine_for
@@ -120,7 +120,8 @@ async def test_process_killed_before_outbox_publish_publishes_once_after_restart
 
 
 async def _loop(bootstrap: str, store: Store, producer: EventProducer, topics: Topics,
-                name: str, handler=None, transaction_batch: int = 50) -> ConsumerLoop:  # type: ignore[no-untyped-def]
+                name: str, handler: Handler | None = None,
+                transaction_batch: int = 50) -> ConsumerLoop:
     return ConsumerLoop(
         ConsumerConfig(group=topics.group, topics=[topics.input], dead_letter_topic=topics.dlq,
                        batch_size=100, transaction_batch=transaction_batch,
