@@ -118,5 +118,5 @@ def _simulate(args: argparse.Namespace) -> int:
     from leadrelay.simulate import run_simulation
 
     summary_ok: bool = asyncio.run(run_simulation(args.url, _settings(), visitors=args.visitors,
-                                                  seed=args.seed, timeout=args.timeout))
+                                                  seed=args.seed, within=args.timeout))
     return 0 if summary_ok else 1
