@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import copy
 import json
 import logging
@@ -31,7 +30,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
+from benchmarks.common import broker, poll_until, running
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import EventType, Topic
 from leadrelay.definitions import load_definitions
@@ -244,38 +244,6 @@ async def _assigned(runtime: Runtime) -> int:
     async with runtime.store.engine.connect() as connection:
         result = await connection.execute(select(func.count()).select_from(assignments))
         return int(result.scalar_one())
-
-
-async def poll_until(done: Callable[[], Awaitable[bool]]) -> None:
-    """Check every 10 ms: the end is an observed state (rows, backlog), not an event."""
-    while True:
-        if await done():
-            return
-        await asyncio.sleep(0.01)
-
-
-@contextlib.asynccontextmanager
-async def running(task: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[None]:
-    """Run ``task(stop)`` in the background for the block, then stop it and surface its error."""
-    stop = asyncio.Event()
-    background = asyncio.ensure_future(task(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await background
-
-
-@contextlib.contextmanager
-def broker(bootstrap: str | None) -> Iterator[str]:
-    """The given broker, or a throwaway single-node Kafka from the test harness."""
-    if bootstrap:
-        yield bootstrap
-        return
-    from tests.harness.kafka_broker import KafkaBroker
-
-    with KafkaBroker() as started:
-        yield started.bootstrap
 
 
 async def main(args: argparse.Namespace) -> list[Result]:

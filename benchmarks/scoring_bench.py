@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from benchmarks.common import broker, poll_until, running
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import EventType, topic_for_event_type
 from leadrelay.definitions import load_definitions
@@ -191,41 +191,9 @@ async def _send_and_wait(
     await poll_until(done)
 
 
-async def poll_until(done: Callable[[], Awaitable[bool]]) -> None:
-    """Check every 10 ms: the end is an observed state (counters, backlog), not an event."""
-    while True:
-        if await done():
-            return
-        await asyncio.sleep(0.01)
-
-
 def _handled(runtime: Runtime) -> float:
     return sum(sample.value for metric in runtime.registry.collect() if metric.name in HANDLED
                for sample in metric.samples if sample.name.endswith("_total"))  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def running(task: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[None]:
-    """Run ``task(stop)`` in the background for the block, then stop it and surface its error."""
-    stop = asyncio.Event()
-    background = asyncio.ensure_future(task(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await background
-
-
-@contextlib.contextmanager
-def broker(bootstrap: str | None) -> Iterator[str]:
-    """The given broker, or a throwaway single-node Kafka from the test harness."""
-    if bootstrap:
-        yield bootstrap
-        return
-    from tests.harness.kafka_broker import KafkaBroker
-
-    with KafkaBroker() as started:
-        yield started.bootstrap
 
 
 async def main(args: argparse.Namespace) -> list[Result]:

@@ -19,11 +19,12 @@ from services.ingest.mapping.common import (
     INGESTIBLE_TYPES,
     IngestContext,
     identify,
+    map_each,
     partition_key,
     raise_if,
     validated,
 )
-from services.ingest.problems import prefixed, unique
+from services.ingest.problems import unique
 
 GENERIC_SOURCE = "generic"
 
@@ -37,15 +38,7 @@ def map_batch(raw: object, context: IngestContext) -> list[CloudEvent]:
     """A batch is accepted as a whole, so every bad item is reported, prefixed by its index."""
     if not isinstance(raw, list):
         raise ContractError([FieldError("", "must be a JSON array of CloudEvents")])
-    events: list[CloudEvent] = []
-    errors: list[FieldError] = []
-    for index, item in enumerate(raw):
-        try:
-            events.append(_map(item, context))
-        except ContractError as error:
-            errors.extend(prefixed(error.errors, f"/{index}"))
-    raise_if(errors)
-    return events
+    return map_each(raw, lambda item: _map(item, context))
 
 
 def _map(raw: object, context: IngestContext) -> CloudEvent:

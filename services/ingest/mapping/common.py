@@ -5,7 +5,7 @@ Pure: JSON values and an injected context in, CloudEvents or a ``ContractError``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from leadrelay.contracts.errors import ContractError, FieldError, json_pointer
 from leadrelay.contracts.schemas import validate_event_dict
 from leadrelay.contracts.topics import EventType
 from leadrelay.identity import InvalidEmailError, lead_key, normalise_email
+from services.ingest.problems import prefixed
 
 INGESTIBLE_TYPES: tuple[str, ...] = (
     EventType.WEB_ACTIVITY.value,
@@ -140,3 +141,19 @@ def raise_if(errors: list[FieldError]) -> None:
     """Refuse with every error found so far, if any."""
     if errors:
         raise ContractError(errors)
+
+
+def map_each(items: list[Any], map_one: Callable[[Any], CloudEvent]) -> list[CloudEvent]:
+    """Map every item of a batch, reporting every bad item's errors under its index (``/2/...``).
+
+    A batch is accepted or refused as a whole, so the sender learns of all problems at once.
+    """
+    events: list[CloudEvent] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(map_one(item))
+        except ContractError as error:
+            errors.extend(prefixed(error.errors, f"/{index}"))
+    raise_if(errors)
+    return events

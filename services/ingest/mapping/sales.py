@@ -20,11 +20,11 @@ from services.ingest.mapping.common import (
     envelope,
     event_time,
     identify,
+    map_each,
     raise_if,
     repoint,
     validated,
 )
-from services.ingest.problems import prefixed
 
 SOURCE = SOURCE_URI + "sales-activity"
 
@@ -35,15 +35,7 @@ def map_activities(raw: object, context: IngestContext) -> list[CloudEvent]:
         return [_map(raw, context)]
     if not isinstance(raw, list):
         raise ContractError([FieldError("", "must be a JSON object or an array of objects")])
-    events: list[CloudEvent] = []
-    errors: list[FieldError] = []
-    for index, item in enumerate(raw):
-        try:
-            events.append(_map(item, context))
-        except ContractError as error:
-            errors.extend(prefixed(error.errors, f"/{index}"))
-    raise_if(errors)
-    return events
+    return map_each(raw, lambda item: _map(item, context))
 
 
 def _map(raw: object, context: IngestContext) -> CloudEvent:
