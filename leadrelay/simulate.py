@@ -212,7 +212,18 @@ async def run_simulation(url: str, settings: Settings, *, visitors: int, seed: i
         await _reps_react(simulator, known, rng)
         await _settle(simulator, known, within)
     print(funnel_report(journeys))
+    print(_example_lookup(journeys, url, settings))
     return True
+
+
+def _example_lookup(journeys: Sequence[Journey], url: str, settings: Settings) -> str:
+    """A command to look at one assigned lead (lead keys are opaque, so show one)."""
+    assigned = [j for j in journeys if j.view and j.view.get("assignment")]
+    if not assigned:
+        return ""
+    token = settings.api_token.get_secret_value()
+    return ("\nLook at one of them:\n"
+            f"  curl -H 'Authorization: Bearer {token}' {url}/v1/leads/{assigned[0].lead_key}")
 
 
 async def _reachable(http: httpx.AsyncClient, url: str) -> bool:
