@@ -51,6 +51,9 @@ CREATED, PROPERTY_CHANGED, IDENTIFIED = (
 )
 
 
+MAX_EPOCH_MILLIS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: HubSpot sends epoch milliseconds; beyond this no datetime exists."""
+
 class _Lenient(BaseModel):
     """HubSpot adds fields over time; only the ones used are read."""
 
@@ -62,7 +65,7 @@ class WebhookEvent(_Lenient):
 
     event_id: int = Field(alias="eventId")
     portal_id: int = Field(alias="portalId")
-    occurred_at: int = Field(alias="occurredAt", ge=0)
+    occurred_at: int = Field(alias="occurredAt", ge=0, le=MAX_EPOCH_MILLIS)
     subscription_type: str = Field(alias="subscriptionType", min_length=1)
     object_id: int = Field(alias="objectId")
     object_type_id: str | None = Field(default=None, alias="objectTypeId")
@@ -85,7 +88,7 @@ class FormSubmission(_Lenient):
 
     form_id: str = Field(alias="form-id", min_length=1)
     title: str | None = None
-    timestamp: int | None = Field(default=None, ge=0)
+    timestamp: int | None = Field(default=None, ge=0, le=MAX_EPOCH_MILLIS)
     conversion_id: str | None = Field(default=None, alias="conversion-id")
     page_url: str | None = Field(default=None, alias="page-url")
 

@@ -296,3 +296,11 @@ def test_overlong_profile_text_is_cut_to_the_contract() -> None:
     profile = profile_from({"n": "x" * 300, "p": "1" * 80}, {"n": "first_name", "p": "phone"})
     assert len(profile["first_name"]) == 256
     assert len(profile["phone"]) == 64
+
+
+def test_a_hubspot_time_beyond_any_calendar_is_a_bad_field_not_a_crash() -> None:
+    """Found by the OpenAPI fuzz run: occurredAt in the year 287396 used to raise a 500."""
+    far_future = 9_007_199_254_740_991  # the largest integer a JSON sender can hold exactly
+    assert pointers(lambda: map_delivery([hubspot_event(occurredAt=far_future)], CONTEXT)) == [
+        "/0/occurredAt"
+    ]
