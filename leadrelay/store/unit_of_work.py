@@ -35,6 +35,7 @@ class Transaction:
         self.connection = connection
         self._clock = clock
         self._queued: list[dict[str, object]] = []
+        self._on_commit: list[Callable[[], None]] = []
 
     async def mark_processed(self, consumer: str, event_id: str) -> bool:
         """Record ``event_id`` as processed by ``consumer``; False if it already was.
@@ -66,6 +67,20 @@ class Transaction:
             await self.connection.execute(insert(outbox), self._queued)
             self._queued = []
 
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once this transaction has committed, never if it rolls back.
+
+        For metrics and logs about an effect: the consume loop may roll a batch back and apply
+        its events again one by one, and counting at decision time would count them twice.
+        """
+        self._on_commit.append(action)
+
+    def committed(self) -> None:
+        """Run the ``after_commit`` actions (the store calls it after a successful commit)."""
+        actions, self._on_commit = self._on_commit, []
+        for action in actions:
+            action()
+
     def now(self) -> datetime:
         """The store's clock (injected in tests)."""
         return self._clock()
@@ -85,6 +100,7 @@ class Store:
             transaction = Transaction(connection, self.clock)
             yield transaction
             await transaction.flush_outbox()
+        transaction.committed()
 
     async def ping(self) -> None:
         """Raise if the database cannot answer; used by readiness checks."""

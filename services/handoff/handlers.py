@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy import event
 
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.events import (
@@ -165,7 +163,7 @@ class HandoffHandlers:
                 id=assigned_event_id(ready.lead_key, ready.episode, request.attempt),
             ),
         )
-        _after_commit(tx, lambda: self._observe(decision, roster, payload, request.requested_at))
+        tx.after_commit(lambda: self._observe(decision, roster, payload, request.requested_at))
 
     def _observe(
         self,
@@ -207,18 +205,6 @@ class HandoffHandlers:
             payload.rep_id,
             decision.route,
         )
-
-
-def _after_commit(tx: Transaction, action: Callable[[], None]) -> None:
-    """Run ``action`` once the transaction commits, never for one rolled back.
-
-    The consume loop applies several events in one transaction and, if any fails, rolls them all
-    back and applies them again one by one: counting at decision time would count twice.
-    """
-    connection = tx.connection.sync_connection
-    if connection is None:
-        raise RuntimeError("the handler's connection is closed")
-    event.listen(connection, "commit", lambda _connection: action(), once=True)
 
 
 def _superseded(history: Iterable[StoredAssignment], request: LeadReassignmentRequested) -> bool:

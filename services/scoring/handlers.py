@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final
 
 from leadrelay.contracts.envelope import CloudEvent, new_event, stable_event_id
@@ -98,7 +98,7 @@ class ScoringHandlers:
         elif data.anonymous_id is not None:
             lead_key = await self._lead_of_visitor(tx, data.anonymous_id, activity)
         if lead_key is None:
-            self._record(event, tx.now(), None, None)
+            self._record(event, tx, None, None)
             return
         stored = await lock_or_create_lead(tx.connection, lead_key, tx.now())
         state = _merged(stored.state, pending, data.anonymous_id)
@@ -201,7 +201,7 @@ class ScoringHandlers:
         """Save the decision; publish the score if it changed and the hand-off if it qualified."""
         state, score = decision.state, decision.score
         await save_lead(tx.connection, state, score, tx.now())
-        self._record(event, tx.now(), stored.state, state)
+        self._record(event, tx, stored.state, state)
         if messages.score_signature(dump_score(score)) != messages.score_signature(stored.score):
             scored = messages.lead_scored(state, score)
             await self._publish(
@@ -211,7 +211,7 @@ class ScoringHandlers:
             ready = messages.sales_ready(self.scorecard, state, score, decision.qualified_by)
             cause = ("sales_ready", state.lead_key, str(state.episode))
             await self._publish(tx, self.topics.sales_ready, ready, cause, state.lead_key)
-            self.metrics.sales_ready.labels(score.grade).inc()
+            tx.after_commit(self.metrics.sales_ready.labels(score.grade).inc)
             log.info(
                 "lead %s is sales-ready (episode %d, %s, grade %s)",
                 state.lead_key,
@@ -224,7 +224,7 @@ class ScoringHandlers:
         self, event: CloudEvent, tx: Transaction, before: LeadState, after: LeadState
     ) -> None:
         """Save a stage-only change (the score is unchanged); nothing to do if it was a no-op."""
-        self._record(event, tx.now(), before, after)
+        self._record(event, tx, before, after)
         if after != before:
             await save_lead(tx.connection, after, None, tx.now())
 
@@ -248,15 +248,21 @@ class ScoringHandlers:
         await tx.publish(topic, event)
 
     def _record(
-        self, event: CloudEvent, now: datetime, before: LeadState | None, after: LeadState | None
+        self, event: CloudEvent, tx: Transaction, before: LeadState | None,
+        after: LeadState | None,
     ) -> None:
-        """Count the event, how long it waited since its CloudEvent time, and stage moves."""
-        self.metrics.events_scored.labels(event.type).inc()
-        waited = max(now - event.time, timedelta(0))
-        self.metrics.latency.labels(event.type).observe(waited.total_seconds())
-        if before is not None and after is not None:
-            for change in after.changes_since(before):
+        """Count the event, how long it waited since its CloudEvent time, and stage moves,
+        once the transaction has committed (a rolled-back batch is applied again)."""
+        waited = max(tx.now() - event.time, timedelta(0)).total_seconds()
+        changes = after.changes_since(before) if before is not None and after is not None else ()
+
+        def count() -> None:
+            self.metrics.events_scored.labels(event.type).inc()
+            self.metrics.latency.labels(event.type).observe(waited)
+            for change in changes:
                 self.metrics.stage_transitions.labels(change.from_stage, change.to_stage).inc()
+
+        tx.after_commit(count)
 
 
 def _merged(

@@ -71,10 +71,10 @@ class SlaHandlers:
         )
         after = [s.replace(c) for s, c in zip(clocks, updated, strict=True)]
         await repository.save_changed(tx.connection, clocks, after)
-        self._observe_first_touch(clocks, after)
+        tx.after_commit(lambda: self._observe_first_touch(clocks, after))
         await self.publisher.publish(tx, [(action, clocks[0].team) for action in actions])
         for action in actions:
-            self.metrics.actions.labels("recycle").inc()
+            tx.after_commit(self.metrics.actions.labels("recycle").inc)
             log.info("lead %s recycled by sales (%s)", action.lead_key, activity.outcome)
 
     def _observe_first_touch(

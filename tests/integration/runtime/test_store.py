@@ -111,3 +111,24 @@ async def test_outbox_rows_of_a_rolled_back_transaction_are_never_published(
     messages = await read_topic(kafka_bootstrap, topic, expected=2)
     assert [key for key, _, _ in messages] == [b"lk_1", b"lk_1"]
     assert [json.loads(value)["id"] for _, value, _ in messages] == ["r-1", "r-3"]
+
+
+async def test_after_commit_actions_run_only_for_a_committed_transaction(
+    database_url: str,
+) -> None:
+    await upgrade_async(database_url)
+    store = Store(create_engine_for(database_url))
+    counted: list[str] = []
+    try:
+        async with store.transaction() as tx:
+            tx.after_commit(lambda: counted.append("committed"))
+            assert counted == []  # not before the commit
+        try:
+            async with store.transaction() as tx:
+                tx.after_commit(lambda: counted.append("rolled back"))
+                raise RuntimeError("the handler failed")
+        except RuntimeError:
+            pass
+    finally:
+        await store.dispose()
+    assert counted == ["committed"]
