@@ -25,12 +25,14 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.events import (
     LeadAssigned,
     LeadReassignmentRequested,
     LeadSalesReady,
+    SalesActivity,
     parse_as,
 )
 from leadrelay.contracts.topics import EventType
@@ -54,6 +56,8 @@ from services.handoff.repository import (
     load_lead_context,
     load_loads,
     lock_routing_state,
+    mark_released,
+    release_lead,
     save_lead_context,
     save_load,
     save_routing_state,
@@ -61,6 +65,9 @@ from services.handoff.repository import (
 from services.handoff.roster_store import Roster, load_roster
 
 log = logging.getLogger(__name__)
+
+RELEASING_OUTCOMES: Final = frozenset({"rejected", "disqualified", "won", "lost"})
+"""Sales outcomes after which the rep no longer works the lead (it stops counting as open)."""
 
 
 class MissingLeadContextError(LookupError):
@@ -90,7 +97,27 @@ class HandoffHandlers:
         return {
             EventType.LEAD_SALES_READY.value: self.on_sales_ready,
             EventType.LEAD_REASSIGNMENT_REQUESTED.value: self.on_reassignment_requested,
+            EventType.SALES_ACTIVITY.value: self.on_sales_activity,
         }
+
+    async def on_sales_activity(self, event: CloudEvent, tx: Transaction) -> None:
+        """A rep finished with a lead (won, lost, rejected, disqualified): free their capacity.
+
+        Only the rep holding the lead's latest assignment frees it, once: a redelivered or
+        repeated outcome, or one from a rep who no longer has the lead, changes nothing.
+        """
+        activity = parse_as(event, SalesActivity)
+        if activity.outcome not in RELEASING_OUTCOMES:
+            return
+        await lock_routing_state(tx.connection, tx.now())  # loads change under the state lock
+        history = await lead_assignments(tx.connection, activity.lead_key)
+        current = history[-1] if history else None
+        if current is None or current.rep_id != activity.rep_id or current.released_at:
+            return
+        await release_lead(tx.connection, activity.rep_id, tx.now())
+        await mark_released(tx.connection, current.assignment_id, tx.now())
+        log.info("rep %s released lead %s (%s)", activity.rep_id, activity.lead_key,
+                 activity.outcome)
 
     async def on_sales_ready(self, event: CloudEvent, tx: Transaction) -> None:
         """Assign the episode's first attempt, unless the episode already has its assignment."""
@@ -136,12 +163,16 @@ class HandoffHandlers:
         decision = decide(
             self.definitions.routing, roster.reps, roster.accounts, facts, request.state, loads, now
         )
-        self.metrics.decision_seconds.observe(time.perf_counter() - started)
+        tx.after_commit(lambda: self.metrics.decision_seconds.observe(
+            time.perf_counter() - started))
         if decision.new_state != request.state:
             await save_routing_state(connection, request.state.version, decision.new_state, now)
         rep = roster.rep(decision.rep_id)
-        for load in _loads_after(request.history, rep, loads, now):
+        held = _still_held(request.history)
+        for load in _loads_after(held, rep, loads, now):
             await save_load(connection, load, now)
+        if held is not None:
+            await mark_released(connection, held.assignment_id, now)
         payload = lead_assigned(
             ready,
             decision,
@@ -225,16 +256,24 @@ def _reps_of_episode(history: Iterable[StoredAssignment], episode: int) -> tuple
     )
 
 
+def _still_held(history: list[StoredAssignment]) -> StoredAssignment | None:
+    """The lead's latest assignment if a rep still holds it (not yet released)."""
+    latest = history[-1] if history else None
+    if latest is None or latest.rep_id is None or latest.released_at is not None:
+        return None
+    return latest
+
+
 def _loads_after(
-    history: list[StoredAssignment], rep: Rep | None, loads: Mapping[str, RepLoad], now: datetime
+    held: StoredAssignment | None, rep: Rep | None, loads: Mapping[str, RepLoad], now: datetime
 ) -> list[RepLoad]:
     """The loads that change: the rep who held the lead until now gives it up, the new rep
     takes it (daily count and open leads). Safe as read-modify-write under the state lock."""
     changed: dict[str, RepLoad] = {}
-    previous = history[-1].rep_id if history else None
+    previous = held.rep_id if held is not None else None
     if previous is not None and previous in loads:
-        held = loads[previous]
-        changed[previous] = held.model_copy(update={"open_leads": max(held.open_leads - 1, 0)})
+        load = loads[previous]
+        changed[previous] = load.model_copy(update={"open_leads": max(load.open_leads - 1, 0)})
     if rep is not None:
         changed[rep.id] = record_assignment(changed.get(rep.id) or loads.get(rep.id), rep, now)
     return list(changed.values())

@@ -46,6 +46,7 @@ class StoredAssignment:
     trace: dict[str, Any]
     event: dict[str, Any]
     assigned_at: datetime
+    released_at: datetime | None = None
 
 
 async def lock_routing_state(connection: AsyncConnection, now: datetime) -> RoutingState:
@@ -108,7 +109,7 @@ async def save_load(connection: AsyncConnection, load: RepLoad, now: datetime) -
 
 
 async def release_lead(connection: AsyncConnection, rep_id: str, now: datetime) -> None:
-    """The lead left ``rep_id`` (reassigned, or qualified again after a recycle)."""
+    """The lead left ``rep_id``: one fewer open lead counted against its capacity."""
     await connection.execute(
         update(rep_load)
         .where(rep_load.c.rep_id == rep_id)
@@ -162,8 +163,19 @@ async def insert_assignment(connection: AsyncConnection, assignment: StoredAssig
     await connection.execute(assignments.insert().values(**vars(assignment)))
 
 
+async def mark_released(connection: AsyncConnection, assignment_id: str, now: datetime) -> None:
+    """The rep no longer holds this assignment's lead; it never frees capacity twice."""
+    await connection.execute(
+        update(assignments)
+        .where(assignments.c.assignment_id == assignment_id)
+        .values(released_at=now)
+    )
+
+
 def _assignment(values: dict[str, Any]) -> StoredAssignment:
     values["assigned_at"] = as_utc(values["assigned_at"])
+    if values["released_at"] is not None:
+        values["released_at"] = as_utc(values["released_at"])
     return StoredAssignment(**values)
 
 

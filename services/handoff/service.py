@@ -17,8 +17,9 @@ from services.handoff.handlers import HandoffHandlers
 from services.handoff.metrics import HandoffMetrics
 
 NAME: Final = "handoff"
-CONSUMES: Final = (Topic.SALES_READY, Topic.ASSIGNMENTS)
-"""``assignments`` carries reassignment requests; our own ``lead_assigned`` there is skipped."""
+CONSUMES: Final = (Topic.SALES_READY, Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY)
+"""``assignments`` carries reassignment requests (our own ``lead_assigned`` there is skipped);
+``sales-activity`` tells when a rep is done with a lead, which frees their open capacity."""
 
 
 def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:

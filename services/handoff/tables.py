@@ -95,8 +95,10 @@ assignments = Table(
     Column("trace", JSON, nullable=False),
     Column("event", JSON, nullable=False),
     Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("released_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("lead_key", "episode", "attempt", name="uq_handoff_assignments_attempt"),
     Index("ix_handoff_assignments_rep", "rep_id"),
 )
 """``rep_id`` is NULL for a lead left in ``fallback_queue`` with nobody to own it; ``event`` is the
-published ``LeadAssigned`` data (context, trace and SLA terms)."""
+published ``LeadAssigned`` data (context, trace and SLA terms); ``released_at`` is when the rep
+stopped holding the lead (won, lost, rejected, disqualified, or reassigned), freeing capacity."""

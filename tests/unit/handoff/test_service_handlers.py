@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from leadrelay.contracts.envelope import stable_event_id
+from leadrelay.contracts.envelope import CloudEvent, new_event, stable_event_id
 from leadrelay.contracts.schemas import validate_event
 from services.handoff.domain import Account, Rep
 from services.handoff.messages import SOURCE
@@ -270,6 +270,35 @@ async def test_open_capacity_frees_up_when_a_lead_is_reassigned_away(tmp: Path) 
         ]
         loads = await _loads(handoff)
         assert loads == {"sdr-a": (2, 1), "sdr-b": (2, 2)}
+
+
+def outcome(lead_key: str, rep_id: str, result: str, event_id: str) -> CloudEvent:
+    """What the CRM reports when a rep acts on a lead."""
+    data = {"lead_key": lead_key, "rep_id": rep_id, "outcome": result,
+            "occurred_at": NOW.isoformat()}
+    return new_event("leadrelay.sales_activity.v1", "/tests", data, subject=lead_key,
+                     id=event_id, time=NOW)
+
+
+async def test_open_capacity_frees_up_when_the_rep_is_done_with_a_lead(tmp: Path) -> None:
+    busy = make_rep("sdr-a", weight=5, capacity={"open": 1})
+    async with harness_for(tmp, [busy, make_rep("sdr-b")]) as handoff:
+        await handoff.deliver(sales_ready("lk_1"), sales_ready("lk_2"))
+        await handoff.deliver(outcome("lk_1", "sdr-a", "contacted", "crm-1"))  # still open
+        await handoff.deliver(sales_ready("lk_3"))
+        await handoff.deliver(outcome("lk_1", "sdr-a", "won", "crm-2"))
+        await handoff.deliver(outcome("lk_1", "sdr-a", "won", "crm-2-again"))  # CRM resend
+        await handoff.deliver(outcome("lk_2", "sdr-a", "lost", "crm-3"))  # not sdr-a's lead
+        await handoff.deliver(sales_ready("lk_4"))
+
+        events = [e.data for e in await handoff.assigned()]
+        assert [(e["lead_key"], e["rep_id"]) for e in events] == [
+            ("lk_1", "sdr-a"),
+            ("lk_2", "sdr-b"),
+            ("lk_3", "sdr-b"),  # sdr-a still works lk_1
+            ("lk_4", "sdr-a"),  # lk_1 won: sdr-a has room again
+        ]
+        assert await _loads(handoff) == {"sdr-a": (2, 1), "sdr-b": (2, 2)}
 
 
 async def test_daily_capacity_counts_per_local_day_of_the_rep(tmp: Path) -> None:

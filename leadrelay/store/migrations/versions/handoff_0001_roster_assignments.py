@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("trace", sa.JSON, nullable=False),
         sa.Column("event", sa.JSON, nullable=False),
         sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
         sa.UniqueConstraint(
             "lead_key", "episode", "attempt", name="uq_handoff_assignments_attempt"
         ),
