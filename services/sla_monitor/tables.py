@@ -25,6 +25,6 @@ sla_clocks = Table(
     Column("document", JSON, nullable=False),
     Index("ix_sla_clocks_lead_key", "lead_key"),
     Index("ix_sla_clocks_assignment_id", "assignment_id"),
-    Index("ix_sla_clocks_next_fire_at", "next_fire_at"),
+    Index("ix_sla_clocks_next_fire_at", "next_fire_at", "clock_id"),  # matches the firing ORDER BY
     Index("ix_sla_clocks_state", "state"),
 )
