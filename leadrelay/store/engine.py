@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -32,6 +34,15 @@ def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
 def is_sqlite(engine: AsyncEngine) -> bool:
     """Whether ``engine`` talks to SQLite (single writer, no advisory locks)."""
     return engine.dialect.name == "sqlite"
+
+
+def dialect_insert(connection: AsyncConnection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT`` (PostgreSQL and SQLite spell it alike).
+
+    ``Any`` because the two dialects' Insert classes share the methods but no base declaring them.
+    """
+    postgres = connection.dialect.name == "postgresql"
+    return (pg_insert if postgres else sqlite_insert)(table)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

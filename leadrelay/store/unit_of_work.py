@@ -12,12 +12,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_outgoing
+from leadrelay.store.engine import dialect_insert
 from leadrelay.store.tables import inbox, outbox
 
 Clock = Callable[[], datetime]
@@ -44,9 +43,8 @@ class Transaction:
         rebalance) wait for the first and then see a conflict, instead of failing.
         """
         values = {"consumer": consumer, "event_id": event_id, "processed_at": self._clock()}
-        postgres = self.connection.dialect.name == "postgresql"
-        dialect_insert = pg_insert if postgres else sqlite_insert
-        statement = dialect_insert(inbox).values(**values).on_conflict_do_nothing()
+        statement = dialect_insert(self.connection, inbox).values(**values)
+        statement = statement.on_conflict_do_nothing()
         result = await self.connection.execute(statement)
         return result.rowcount == 1
 

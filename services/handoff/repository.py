@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, case, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import LeadSalesReady
+from leadrelay.store.engine import dialect_insert
 from services.handoff.domain import RepLoad, RoutingState
 from services.handoff.tables import (
     ROUTING_STATE_ID,
@@ -192,9 +191,3 @@ async def _select_state(connection: AsyncConnection) -> dict[str, Any] | None:
     )
     state: dict[str, Any] | None = result.scalar_one_or_none()
     return state
-
-
-def dialect_insert(connection: AsyncConnection, table: Table) -> Any:
-    """The dialect's INSERT, which knows ``ON CONFLICT`` (PostgreSQL and SQLite spell it alike)."""
-    postgres = connection.dialect.name == "postgresql"
-    return (pg_insert if postgres else sqlite_insert)(table)

@@ -19,8 +19,8 @@ from pydantic import BaseModel
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadrelay.store.engine import dialect_insert
 from services.handoff.domain import Account, Rep, RosterConfig
-from services.handoff.repository import dialect_insert
 from services.handoff.tables import accounts, reps
 
 _M = TypeVar("_M", bound=BaseModel)

@@ -20,10 +20,9 @@ import enum
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadrelay.store.engine import dialect_insert
 from services.ingest.signatures import Delivery, SignatureError
 from services.ingest.tables import seen_deliveries
 
@@ -66,9 +65,10 @@ class SeenDeliveries:
             "expires_at": max(now, delivery.signed_at) + self._tolerance,
         }
         async with self._engine.begin() as connection:
-            dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
             await connection.execute(
-                dialect_insert(seen_deliveries).values(**values).on_conflict_do_nothing()
+                dialect_insert(connection, seen_deliveries)
+                .values(**values)
+                .on_conflict_do_nothing()
             )
             await connection.execute(
                 delete(seen_deliveries).where(seen_deliveries.c.expires_at < now)

@@ -12,11 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.schema import Table
 
+from leadrelay.store.engine import dialect_insert
 from services.scoring.domain import (
     Activity,
     LeadState,
@@ -143,6 +142,6 @@ async def _insert_if_absent(
     connection: AsyncConnection, table: Table, values: dict[str, Any]
 ) -> None:
     """``INSERT ... ON CONFLICT DO NOTHING``: a concurrent creator waits, then finds the row."""
-    postgres = connection.dialect.name == "postgresql"
-    dialect_insert = pg_insert if postgres else sqlite_insert
-    await connection.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+    await connection.execute(
+        dialect_insert(connection, table).values(**values).on_conflict_do_nothing()
+    )

@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadrelay.store.engine import dialect_insert
 from services.sla_monitor.domain import ClockKind, ClockState, SlaClock, next_fire_at, to_utc
 from services.sla_monitor.tables import sla_clocks
 
@@ -58,12 +57,10 @@ async def insert_new(connection: AsyncConnection, clocks: Sequence[StoredClock])
     """
     if not clocks:
         return 0
-    postgres = connection.dialect.name == "postgresql"
-    dialect_insert = pg_insert if postgres else sqlite_insert
     inserted = 0
     for stored in clocks:  # one statement each: rowcount of a multi-row upsert is unreliable
         statement = (
-            dialect_insert(sla_clocks)
+            dialect_insert(connection, sla_clocks)
             .values(**row_values(stored))
             .on_conflict_do_nothing(index_elements=["clock_id"])
         )
