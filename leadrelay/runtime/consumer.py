@@ -21,7 +21,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import ContractError, validate_event
 from leadrelay.metrics import RuntimeMetrics
-from leadrelay.runtime.failure import DeadLetterReason, Outcome, is_infrastructure_error
+from leadrelay.runtime.failure import DeadLetterReason, is_infrastructure_error
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.waiting import pause
 from leadrelay.store.unit_of_work import Store, Transaction
@@ -183,8 +183,8 @@ class ConsumerLoop:
                     pending = []
                     break
                 next_offset, pending = pending[-1].record.offset + 1, []
-            if isinstance(decoded, _Rejected) and await self._dead_letter(
-                    record, decoded.reason, decoded.error, stop) is None:
+            if isinstance(decoded, _Rejected) and not await self._dead_letter(
+                    record, decoded.reason, decoded.error, stop):
                 break
             next_offset = record.offset + 1
         if pending and await self._apply_batch(pending, stop):
@@ -219,7 +219,7 @@ class ConsumerLoop:
                     self._count_success(item, was_applied, elapsed)
                 return True
         for item in batch:
-            if await self._apply_with_retries(item, stop) is None:
+            if not await self._apply_with_retries(item, stop):
                 return False
         return True
 
@@ -241,8 +241,8 @@ class ConsumerLoop:
         counter = self._metrics.processed if applied else self._metrics.duplicates
         counter.labels(*labels).inc()
 
-    async def _apply_with_retries(self, item: _Ready, stop: asyncio.Event) -> Outcome | None:
-        """Apply one event under the failure policy; None only when stopped mid-retry."""
+    async def _apply_with_retries(self, item: _Ready, stop: asyncio.Event) -> bool:
+        """Apply one event under the failure policy; False only when stopped mid-retry."""
         labels = (self.config.group, item.record.topic)
         failures = 0
         delay = self.config.retry_backoff_seconds
@@ -269,12 +269,13 @@ class ConsumerLoop:
                 await pause(stop, self.config.retry_backoff_seconds * failures)
                 continue
             self._count_success(item, applied, time.perf_counter() - started)
-            return Outcome.PROCESSED if applied else Outcome.DUPLICATE
-        return None
+            return True
+        return False
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: DeadLetterReason,
-                           error: BaseException, stop: asyncio.Event) -> Outcome | None:
-        """Park the original bytes with their origin and the reason; retry while Kafka is down."""
+                           error: BaseException, stop: asyncio.Event) -> bool:
+        """Park the original bytes with their origin and the reason, retrying while Kafka is down;
+        False only when stopped before it was parked."""
         headers = dead_letter_headers(record, reason, error, self.config.group)
         key = record.key.decode(errors="replace") if record.key is not None else None
         delay = self.config.retry_backoff_seconds
@@ -291,8 +292,8 @@ class ConsumerLoop:
                         record.offset, reason.value)
             self._metrics.dead_lettered.labels(self.config.group, record.topic,
                                                reason.value).inc()
-            return Outcome.DEAD_LETTERED
-        return None
+            return True
+        return False
 
     async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
                       next_offset: int) -> None:

@@ -26,15 +26,6 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class Outcome(enum.Enum):
-    """What became of one consumed message."""
-
-    PROCESSED = "processed"
-    DUPLICATE = "duplicate"
-    SKIPPED = "skipped"
-    DEAD_LETTERED = "dead_lettered"
-
-
 class DeadLetterReason(enum.Enum):
     """Why a message went to the dead-letter topic (the ``dlq.error.type`` header)."""
 
