@@ -103,7 +103,7 @@ class FiringLoop:
                 if loop.time() >= next_gauge:
                     await self.refresh_open_clocks()
                     next_gauge = loop.time() + GAUGE_REFRESH_SECONDS
-            except Exception as error:
+            except Exception as error:  # named policy: infrastructure backs off, the rest stops
                 if not is_infrastructure_error(error):
                     raise
                 log.warning("SLA firing backing off %.1fs: %r", delay, error)
