@@ -7,7 +7,7 @@ exactly-once means one row and one published event per input event, whatever cra
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -83,16 +83,21 @@ async def produce(bootstrap: str, topic: str, events: Sequence[CloudEvent]) -> N
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, *, expected: int,
-                     within: float = 60.0) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+Message = tuple[bytes | None, bytes, dict[str, bytes]]
+
+
+async def read_topic(bootstrap: str, topic: str, *, expected: int, within: float = 60.0,
+                     until: Callable[[list[Message]], bool] | None = None) -> list[Message]:
     """Read ``topic`` from the start until ``expected`` messages arrived or the deadline passed.
 
-    Keeps reading briefly after reaching ``expected`` so that extra (duplicate) messages show.
+    ``until``, when given, must also hold before reading stops: a test waiting for one
+    particular event must not stop at the first ``expected`` unrelated ones. Keeps reading
+    briefly after that so that extra (duplicate) messages show.
     """
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)
     await consumer.start()
-    messages: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+    messages: list[Message] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     settle_until: float | None = None
@@ -103,7 +108,8 @@ async def read_topic(bootstrap: str, topic: str, *, expected: int,
             batches = await consumer.getmany(timeout_ms=300)
             for records in batches.values():
                 messages.extend((r.key, r.value or b"", dict(r.headers)) for r in records)
-            if len(messages) >= expected and settle_until is None:
+            enough = len(messages) >= expected and (until is None or until(messages))
+            if enough and settle_until is None:
                 settle_until = loop.time() + 1.0
     finally:
         await consumer.stop()
