@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     clock_speed: float = Field(default=1.0, gt=0)
     """SLA clock acceleration for demos (`leadrelay simulate`); 1.0 in production."""
     sla_poll_seconds: float = Field(default=1.0, gt=0)
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+    """How often scoring deletes visitors idle for the scorecard's ``engagement.retention``."""
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:

@@ -46,6 +46,7 @@ from services.scoring.domain import (
     apply_sales_outcome,
     dump_score,
     merge_visitor,
+    remembered,
 )
 from services.scoring.metrics import ScoringMetrics
 from services.scoring.repository import (
@@ -173,8 +174,8 @@ class ScoringHandlers:
         """The lead a linked visitor belongs to; an unlinked one keeps the activity (None)."""
         visitor = await lock_or_create_visitor(tx.connection, anonymous_id, tx.now())
         if visitor.lead_key is None:
-            waiting = Visitor(anonymous_id, None, (*visitor.activities, activity))
-            await save_visitor(tx.connection, waiting, tx.now())
+            kept = remembered(self.scorecard, (*visitor.activities, activity), tx.now())
+            await save_visitor(tx.connection, Visitor(anonymous_id, None, kept), tx.now())
         return visitor.lead_key
 
     async def _known_lead(

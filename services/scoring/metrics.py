@@ -20,6 +20,7 @@ class ScoringMetrics:
     stage_transitions: Counter
     sales_ready: Counter
     latency: Histogram
+    visitors_forgotten: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ScoringMetrics:
@@ -48,6 +49,11 @@ class ScoringMetrics:
                 "Time from an event's CloudEvent time until scoring applied it",
                 ["event_type"],
                 buckets=SCORING_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            visitors_forgotten=Counter(
+                "leadrelay_scoring_visitors_forgotten",
+                "Unidentified visitors deleted after idling for the scorecard's retention",
                 registry=registry,
             ),
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.schema import Table
 
@@ -110,7 +110,9 @@ async def lock_or_create_visitor(
     values = {"anonymous_id": anonymous_id, "activities": [], "updated_at": now}
     await _insert_if_absent(connection, visitors, values)
     visitor = await _load_visitor(connection, anonymous_id)
-    assert visitor is not None  # inserted above or by a concurrent creator; never deleted
+    # Inserted above or by a concurrent creator. The retention sweep deletes only visitors idle
+    # for the whole retention, never one that a transaction has just inserted or locked.
+    assert visitor is not None
     return visitor
 
 
@@ -145,3 +147,21 @@ async def _insert_if_absent(
     await connection.execute(
         dialect_insert(connection, table).values(**values).on_conflict_do_nothing()
     )
+
+
+async def forget_idle_visitors(
+    connection: AsyncConnection, idle_since: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` unidentified visitors not seen since ``idle_since``; how many.
+
+    Linked visitors stay: they hold no activity, only the link that late anonymous activity
+    needs to find its lead. Rows another transaction holds are skipped, not waited for.
+    """
+    idle = (
+        select(visitors.c.anonymous_id)
+        .where(visitors.c.lead_key.is_(None), visitors.c.updated_at < idle_since)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await connection.execute(delete(visitors).where(visitors.c.anonymous_id.in_(idle)))
+    return int(result.rowcount)

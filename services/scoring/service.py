@@ -13,6 +13,7 @@ from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.scoring.handlers import OutputTopics, ScoringHandlers
 from services.scoring.metrics import ScoringMetrics
+from services.scoring.retention import VisitorRetention
 
 NAME: Final = "scoring"
 CONSUMES: Final = (Topic.WEB_ACTIVITY, Topic.FORM_SUBMISSIONS, Topic.SALES_ACTIVITY, Topic.RECYCLED)
@@ -20,6 +21,7 @@ CONSUMES: Final = (Topic.WEB_ACTIVITY, Topic.FORM_SUBMISSIONS, Topic.SALES_ACTIV
 
 def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
     """Scoring with ``definitions.scorecard``, its metrics registered on ``runtime.registry``."""
+    metrics = ScoringMetrics.create(runtime.registry)
     handlers = ScoringHandlers(
         scorecard=definitions.scorecard,
         topics=OutputTopics(
@@ -27,6 +29,14 @@ def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
             sales_ready=runtime.topic(Topic.SALES_READY),
             recycled=runtime.topic(Topic.RECYCLED),
         ),
-        metrics=ScoringMetrics.create(runtime.registry),
+        metrics=metrics,
     )
-    return ServiceSpec(name=NAME, consumes=CONSUMES, handlers=handlers.table())
+    retention = VisitorRetention(
+        runtime.store,
+        definitions.scorecard.engagement.retention,
+        metrics,
+        every_seconds=runtime.settings.retention_sweep_seconds,
+    )
+    return ServiceSpec(
+        name=NAME, consumes=CONSUMES, handlers=handlers.table(), background=[retention.run]
+    )

@@ -3,13 +3,14 @@
 ``scoring_leads`` holds one row per lead key: the whole domain state as JSON (the authority) and,
 beside it, the last score and the flat columns an operator queries (stage, grade, scores).
 ``scoring_visitors`` holds activity by anonymous id until a form links the visitor to a lead;
-after that it only remembers the link, so late anonymous activity still finds its lead.
+after that it only remembers the link, so late anonymous activity still finds its lead. A visitor
+never linked is deleted once idle for the scorecard's ``engagement.retention``.
 Names are prefixed with the service because every service shares one database.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Float, Integer, String, Table
+from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, String, Table
 
 from leadrelay.store.tables import metadata
 
@@ -36,5 +37,6 @@ visitors = Table(
     Column("lead_key", String(200), nullable=True),
     Column("activities", JSON, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_scoring_visitors_updated_at", "updated_at"),  # the retention sweep's filter
 )
 """``activities``: what the visitor did while unlinked (``dump_activities``; empty once linked)."""

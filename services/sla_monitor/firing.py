@@ -20,8 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from leadrelay.runtime.failure import is_infrastructure_error
-from leadrelay.runtime.waiting import pause
+from leadrelay.runtime.periodic import repeat
 from leadrelay.store.unit_of_work import Store
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
@@ -91,27 +90,20 @@ class FiringLoop:
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._backoff_max_seconds = backoff_max_seconds
+        self._next_gauge = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain, refresh the gauge now and then, pause; back off while the database is down."""
-        loop = asyncio.get_running_loop()
-        next_gauge = loop.time()
-        delay = self._poll_seconds
-        while not stop.is_set():
-            try:
-                await self.drain()
-                if loop.time() >= next_gauge:
-                    await self.refresh_open_clocks()
-                    next_gauge = loop.time() + GAUGE_REFRESH_SECONDS
-            except Exception as error:  # named policy: infrastructure backs off, the rest stops
-                if not is_infrastructure_error(error):
-                    raise
-                log.warning("SLA firing backing off %.1fs: %r", delay, error)
-                await pause(stop, delay)
-                delay = min(delay * 2, self._backoff_max_seconds)
-                continue
-            delay = self._poll_seconds
-            await pause(stop, self._poll_seconds)
+        """Fire what is due every poll until stopped; back off while the database is down."""
+        await repeat(stop, self._round, every=self._poll_seconds, name="SLA firing",
+                     backoff_max_seconds=self._backoff_max_seconds)
+
+    async def _round(self) -> None:
+        """Drain the due clocks, and refresh the open-clocks gauge now and then."""
+        await self.drain()
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_gauge:
+            await self.refresh_open_clocks()
+            self._next_gauge = now + GAUGE_REFRESH_SECONDS
 
     async def drain(self) -> FiringReport:
         """Fire rounds until fewer than a batch came due, or a round could do nothing."""

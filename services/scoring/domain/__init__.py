@@ -52,6 +52,7 @@ from services.scoring.domain.scoring import (
     engagement_rule_matches,
     evaluate_engagement,
     evaluate_fit,
+    remembered,
     score_lead,
 )
 from services.scoring.domain.serialization import (
@@ -110,5 +111,6 @@ __all__ = [
     "merge_visitor",
     "parse_duration",
     "reassess",
+    "remembered",
     "score_lead",
 ]

@@ -295,9 +295,32 @@ class EngagementRule(_Config):
         return self
 
 
+DEFAULT_RETENTION: Final = timedelta(days=365)
+
+
 class EngagementConfig(_Config):
+    """Decay, the rules, and how long activity is remembered at all.
+
+    ``retention`` bounds what a lead (or an unidentified visitor) keeps: activity that occurred
+    longer ago is forgotten, so state stops growing with a lead's age and visitors who never
+    identify are eventually deleted. It must cover the half-life and every rule's window, so
+    that forgetting only drops hits whose decayed worth is already small.
+    """
+
     half_life: Duration
     rules: tuple[EngagementRule, ...] = ()
+    retention: Duration = DEFAULT_RETENTION
+
+    @model_validator(mode="after")
+    def _retention_covers(self) -> Self:
+        longest = max([self.half_life, *(r.window for r in self.rules if r.window)])
+        if self.retention < longest:
+            message = (
+                f"retention ({format_duration(self.retention)}) must be at least the half-life"
+                f" and every rule's window ({format_duration(longest)})"
+            )
+            _fail("EngagementConfig", [(("retention",), message, self.retention)])
+        return self
 
 
 class Grades(_Config):

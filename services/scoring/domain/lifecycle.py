@@ -46,6 +46,7 @@ from services.scoring.domain.scoring import (
     fresh_engagement_only,
     grade_at_least,
     is_after_recycle,
+    remembered,
     score_lead,
 )
 
@@ -94,7 +95,9 @@ def apply_activity(
 ) -> Decision:
     """Record one activity and decide whether the lead becomes sales-ready.
 
-    A known event id changes nothing (redelivery). A lead (or recycled lead) becomes ``mql`` when
+    A known event id changes nothing (redelivery), nor does activity older than
+    ``engagement.retention`` (it would be forgotten at once). Recording forgets the lead's
+    activity that fell out of the retention. A lead (or recycled lead) becomes ``mql`` when
     a fast-track rule matches this activity and grade >= ``fast_track.min_grade``, or when
     grade >= ``sales_ready.min_grade`` and engagement >= ``sales_ready.min_engagement``
     (fast track is reported when both hold). Only a ``lead`` or ``recycled`` lead can qualify, so
@@ -103,9 +106,9 @@ def apply_activity(
     engagement from activities after ``recycled_at`` counts, against
     ``recycle.min_engagement_after_recycle`` when set.
     """
-    if state.knows_event(activity.event_id):
+    if state.knows_event(activity.event_id) or not remembered(scorecard, [activity], now):
         return _unchanged(scorecard, state, now)
-    recorded = replace(state, activities=in_time_order((*state.activities, activity)))
+    recorded = replace(state, activities=remembered(scorecard, (*state.activities, activity), now))
     identified = _identify(recorded, activity.event_id, now)
     return _assess(scorecard, state, identified, now, activity.event_id, activity)
 

@@ -75,6 +75,18 @@ def evaluate_engagement(
     return EngagementResult(score=_total(lines), breakdown=tuple(lines))
 
 
+def remembered(
+    scorecard: Scorecard, activities: Iterable[Activity], now: datetime
+) -> tuple[Activity, ...]:
+    """The activities still within ``engagement.retention`` of ``now``, in time order.
+
+    Forgetting the oldest hits never changes how newer ones count (caps and windows are filled
+    from the newest backwards); it only drops the decayed remainder of the forgotten hits.
+    """
+    horizon = now - scorecard.engagement.retention
+    return tuple(a for a in in_time_order(activities) if a.occurred_at >= horizon)
+
+
 def score_lead(scorecard: Scorecard, state: LeadState, now: datetime) -> Score:
     """Both axes at ``now``, with the engagement that counts toward sales-ready.
 

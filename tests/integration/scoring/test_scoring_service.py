@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_event
@@ -22,8 +23,9 @@ from leadrelay.settings import load_settings
 from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import outbox
 from services.scoring.domain import LeadState, Stage
-from services.scoring.repository import load_lead
+from services.scoring.repository import forget_idle_visitors, load_lead
 from services.scoring.service import build_service
+from services.scoring.tables import visitors
 from tests.integration.runtime.effects import produce, read_topic, wait_until
 from tests.unit.scoring.service_events import (
     ADA_COOKIE,
@@ -81,6 +83,16 @@ class RunningScoring:
         assert stored is not None
         return stored.state
 
+    async def visitors(self) -> dict[str, str | None]:
+        """Every visitor row: anonymous id -> the lead it is linked to (None while unlinked)."""
+        async with self.runtime.store.engine.connect() as connection:
+            rows = await connection.execute(select(visitors.c.anonymous_id, visitors.c.lead_key))
+            return {row.anonymous_id: row.lead_key for row in rows}
+
+    def counted(self, name: str) -> float:
+        value = self.runtime.registry.get_sample_value(name)
+        return 0.0 if value is None else value
+
     async def _caught_up(self) -> bool:
         handled = sum(
             sample.value
@@ -98,7 +110,8 @@ async def scoring(
 ) -> AsyncIterator[RunningScoring]:
     await upgrade_async(database_url)
     settings = load_settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url,
-                             topic_prefix=unique_topic_prefix, topic_partitions=3)  # fmt: skip
+                             topic_prefix=unique_topic_prefix, topic_partitions=3,
+                             retention_sweep_seconds=0.2)  # fmt: skip
     clock = MovableClock(DEMO_AT)
     runtime = await open_runtime(settings, clock=clock)
     stop = asyncio.Event()
@@ -196,3 +209,26 @@ async def test_activity_arriving_after_the_identifying_form_counts_at_its_origin
     timeline = [a.event_id for a in (await scoring.state(ADA_KEY)).activities]
     assert timeline == ["pv-early", "ebook"]
     assert second.subject == ADA_KEY
+
+
+async def test_a_visitor_who_never_identifies_is_forgotten_after_the_retention(
+    scoring: RunningScoring,
+) -> None:
+    """The default scorecard keeps activity a year; the sweep runs in the service's background."""
+    scoring.clock.now = T0
+    await scoring.deliver(web("pv-lost", T0, anonymous_id="cookie-never-identified"))
+    await scoring.deliver(web("pv-ada", T0, anonymous_id=ADA_COOKIE))
+    await scoring.deliver(form("ebook", T0, anonymous_id=ADA_COOKIE))
+    assert await scoring.visitors() == {"cookie-never-identified": None, ADA_COOKIE: ADA_KEY}
+
+    async with scoring.runtime.store.transaction() as tx:  # idle since T0, not before it
+        assert await forget_idle_visitors(tx.connection, idle_since=T0, limit=10) == 0
+
+    scoring.clock.now = T0 + timedelta(days=366)
+
+    async def forgotten() -> bool:
+        return "cookie-never-identified" not in await scoring.visitors()
+
+    await wait_until(forgotten)
+    assert await scoring.visitors() == {ADA_COOKIE: ADA_KEY}  # the link stays
+    assert scoring.counted("leadrelay_scoring_visitors_forgotten_total") == 1

@@ -22,10 +22,12 @@ from leadrelay.definitions import load_definitions
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import metadata, outbox
 from leadrelay.store.unit_of_work import Store
+from services.scoring.domain import load_activities
 from services.scoring.handlers import OutputTopics, ScoringHandlers
 from services.scoring.metrics import ScoringMetrics
 from services.scoring.read_model import lead_view
 from services.scoring.repository import load_lead
+from services.scoring.tables import visitors
 from tests.unit.scoring.service_events import MovableClock
 
 TOPICS = OutputTopics(scores="lead-scores", sales_ready="sales-ready", recycled="recycled")
@@ -66,6 +68,13 @@ class ScoringHarness:
         async with self.store.engine.connect() as connection:
             stored = await load_lead(connection, lead_key, for_update=False)
         return None if stored is None else stored.state
+
+    async def parked(self, anonymous_id: str) -> list[str]:
+        """Event ids of the activity an unlinked visitor keeps, waiting for a form."""
+        async with self.store.engine.connect() as connection:
+            query = select(visitors.c.activities).where(visitors.c.anonymous_id == anonymous_id)
+            activities = (await connection.execute(query)).scalar_one()
+        return [a.event_id for a in load_activities(activities)]
 
     async def view(self, lead_key: str, **options: Any) -> dict[str, Any] | None:
         async with self.store.engine.connect() as connection:

@@ -218,6 +218,18 @@ BROKEN: list[tuple[str, Callable[[Mapping], None], tuple[str | int, ...], str]] 
         "invalid duration 14",
     ),
     (
+        "retention shorter than the half-life",
+        _set(("engagement", "retention"), "3d"),
+        ("engagement", "retention"),
+        "retention (3d) must be at least the half-life and every rule's window (7d)",
+    ),
+    (
+        "retention shorter than a rule's window",
+        _engagement_rule(window="400d", max_per_window=1),
+        ("engagement", "retention"),
+        "every rule's window (400d)",
+    ),
+    (
         "grades not descending",
         _set(("grades",), {"A": 60, "B": 60, "C": 20}),
         ("grades", "B"),

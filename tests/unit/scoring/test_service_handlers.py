@@ -268,3 +268,21 @@ async def test_an_activity_carrying_both_ids_links_the_visitor_like_a_form(
     state = await scoring.state(ADA_KEY)
     assert state.stage is Stage.LEAD
     assert [a.event_id for a in state.activities] == ["pricing-1", "pv-1", "pv-2", "click", "pv-3"]
+
+
+async def test_a_visitor_keeps_only_the_activity_within_the_retention(
+    scoring: ScoringHarness,
+) -> None:
+    """A cookie that browsed 400 days ago and again today brings only today's visit along."""
+    a_year_and_more = T0 - timedelta(days=400)
+    scoring.clock.now = a_year_and_more
+    await scoring.deliver(web("pv-ancient", a_year_and_more, anonymous_id=ADA_COOKIE))
+    scoring.clock.now = T0
+    await scoring.deliver(web("pv-today", T0, anonymous_id=ADA_COOKIE))
+    assert await scoring.parked(ADA_COOKIE) == ["pv-today"]
+    await scoring.deliver(form("ebook", T0, anonymous_id=ADA_COOKIE))
+
+    state = await scoring.state(ADA_KEY)
+    assert {a.event_id for a in state.activities} == {"pv-today", "ebook"}
+    [scored] = await scoring.published(TOPICS.scores)
+    assert lines(scored)["page_view"]["source_event_ids"] == ["pv-today"]
