@@ -198,6 +198,7 @@ async def monitor_drain(url: str, batch_size: int, origin: float) -> Run:
             registry=CollectorRegistry(),
             topic_name=lambda t: topic_name(t),
             poll_seconds=1.0,
+            sweep_seconds=3600.0,
             batch_size=batch_size,
         )
         started = time.time()

@@ -124,7 +124,12 @@ class ScoringHandlers:
         await self._conclude(event, tx, stored, decision)
 
     async def on_sales_activity(self, event: CloudEvent, tx: Transaction) -> None:
-        """Move the stage as sales reports; a rejection or a loss recycles the lead."""
+        """Move the stage as sales reports; a rejection or a loss recycles the lead.
+
+        Marketing hears of a loss from us. A rejection it hears of from the SLA monitor, which
+        stops the rep's clocks and recycles with the rep's reason: announcing it here too would
+        give marketing two recycle events, with different ids, for one rejection.
+        """
         data = parse_as(event, SalesActivity)
         stored = await self._known_lead(event, tx, data)
         if stored is None:
@@ -132,7 +137,8 @@ class ScoringHandlers:
         before = stored.state
         after = apply_sales_outcome(before, data.outcome, event.id, data.occurred_at, data.reason)
         await self._save_stage(event, tx, before, after)
-        if after.stage is Stage.RECYCLED and before.stage is not Stage.RECYCLED:
+        newly_recycled = after.stage is Stage.RECYCLED and before.stage is not Stage.RECYCLED
+        if newly_recycled and data.outcome == "lost":
             recycled = messages.lead_recycled(after, data)
             await self._publish(
                 tx, self.topics.recycled, recycled, ("recycled", event.id), after.lead_key

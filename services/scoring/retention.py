@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from leadrelay.runtime.periodic import repeat
-from leadrelay.store.unit_of_work import Store
+from leadrelay.store.sweep import delete_in_batches
+from leadrelay.store.unit_of_work import Store, Transaction
 from services.scoring.metrics import ScoringMetrics
 from services.scoring.repository import forget_idle_visitors
 
@@ -37,16 +38,17 @@ class VisitorRetention:
 
     async def sweep(self) -> int:
         """Delete every idle unidentified visitor, a batch per transaction; how many."""
-        total = 0
-        while True:
-            async with self.store.transaction() as tx:
-                deleted = await forget_idle_visitors(
-                    tx.connection, tx.now() - self.retention, self.batch
-                )
-            self.metrics.visitors_forgotten.inc(deleted)
-            total += deleted
-            if deleted < self.batch:
-                break
+
+        async def forget_batch(tx: Transaction) -> int:
+            idle_since = tx.now() - self.retention
+            return await forget_idle_visitors(tx.connection, idle_since, self.batch)
+
+        total = await delete_in_batches(
+            self.store,
+            forget_batch,
+            batch_size=self.batch,
+            on_deleted=self.metrics.visitors_forgotten.inc,
+        )
         if total:
             log.info("forgot %d visitors idle for %s", total, self.retention)
         return total

@@ -42,8 +42,13 @@ class SlaHandlers:
     metrics: SlaMetrics
 
     async def on_lead_assigned(self, event: CloudEvent, tx: Transaction) -> None:
-        """Start the policy's clocks in the rep's calendar; end an earlier assignment's clocks."""
+        """Start the policy's clocks in the rep's calendar; end an earlier assignment's clocks.
+
+        Sales activity about this assignment that arrived first was parked; it applies now, so a
+        rep who accepted before the monitor saw the assignment is not chased for it.
+        """
         assigned = parse_as(event, LeadAssigned)
+        await repository.lock_lead(tx.connection, assigned.lead_key)
         existing = await repository.load_lead(tx.connection, assigned.lead_key)
         if any(s.clock.assignment_id == assigned.assignment_id for s in existing):
             log.info("assignment %s already has clocks", assigned.assignment_id)
@@ -55,17 +60,39 @@ class SlaHandlers:
         policy = self.sla.policy_for(assigned.role, assigned.route, assigned.team)
         calendar = await self.roster.calendar(tx.connection, assigned.rep_id, policy, self.sla)
         clocks = start_clocks(policy, calendar, _facts(assigned, existing))
-        await repository.insert_new(
-            tx.connection, [StoredClock(c, assigned.role, assigned.team) for c in clocks]
-        )
+        started = [StoredClock(c, assigned.role, assigned.team) for c in clocks]
+        await repository.insert_new(tx.connection, started)
+        await self._apply_parked(tx, assigned, started)
 
     async def on_sales_activity(self, event: CloudEvent, tx: Transaction) -> None:
-        """Apply the rep's outcome to the assignment it is about; a rejection recycles."""
+        """Apply the rep's outcome to the assignment it is about, or park it until that exists."""
         activity = parse_as(event, SalesActivity)
+        await repository.lock_lead(tx.connection, activity.lead_key)
         clocks = _concerned(await repository.load_lead(tx.connection, activity.lead_key), activity)
         if not clocks:
-            log.info("sales activity %s concerns no SLA clock", event.id)
+            if await repository.park_activity(tx.connection, event.id, activity, tx.now()):
+                tx.after_commit(self.metrics.parked_activity.labels("parked").inc)
+            log.info("sales activity %s parked: its assignment has no clocks yet", event.id)
             return
+        await self._apply(tx, clocks, activity)
+
+    async def _apply_parked(
+        self, tx: Transaction, assigned: LeadAssigned, started: list[StoredClock]
+    ) -> None:
+        """Apply, in the order it occurred, the parked activity about ``assigned``."""
+        parked = await repository.parked_for_lead(tx.connection, assigned.lead_key)
+        waiting = [p for p in parked if _is_about(p.activity, assigned)]
+        clocks = started
+        for item in waiting:
+            clocks = await self._apply(tx, clocks, item.activity)
+            tx.after_commit(self.metrics.parked_activity.labels("applied").inc)
+        await repository.unpark(tx.connection, [p.event_id for p in waiting])
+
+    async def _apply(
+        self, tx: Transaction, clocks: list[StoredClock], activity: SalesActivity
+    ) -> list[StoredClock]:
+        """Stop or advance ``clocks`` (one assignment's) as ``activity`` says; a rejection
+        recycles. Returns the clocks as saved."""
         updated, actions = on_sales_activity(
             [s.clock for s in clocks], activity.outcome, activity.occurred_at, activity.reason
         )
@@ -76,6 +103,7 @@ class SlaHandlers:
         for action in actions:
             tx.after_commit(self.metrics.actions.labels("recycle").inc)
             log.info("lead %s recycled by sales (%s)", action.lead_key, activity.outcome)
+        return after
 
     def _observe_first_touch(
         self, before: Sequence[StoredClock], after: Sequence[StoredClock]
@@ -121,6 +149,14 @@ def _end_others(existing: Sequence[StoredClock], assigned: LeadAssigned) -> list
     for assignment_id in sorted({c.assignment_id for c in clocks if c.is_open}):
         clocks = end_assignment(clocks, assignment_id, assigned.assigned_at)
     return clocks
+
+
+def _is_about(activity: SalesActivity, assigned: LeadAssigned) -> bool:
+    """Whether parked ``activity`` concerns ``assigned``: by id when the CRM gave one, else by
+    rep (the same rule as ``_concerned``, with only this assignment to choose from)."""
+    if activity.assignment_id is not None:
+        return activity.assignment_id == assigned.assignment_id
+    return activity.rep_id == assigned.rep_id
 
 
 def _concerned(clocks: Sequence[StoredClock], activity: SalesActivity) -> list[StoredClock]:

@@ -33,6 +33,7 @@ class SlaMetrics:
     open_clocks: Gauge
     firing_lag: Histogram
     actions: Counter
+    parked_activity: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> SlaMetrics:
@@ -65,5 +66,12 @@ class SlaMetrics:
             ),
             actions=Counter(
                 "leadrelay_sla_actions", "SLA events emitted, by step", ["step"], registry=registry
+            ),
+            parked_activity=Counter(
+                "leadrelay_sla_parked_activity",
+                "Sales activity that arrived before its assignment: parked, applied later, or "
+                "expired with no assignment",
+                ["outcome"],
+                registry=registry,
             ),
         )

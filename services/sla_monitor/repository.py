@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import Row, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadrelay.store.engine import dialect_insert
+from leadrelay.contracts.events import SalesActivity
+from leadrelay.store.engine import dialect_insert, is_sqlite
 from services.sla_monitor.domain import ClockKind, ClockState, SlaClock, next_fire_at, to_utc
-from services.sla_monitor.tables import sla_clocks
+from services.sla_monitor.tables import sla_clocks, sla_parked_activity
 
 OPEN_STATES: tuple[str, ...] = (ClockState.RUNNING, ClockState.WARNED, ClockState.BREACHED)
 
@@ -67,6 +68,24 @@ async def insert_new(connection: AsyncConnection, clocks: Sequence[StoredClock])
         result = await connection.execute(statement)
         inserted += result.rowcount
     return inserted
+
+
+LEAD_LOCK_SPACE = 0x51A  # the first key of the two-key advisory locks that serialise one lead
+
+
+async def lock_lead(connection: AsyncConnection, lead_key: str) -> None:
+    """Hold the lead until the transaction ends, against other instances and partitions.
+
+    An assignment and a sales activity of one lead arrive on different topics, possibly in two
+    instances at once: without this, the activity could find no clocks and park while the
+    assignment, not yet seeing the parked row, starts clocks that never learn of it. SQLite lets
+    one writer in at a time, so there is nothing to do there.
+    """
+    if not is_sqlite(connection.engine):
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:lead_key))"),
+            {"space": LEAD_LOCK_SPACE, "lead_key": lead_key},
+        )
 
 
 async def load_lead(connection: AsyncConnection, lead_key: str) -> list[StoredClock]:
@@ -166,6 +185,68 @@ async def clocks_of_lead(connection: AsyncConnection, lead_key: str) -> list[Sla
     """A lead's clocks for reading (no lock), oldest assignment first."""
     result = await connection.execute(select(sla_clocks).where(sla_clocks.c.lead_key == lead_key))
     return [stored.clock for stored in sorted(map(_stored, result), key=_started)]
+
+
+@dataclass(frozen=True)
+class ParkedActivity:
+    """Sales activity that arrived before the assignment it is about (see ``park_activity``)."""
+
+    event_id: str
+    activity: SalesActivity
+
+
+async def park_activity(
+    connection: AsyncConnection, event_id: str, activity: SalesActivity, now: datetime
+) -> bool:
+    """Keep ``activity`` until its assignment's clocks exist; False if it was parked already."""
+    values = {
+        "event_id": event_id,
+        "lead_key": activity.lead_key,
+        "parked_at": to_utc(now),
+        "document": activity.model_dump(mode="json"),
+    }
+    result = await connection.execute(
+        dialect_insert(connection, sla_parked_activity)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    return bool(result.rowcount)
+
+
+async def parked_for_lead(connection: AsyncConnection, lead_key: str) -> list[ParkedActivity]:
+    """The lead's parked activity, locked, in the order it occurred."""
+    result = await connection.execute(
+        select(sla_parked_activity.c.event_id, sla_parked_activity.c.document)
+        .where(sla_parked_activity.c.lead_key == lead_key)
+        .order_by(sla_parked_activity.c.event_id)
+        .with_for_update()
+    )
+    parked = [
+        ParkedActivity(row.event_id, SalesActivity.model_validate(row.document)) for row in result
+    ]
+    return sorted(parked, key=lambda p: (p.activity.occurred_at, p.event_id))
+
+
+async def unpark(connection: AsyncConnection, event_ids: Sequence[str]) -> None:
+    """Forget parked activity once it has been applied."""
+    if event_ids:
+        await connection.execute(
+            delete(sla_parked_activity).where(sla_parked_activity.c.event_id.in_(event_ids))
+        )
+
+
+async def expire_parked(connection: AsyncConnection, parked_before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` parked activities older than ``parked_before``; how many."""
+    old = (
+        select(sla_parked_activity.c.event_id)
+        .where(sla_parked_activity.c.parked_at < to_utc(parked_before))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await connection.execute(
+        delete(sla_parked_activity).where(sla_parked_activity.c.event_id.in_(old))
+    )
+    return int(result.rowcount)
 
 
 def _stored(row: Row[Any]) -> StoredClock:

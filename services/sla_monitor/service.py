@@ -19,6 +19,7 @@ from services.sla_monitor.events import ActionPublisher
 from services.sla_monitor.firing import DEFAULT_BATCH_SIZE, FiringLoop
 from services.sla_monitor.handlers import SlaHandlers
 from services.sla_monitor.metrics import SlaMetrics
+from services.sla_monitor.parking import ParkedActivityExpiry
 from services.sla_monitor.roster import RosterReader
 
 NAME = "sla-monitor"
@@ -30,6 +31,7 @@ class SlaMonitor:
 
     handlers: SlaHandlers
     firing: FiringLoop
+    expiry: ParkedActivityExpiry
     metrics: SlaMetrics
 
     @classmethod
@@ -41,6 +43,7 @@ class SlaMonitor:
         registry: CollectorRegistry,
         topic_name: Callable[[Topic], str],
         poll_seconds: float,
+        sweep_seconds: float,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> SlaMonitor:
         metrics = SlaMetrics.create(registry)
@@ -50,7 +53,8 @@ class SlaMonitor:
         firing = FiringLoop(
             store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
         )
-        return cls(handlers, firing, metrics)
+        expiry = ParkedActivityExpiry(store, metrics, every_seconds=sweep_seconds)
+        return cls(handlers, firing, expiry, metrics)
 
     def spec(self) -> ServiceSpec:
         return ServiceSpec(
@@ -60,7 +64,7 @@ class SlaMonitor:
                 EventType.LEAD_ASSIGNED: self.handlers.on_lead_assigned,
                 EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
             },
-            background=[self.firing.run],
+            background=[self.firing.run, self.expiry.run],
         )
 
 
@@ -72,5 +76,6 @@ def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
         registry=runtime.registry,
         topic_name=runtime.topic,
         poll_seconds=runtime.settings.sla_poll_seconds,
+        sweep_seconds=runtime.settings.retention_sweep_seconds,
     )
     return monitor.spec()

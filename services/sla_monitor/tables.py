@@ -4,6 +4,10 @@ The whole clock is the JSON ``document`` (the domain's ``SlaClock``); the other 
 parts the database must search on: ``next_fire_at`` for the firing loop, ``lead_key`` and
 ``assignment_id`` for sales activity and sibling clocks, ``state`` for the open-clocks gauge,
 ``role``/``team`` for metric labels (the domain clock does not carry them).
+
+``sla_parked_activity`` holds sales activity that arrived before the assignment it is about:
+the two travel on different topics, so a monitor catching up after downtime may read a rep's
+acceptance before the ``lead_assigned`` that starts the clocks it stops.
 """
 
 from __future__ import annotations
@@ -27,4 +31,15 @@ sla_clocks = Table(
     Index("ix_sla_clocks_assignment_id", "assignment_id"),
     Index("ix_sla_clocks_next_fire_at", "next_fire_at", "clock_id"),  # matches the firing ORDER BY
     Index("ix_sla_clocks_state", "state"),
+)
+
+sla_parked_activity = Table(
+    "sla_parked_activity",
+    metadata,
+    Column("event_id", String(300), primary_key=True),
+    Column("lead_key", String(200), nullable=False),
+    Column("parked_at", DateTime(timezone=True), nullable=False),
+    Column("document", JSON, nullable=False),
+    Index("ix_sla_parked_activity_lead_key", "lead_key"),
+    Index("ix_sla_parked_activity_parked_at", "parked_at"),
 )

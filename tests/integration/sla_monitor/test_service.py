@@ -9,6 +9,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import Select, func, select
 
@@ -18,10 +20,13 @@ from leadrelay.runtime.service import Runtime, ServiceSpec, open_runtime, run_se
 from leadrelay.settings import load_settings
 from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import outbox
+from services.scoring.read_model import lead_view as scoring_view
+from services.scoring.service import build_service as build_scoring
 from services.sla_monitor.service import SlaMonitor, build_service
-from services.sla_monitor.tables import sla_clocks
+from services.sla_monitor.tables import sla_clocks, sla_parked_activity
 from tests.integration.runtime.effects import produce, read_topic, wait_until
 from tests.integration.sla_monitor.bulk import insert_pending
+from tests.unit.scoring.service_events import ADA_KEY, form
 from tests.unit.sla_monitor.helpers import berlin
 from tests.unit.sla_monitor.service_support import (
     FakeClock,
@@ -91,6 +96,15 @@ async def events_on(c: Cluster, topic: Topic, expected: int) -> list[CloudEvent]
 
 
 CLOCK_ROWS = select(func.count()).select_from(sla_clocks)
+PARKED_ROWS = select(func.count()).select_from(sla_parked_activity)
+UNSENT = select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+
+
+async def stage_is(c: Cluster, instance: Instance, stage: str) -> bool:
+    """Whether scoring (sharing the cluster's database) holds the test lead at ``stage``."""
+    async with instance.runtime.store.engine.connect() as connection:
+        view = await scoring_view(connection, ADA_KEY)
+    return view is not None and view["stage"] == stage
 
 
 async def test_a_clock_that_came_due_while_the_monitor_was_down_fires_once_on_return(
@@ -136,6 +150,7 @@ async def test_two_monitor_instances_fire_each_clock_once(
             registry=runtime.registry,
             topic_name=runtime.topic,
             poll_seconds=0.05,
+            sweep_seconds=3600.0,
             batch_size=25,
         ).spec()
 
@@ -156,14 +171,17 @@ async def test_two_monitor_instances_fire_each_clock_once(
     assert sum(v or 0 for v in per_instance) == clocks
 
 
-async def test_a_rejection_by_sales_recycles_the_lead(
+async def test_a_rejection_recycles_the_lead_once_and_scoring_moves_it_to_nurture(
     kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
 ) -> None:
     c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
-    async with c.instance() as monitor:
-        await produce(
-            c.bootstrap, c.topic(Topic.ASSIGNMENTS), [lead_assigned("as-1", "rep-anna", ASSIGNED)]
-        )
+    scoring = partial(build_scoring, definitions=definitions())
+    async with c.instance() as monitor, c.instance(scoring):
+        signed_up = form("form-1", ASSIGNED - timedelta(hours=1))
+        await produce(c.bootstrap, c.topic(Topic.FORM_SUBMISSIONS), [signed_up])
+        await wait_until(lambda: stage_is(c, monitor, "lead"), within=30)
+        assigned = lead_assigned("as-1", "rep-anna", ASSIGNED, lead_key=ADA_KEY)
+        await produce(c.bootstrap, c.topic(Topic.ASSIGNMENTS), [assigned])
 
         async def clocks_started() -> bool:
             return await c.count(monitor, CLOCK_ROWS) == 2
@@ -175,13 +193,52 @@ async def test_a_rejection_by_sales_recycles_the_lead(
             berlin(2026, 1, 13, 10, 20),
             reason="wrong country",
             assignment_id="as-1",
+            lead_key=ADA_KEY,
         )
         await produce(c.bootstrap, c.topic(Topic.SALES_ACTIVITY), [rejected])
+        await wait_until(lambda: stage_is(c, monitor, "recycled"), within=30)
+
+        async def everything_sent() -> bool:  # both services' outboxes share the database
+            return await c.count(monitor, UNSENT) == 0
+
+        await wait_until(everything_sent, within=30)
         events = await events_on(c, Topic.RECYCLED, expected=1)
-    assert len(events) == 1
+    # One announcement per rejection, not one per service. Two relays on one SQLite file may
+    # both send a row (at least once); a copy carries the same id, so consumers drop it.
+    assert len({e.id for e in events}) == 1
     assert events[0].type == "leadrelay.lead_recycled.v1"
-    assert events[0].subject == "lk_0123abcd"
+    assert events[0].subject == ADA_KEY
     assert (events[0].data["reason"], events[0].data["detail"]) == (
         "rejected_by_sales",
         "wrong country",
     )
+
+
+async def test_an_acceptance_read_before_its_assignment_stops_the_clocks_it_starts(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
+    async with c.instance() as monitor:
+        accepted = sales_activity(
+            "accepted", "rep-anna", berlin(2026, 1, 13, 10, 5), assignment_id="as-1"
+        )
+        await produce(c.bootstrap, c.topic(Topic.SALES_ACTIVITY), [accepted])
+
+        async def parked() -> bool:
+            return await c.count(monitor, PARKED_ROWS) == 1
+
+        await wait_until(parked, within=30)
+        await produce(
+            c.bootstrap, c.topic(Topic.ASSIGNMENTS), [lead_assigned("as-1", "rep-anna", ASSIGNED)]
+        )
+
+        async def applied() -> bool:
+            completed = CLOCK_ROWS.where(sla_clocks.c.state == "completed")
+            unparked = await c.count(monitor, PARKED_ROWS) == 0
+            return unparked and await c.count(monitor, completed) == 2
+
+        await wait_until(applied, within=30)
+        c.clock.set(berlin(2026, 1, 15, 12, 0))  # past every deadline of the assignment
+        await asyncio.sleep(1.0)  # twenty firing rounds
+        queued = await c.count(monitor, select(func.count()).select_from(outbox))
+    assert queued == 0  # no warning, breach or escalation for a lead already accepted

@@ -188,6 +188,7 @@ def build_monitor(
         registry=registry,
         topic_name=lambda t: topic_name(t, PREFIX),
         poll_seconds=0.05,
+        sweep_seconds=3600.0,
         batch_size=batch_size,
     )
 

@@ -16,7 +16,7 @@ from leadrelay.contracts.topics import Topic
 from services.handoff.domain import Rep
 from services.handoff.roster_store import put_rep
 from services.sla_monitor.read_model import lead_view
-from services.sla_monitor.tables import sla_clocks
+from services.sla_monitor.tables import sla_clocks, sla_parked_activity
 
 from .helpers import berlin, new_york
 from .service_support import (
@@ -49,6 +49,16 @@ async def fire_at(h: Harness, at: datetime) -> list[Emitted]:
 def steps(events: list[Emitted]) -> list[tuple[str, str]]:
     """(event type without prefix and version, clock) of each event."""
     return [(e.type.split(".")[1], e.data.get("clock", "-")) for e in events]
+
+
+def sample(h: Harness, name: str, **labels: str) -> float | None:
+    return h.registry.get_sample_value(name, labels)
+
+
+async def parked(h: Harness) -> int:
+    async with h.store.engine.connect() as connection:
+        count = await connection.scalar(select(func.count()).select_from(sla_parked_activity))
+    return int(count or 0)
 
 
 async def assign(
@@ -148,6 +158,59 @@ async def test_a_rejection_recycles_the_lead_with_the_reps_reason_once(sla: Harn
     assert await fire_at(sla, berlin(2026, 2, 1, 0, 0)) == []  # the clocks stopped
 
 
+async def test_an_acceptance_read_before_its_assignment_applies_when_the_assignment_arrives(
+    sla: Harness,
+) -> None:
+    # after downtime the monitor may read the two topics in either order
+    accepted = sales_activity(
+        "accepted", "rep-anna", berlin(2026, 1, 13, 10, 5), assignment_id="as-1"
+    )
+    await sla.handle(accepted)
+    await sla.handle(accepted)  # a redelivery parks nothing twice
+    await assign(sla, "as-1", "rep-anna", ASSIGNED)
+
+    assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []  # nobody chases an accepted lead
+    assert await parked(sla) == 0
+    assert sample(sla, "leadrelay_sla_parked_activity_total", outcome="parked") == 1
+    assert sample(sla, "leadrelay_sla_parked_activity_total", outcome="applied") == 1
+
+
+async def test_a_rejection_read_before_its_assignment_recycles_the_lead_once_it_arrives(
+    sla: Harness,
+) -> None:
+    rejected = sales_activity(
+        "rejected", "rep-anna", berlin(2026, 1, 13, 10, 20), reason="wrong country"
+    )
+    await sla.handle(rejected)
+    assert await outbox_events(sla.store) == []
+    await assign(sla, "as-1", "rep-anna", ASSIGNED)
+
+    events = await outbox_events(sla.store)
+    assert steps(events) == [("lead_recycled", "-")]
+    assert events[0].data["detail"] == "wrong country"
+
+
+async def test_parked_activity_waits_for_its_own_assignment_and_expires_after_a_week(
+    sla: Harness,
+) -> None:
+    sla.clock.set(berlin(2026, 1, 13, 10, 5))
+    await sla.handle(
+        sales_activity("contacted", "rep-bob", berlin(2026, 1, 13, 10, 5), assignment_id="as-9")
+    )
+    await assign(sla, "as-1", "rep-anna", ASSIGNED)  # another assignment: not applied to it
+    assert steps(await fire_at(sla, berlin(2026, 1, 13, 10, 45))) == [
+        ("sla_warning", "first_touch")
+    ]
+    assert await parked(sla) == 1
+
+    sla.clock.set(berlin(2026, 1, 20, 10, 4))
+    assert await sla.monitor.expiry.expire() == 0  # not a week yet
+    sla.clock.set(berlin(2026, 1, 20, 10, 6))
+    assert await sla.monitor.expiry.expire() == 1
+    assert await parked(sla) == 0
+    assert sample(sla, "leadrelay_sla_parked_activity_total", outcome="expired") == 1
+
+
 async def test_a_redelivered_assignment_starts_no_second_set_of_clocks(sla: Harness) -> None:
     await assign(sla, "as-1", "rep-anna", ASSIGNED)
     replay = lead_assigned("as-1", "rep-anna", ASSIGNED)
@@ -210,16 +273,16 @@ async def test_metrics_report_breaches_first_touch_time_and_firing_lag(sla: Harn
     await sla.handle(sales_activity("contacted", "rep-anna", berlin(2026, 1, 13, 11, 30)))
     await sla.monitor.firing.refresh_open_clocks()
 
-    def value(name: str, **labels: str) -> float | None:
-        return sla.registry.get_sample_value(name, labels)
-
-    assert value("leadrelay_sla_breaches_total", policy="sdr", team="sdr-emea", rep="rep-anna") == 1
     assert (
-        value("leadrelay_sla_time_to_first_touch_seconds_sum", role="sdr", team="sdr-emea")
+        sample(sla, "leadrelay_sla_breaches_total", policy="sdr", team="sdr-emea", rep="rep-anna")
+        == 1
+    )
+    assert (
+        sample(sla, "leadrelay_sla_time_to_first_touch_seconds_sum", role="sdr", team="sdr-emea")
         == 90 * 60
     )
-    assert value("leadrelay_sla_firing_lag_seconds_sum") == 2 * 5 * 60  # breach and escalation
-    assert value("leadrelay_sla_open_clocks", state="running") == 1  # acceptance
+    assert sample(sla, "leadrelay_sla_firing_lag_seconds_sum") == 2 * 5 * 60  # breach, escalation
+    assert sample(sla, "leadrelay_sla_open_clocks", state="running") == 1  # acceptance
 
 
 async def test_the_roster_as_edited_through_the_api_wins_over_the_definitions_file(
