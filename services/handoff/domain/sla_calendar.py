@@ -3,9 +3,11 @@
 Hand-off publishes the deadlines with the assignment and the SLA monitor runs the clocks; both
 call :func:`sla_calendar`, so the deadline a rep reads in the assignment is the one the monitor
 enforces. The rule: the rep's own calendar (time zone, weekly working hours, holidays from the
-roster); the calendar the policy names when there is no rep (a lead left in the fallback queue)
-or when the rep's hours cannot serve as a business calendar (a week without any working time
-would never come due, and shifts running into the next day's first shift are ambiguous).
+roster), plus the holidays of the calendar the policy names: sales ops lists a team's or a
+region's public holidays once, on the team's calendar, not on every rep. The policy's calendar
+alone when there is no rep (a lead left in the fallback queue) or when the rep's hours cannot
+serve as a business calendar (a week without any working time would never come due, and shifts
+running into the next day's first shift are ambiguous).
 
 Out-of-office periods are not part of the calendar: routing never hands a lead to an absent rep.
 """
@@ -13,6 +15,7 @@ Out-of-office periods are not part of the calendar: routing never hands a lead t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from typing import NamedTuple
 
@@ -38,8 +41,11 @@ def rep_calendar_parts(rep: Rep) -> CalendarParts:
 
 def sla_calendar(rep: Rep | None, policy: SlaPolicy, sla: SlaConfig) -> BusinessCalendar:
     """The calendar ``policy``'s deadlines count in for an assignment to ``rep`` (see module)."""
+    policy_calendar = sla.calendar(policy.calendar)
     own = own_calendar(rep) if rep is not None else None
-    return own if own is not None else sla.calendar(policy.calendar)
+    if own is None:
+        return policy_calendar
+    return replace(own, holidays=own.holidays | policy_calendar.holidays)
 
 
 def own_calendar(rep: Rep) -> BusinessCalendar | None:

@@ -57,6 +57,24 @@ def test_holidays_of_the_rep_are_not_business_time() -> None:
     assert add_business_time(calendar, utc("2025-06-04T10:00Z"), HOUR) == utc("2025-06-05T10:00Z")
 
 
+def test_holidays_of_the_policys_calendar_apply_to_the_rep_too() -> None:
+    """A team's public holiday is listed once, on its calendar, and counts for every rep."""
+    calendars = SLA.model_dump()["calendars"]
+    calendars[POLICY.calendar]["holidays"] = [date(2025, 6, 5)]
+    team_sla = SLA.model_validate({**SLA.model_dump(), "calendars": calendars})
+    rep = make_rep(
+        "sdr-a",
+        time_zone="Europe/Berlin",
+        working_hours={"wed": ["09:00-17:00"], "thu": ["09:00-17:00"], "fri": ["09:00-17:00"]},
+        holidays=[date(2025, 6, 4)],
+    )
+    calendar = sla_calendar(rep, POLICY, team_sla)
+    # Wednesday is the rep's day off and Thursday the team's: the hour is Friday 09:00-10:00.
+    assert add_business_time(calendar, utc("2025-06-04T10:00+02:00"), HOUR) == utc(
+        "2025-06-06T10:00+02:00"
+    )
+
+
 def test_without_a_usable_rep_calendar_the_policys_calendar_counts() -> None:
     no_hours = make_rep("sdr-never", working_hours={})
     # The roster accepts a night shift running into the next day's shift; a calendar cannot.
