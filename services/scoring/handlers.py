@@ -47,6 +47,7 @@ from services.scoring.domain import (
     dump_score,
     merge_visitor,
     remembered,
+    reported_by_sales,
 )
 from services.scoring.metrics import ScoringMetrics
 from services.scoring.repository import (
@@ -131,11 +132,10 @@ class ScoringHandlers:
         give marketing two recycle events, with different ids, for one rejection.
         """
         data = parse_as(event, SalesActivity)
-        stored = await self._known_lead(event, tx, data)
-        if stored is None:
-            return
+        stored = await lock_or_create_lead(tx.connection, data.lead_key, tx.now())
         before = stored.state
-        after = apply_sales_outcome(before, data.outcome, event.id, data.occurred_at, data.reason)
+        known = reported_by_sales(before, event.id, data.occurred_at)
+        after = apply_sales_outcome(known, data.outcome, event.id, data.occurred_at, data.reason)
         await self._save_stage(event, tx, before, after)
         newly_recycled = after.stage is Stage.RECYCLED and before.stage is not Stage.RECYCLED
         if newly_recycled and data.outcome == "lost":
@@ -185,12 +185,12 @@ class ScoringHandlers:
         return visitor.lead_key
 
     async def _known_lead(
-        self, event: CloudEvent, tx: Transaction, data: SalesActivity | LeadRecycled
+        self, event: CloudEvent, tx: Transaction, data: LeadRecycled
     ) -> StoredLead | None:
-        """The lead, locked; None (and the event skipped) when scoring never saw it.
+        """The lead, locked; None (and the recycle skipped) when scoring never saw it.
 
-        A CRM reports on every lead it has, many of which marketing never sourced: those are
-        not errors for a person to look at, and there is nothing of ours to move.
+        Recycles come from the SLA monitor, which only knows leads scoring handed off, or from an
+        operator: one about a lead never scored has nothing to send back to nurture.
         """
         stored = await load_lead(tx.connection, data.lead_key)
         if stored is None:

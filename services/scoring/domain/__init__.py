@@ -30,6 +30,7 @@ from services.scoring.domain.lifecycle import (
     apply_sales_outcome,
     merge_visitor,
     reassess,
+    reported_by_sales,
 )
 from services.scoring.domain.model import (
     Activity,
@@ -112,5 +113,6 @@ __all__ = [
     "parse_duration",
     "reassess",
     "remembered",
+    "reported_by_sales",
     "score_lead",
 ]

@@ -6,7 +6,8 @@ How the service drives it, per consumed event (after its inbox dedupe):
   first, so the fit it reveals counts for the same decision). When a visitor identifies, call
   ``merge_visitor`` with the visitor's activities first; ``reassess`` re-checks thresholds when
   a state changed without a new activity.
-- sales activity: ``apply_sales_outcome``; ``leadrelay.recycled``: ``apply_recycle``.
+- sales activity: ``reported_by_sales`` then ``apply_sales_outcome``; ``leadrelay.recycled``:
+  ``apply_recycle``.
 - Emit ``lead_scored`` with ``Decision.score`` and ``lead_sales_ready`` exactly when
   ``Decision.became_sales_ready``; emit ``lead_recycled`` when a sales outcome moved the lead
   to ``recycled`` (``state.recycle_reason`` says why).
@@ -281,6 +282,17 @@ def _engagement_threshold(scorecard: Scorecard, state: LeadState) -> float:
     if state.stage is Stage.RECYCLED and after_recycle is not None:
         return after_recycle
     return scorecard.sales_ready.min_engagement
+
+
+def reported_by_sales(state: LeadState, event_id: str, at: datetime) -> LeadState:
+    """anonymous -> lead: sales reporting on a person makes them known.
+
+    CRMs report on people marketing has not seen (yet): an existing contact who wins a deal and
+    fills a form next week must stay a customer, not be scored and handed off again as new.
+    """
+    if state.stage is Stage.ANONYMOUS:
+        return _move(state, Stage.LEAD, at, event_id, "reported_by_sales")
+    return state
 
 
 def _identify(state: LeadState, event_id: str, at: datetime) -> LeadState:

@@ -166,14 +166,14 @@ async def test_a_lost_opportunity_recycles_the_lead_and_tells_marketing_why(
     await qualify_ada(scoring)
     lost_at = T0 + timedelta(days=20)
     await scoring.deliver(sales("sql", T0 + timedelta(hours=1), "qualified"),
-                          sales("lost", lost_at, "lost", reason="went with a competitor"))  # fmt: skip
+                          sales("lost", lost_at, "lost", reason="chose a rival"))  # fmt: skip
 
     [recycle] = await scoring.published(TOPICS.recycled)
     validate_event(recycle)
     assert recycle.id == stable_event_id("recycled", "lost")
     assert recycle.source == SOURCE
     assert recycle.data == {"lead_key": ADA_KEY, "reason": "lost",
-                            "detail": "went with a competitor", "rep_id": "rep-7",
+                            "detail": "chose a rival", "rep_id": "rep-7",
                             "assignment_id": "as-1",
                             "recycled_at": "2024-06-23T09:00:00Z"}  # fmt: skip
     state = await scoring.state(ADA_KEY)
@@ -205,9 +205,19 @@ async def test_a_recycled_lead_needs_engagement_after_the_recycle_to_qualify_aga
     assert second.data["lifecycle_history"][-1]["cause_event_id"] == "new-demo"
 
 
-async def test_facts_about_a_lead_scoring_never_saw_are_skipped(scoring: ScoringHarness) -> None:
-    await scoring.deliver(sales("s1", T0, "accepted", key="lk_unknown"),
-                          recycled("r1", T0, key="lk_unknown"))  # fmt: skip
+async def test_a_customer_sales_reported_first_is_not_handed_off_when_they_fill_a_form(
+    scoring: ScoringHarness,
+) -> None:
+    await scoring.deliver(sales("won", T0 - timedelta(days=30), "won"))
+    assert (await scoring.state(ADA_KEY)).stage is Stage.CUSTOMER
+
+    await qualify_ada(scoring)  # the whole buying journey, as a customer browsing again
+    assert await scoring.published(TOPICS.sales_ready) == []
+    assert (await scoring.state(ADA_KEY)).stage is Stage.CUSTOMER
+
+
+async def test_a_recycle_of_a_lead_scoring_never_saw_is_skipped(scoring: ScoringHarness) -> None:
+    await scoring.deliver(recycled("r1", T0, key="lk_unknown"))
     assert await scoring.state("lk_unknown") is None
     assert await scoring.view("lk_unknown") is None
 
