@@ -28,7 +28,7 @@ from leadrelay.contracts.topics import topic_for_event_type
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import utc_now
 from services.ingest import problems
-from services.ingest.deliveries import Seen, SeenDeliveries
+from services.ingest.deliveries import DeliveryConflict, Seen, SeenDeliveries
 from services.ingest.mapping.common import IngestContext
 from services.ingest.metrics import IngestMetrics
 from services.ingest.problems import ProblemError
@@ -97,11 +97,18 @@ class Gateway:
         raise ProblemError(problems.unauthorized(error.detail))
 
     async def history(self, route: str, source: str, delivery: Delivery) -> Seen:
-        """Whether this delivery is new or a retry of one accepted; 401 for a replay."""
+        """Whether this delivery is new or a retry of one accepted; 401 for a replay.
+
+        409 for another body under an accepted id: answering 202 "duplicate" there would drop
+        a genuinely different event without anybody noticing.
+        """
         try:
             return await self.seen.check(source, delivery)
         except SignatureError as error:
             self.refuse(route, error)
+        except DeliveryConflict:
+            log.info("refused a request on %s: delivery id reused for different content", route)
+            raise ProblemError(problems.conflict()) from None
         except (SQLAlchemyError, OSError) as error:
             log.warning("delivery history unavailable: %s", type(error).__name__)
             raise ProblemError(

@@ -53,6 +53,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "Malformed JSON",
         401: "Missing, wrong, stale or replayed credentials",
+        409: "The webhook-id was already accepted for different content; nothing accepted",
         413: "Body above LEADRELAY_MAX_BODY_BYTES",
         415: "Wrong Content-Type",
         422: "The body violates the event contract; `errors` names each field",

@@ -74,6 +74,17 @@ def unauthorized(detail: str) -> Problem:
     return Problem(401, "unauthorized", "Authentication failed", detail)
 
 
+def conflict() -> Problem:
+    """409: the ``webhook-id`` was accepted before for another body; a new event needs a new id."""
+    return Problem(
+        409,
+        "delivery-id-conflict",
+        "Delivery id already used",
+        "this webhook-id was already used for different content; nothing was accepted. "
+        "A retry must repeat the same body; a new event needs a new webhook-id",
+    )
+
+
 def too_large(limit: int) -> Problem:
     """413: above ``LEADRELAY_MAX_BODY_BYTES``."""
     return Problem(

@@ -35,7 +35,7 @@ def ingest_router(gateway: Gateway) -> APIRouter:
         status_code=202,
         response_model=openapi.Accepted,
         openapi_extra=openapi.STANDARD_WEBHOOKS,
-        responses=openapi.problem_responses(400, 401, 413, 415, 422, 503),
+        responses=openapi.problem_responses(400, 401, 409, 413, 415, 422, 503),
     )
     async def post_events(request: Request) -> JSONResponse:
         """Accept one CloudEvent or a batch from a source signed per Standard Webhooks."""

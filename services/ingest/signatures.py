@@ -41,10 +41,16 @@ class SignatureError(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    """An authentic request: its id for replay detection and the digest of what was signed."""
+    """An authentic request: its id, and digests that tell a replay from a retry or a conflict.
+
+    ``content_sha256`` covers what was signed (timestamp included), so only a byte-for-byte
+    replay repeats it; ``body_sha256`` covers the body alone, so a sender's retry, re-signed
+    with a new timestamp, repeats it while different content under the same id does not.
+    """
 
     delivery_id: str
     content_sha256: str
+    body_sha256: str
     signed_at: datetime
 
 
@@ -104,7 +110,7 @@ def verify_standard_webhook(
     expected = [hmac.new(key, content, hashlib.sha256).digest() for key in keys]
     if not _any_matches(_v1_signatures(raw_signatures), expected):
         raise SignatureError("bad_signature", "no webhook-signature matches a configured secret")
-    return Delivery(webhook_id, hashlib.sha256(content).hexdigest(), signed_at)
+    return Delivery(webhook_id, _sha256(content), _sha256(body), signed_at)
 
 
 def sign_hubspot_v3(secret: bytes, method: str, uri: str, body: bytes, timestamp_ms: int) -> str:
@@ -145,7 +151,7 @@ def verify_hubspot_v3(
             hmac.new(secret, content, hashlib.sha256).digest(), given
         ):
             return Delivery(
-                signature[:MAX_DELIVERY_ID_LENGTH], hashlib.sha256(content).hexdigest(), signed_at
+                signature[:MAX_DELIVERY_ID_LENGTH], _sha256(content), _sha256(body), signed_at
             )
     raise SignatureError("bad_signature", "X-HubSpot-Signature-v3 does not match")
 
@@ -188,6 +194,10 @@ def _signed_content(webhook_id: str, timestamp: int, body: bytes) -> bytes:
 
 def _hubspot_content(method: str, uri: str, body: bytes, timestamp_ms: int) -> bytes:
     return method.upper().encode() + uri.encode("utf-8") + body + str(timestamp_ms).encode()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _integer(text: str, header: str) -> int:

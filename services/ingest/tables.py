@@ -16,6 +16,7 @@ seen_deliveries = Table(
     Column("source", String(20), primary_key=True),
     Column("delivery_id", String(300), primary_key=True),
     Column("content_sha256", String(64), nullable=False),
+    Column("body_sha256", String(64), nullable=True),
     Column("accepted_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("ix_ingest_seen_deliveries_expires_at", "expires_at"),
@@ -23,4 +24,6 @@ seen_deliveries = Table(
 """``source`` is the route family (``generic``, ``hubspot``); ``delivery_id`` the sender's
 ``webhook-id`` (Standard Webhooks) or the signature itself (HubSpot, which sends no id);
 ``content_sha256`` the digest of the signed content, which tells a replay (same bytes) from a
-sender's retry (same id, new timestamp); rows past ``expires_at`` are pruned on insert."""
+sender's retry (same id, new timestamp); ``body_sha256`` the digest of the body alone, which
+tells that retry from different content under the same id (409; NULL in rows from before it
+was kept); rows past ``expires_at`` are pruned on insert."""

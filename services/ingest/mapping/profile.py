@@ -20,11 +20,16 @@ _TEXT_LIMITS = {
     "industry": 256,
     "phone": 64,
 }
+_EXTRA_LIMIT = 256
 _LEADING_NUMBER = re.compile(r"\s*(\d[\d,]*)")
 
 
 def profile_from(values: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
-    """The profile from ``values``, whose keys ``names`` maps to profile fields."""
+    """The profile from ``values``, whose keys ``names`` maps to profile fields.
+
+    What cannot be coerced is kept as text in ``extra`` (``company_size_text``,
+    ``country_name``), so a person reading the lead still sees what the platform held.
+    """
     profile: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for source_name, field in names.items():
@@ -35,12 +40,14 @@ def profile_from(values: Mapping[str, Any], names: Mapping[str, str]) -> dict[st
             size = company_size(value)
             if size is not None:
                 profile[field] = size
+            else:
+                extra["company_size_text"] = str(value).strip()[:_EXTRA_LIMIT]
         elif field == "country":
             code = str(value).strip()
             if len(code) == 2 and code.isascii() and code.isalpha():
                 profile[field] = code.upper()
             else:
-                extra["country_name"] = code[:256]
+                extra["country_name"] = code[:_EXTRA_LIMIT]
         elif field in _TEXT_LIMITS:
             profile[field] = str(value).strip()[: _TEXT_LIMITS[field]]
     if extra:

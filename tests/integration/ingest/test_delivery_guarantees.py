@@ -59,6 +59,26 @@ async def test_a_replayed_signature_is_401_and_a_senders_retry_is_an_idempotent_
     assert ids(messages) == first.json()["event_ids"]
 
 
+async def test_a_reused_webhook_id_with_different_content_is_a_409_not_a_silent_drop(
+    ingest_db: Ingest,
+) -> None:
+    first = await ingest_db.post_events(web_activity("evt-1"), webhook_id="msg_reused")
+    assert first.status_code == 202, first.text
+    other = await ingest_db.post_events(
+        web_activity("evt-2", visitor="visitor-2"),
+        webhook_id="msg_reused",
+        timestamp=int(time.time()) + 1,
+    )
+    assert other.status_code == 409, other.text
+    assert other.headers["content-type"] == "application/problem+json"
+    problem = other.json()
+    assert problem["status"] == 409
+    assert "webhook-id" in problem["detail"]
+    assert "different content" in problem["detail"]
+    messages = await ingest_db.read(Topic.WEB_ACTIVITY, expected=1)
+    assert ids(messages) == first.json()["event_ids"]
+
+
 async def test_a_hubspot_replay_is_401(ingest_db: Ingest) -> None:
     body = json.dumps([]).encode()
     first = await ingest_db.post_hubspot([], timestamp_ms=int(time.time() * 1000))

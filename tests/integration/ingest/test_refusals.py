@@ -62,16 +62,33 @@ async def missing_headers(ingest: Ingest) -> httpx.Response:
     )
 
 
+def hubspot_delivery() -> list[dict[str, Any]]:
+    """A delivery that, were it accepted, would put one event on the web-activity topic."""
+    return [
+        {
+            "eventId": 1,
+            "subscriptionId": 9,
+            "portalId": 62515,
+            "occurredAt": int(time.time() * 1000),
+            "subscriptionType": "contact.creation",
+            "attemptNumber": 0,
+            "objectId": 123,
+        }
+    ]
+
+
 async def hubspot_wrong_secret(ingest: Ingest) -> httpx.Response:
-    return await ingest.post_hubspot([], secret="not-the-client-secret")
+    return await ingest.post_hubspot(hubspot_delivery(), secret="not-the-client-secret")
 
 
 async def hubspot_stale(ingest: Ingest) -> httpx.Response:
-    return await ingest.post_hubspot([], timestamp_ms=int(time.time() * 1000) - 301_000)
+    return await ingest.post_hubspot(
+        hubspot_delivery(), timestamp_ms=int(time.time() * 1000) - 301_000
+    )
 
 
 async def hubspot_missing_headers(ingest: Ingest) -> httpx.Response:
-    return await ingest.client.post("/v1/webhooks/hubspot", json=[])
+    return await ingest.client.post("/v1/webhooks/hubspot", json=hubspot_delivery())
 
 
 async def marketo_wrong_token(ingest: Ingest) -> httpx.Response:
@@ -124,6 +141,13 @@ async def test_inauthentic_requests_get_401_and_produce_nothing(
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["status"] == 401
     await ingest.assert_nothing_produced(topic)
+
+
+async def test_the_hubspot_delivery_refused_above_is_accepted_when_signed(ingest: Ingest) -> None:
+    """The refusals above prove something only if the same delivery, signed, is produced."""
+    response = await ingest.post_hubspot(hubspot_delivery())
+    assert response.status_code == 202, response.text
+    assert len(await ingest.read(Topic.WEB_ACTIVITY, expected=1)) == 1
 
 
 async def oversized_chunks() -> AsyncIterator[bytes]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.ingest.signatures import (
+    Delivery,
     SignatureError,
     hubspot_uri,
     parse_secret,
@@ -165,6 +166,23 @@ def test_any_matching_entry_of_a_signature_list_is_enough() -> None:
         now=SIGNED_AT,
     )
     assert delivery.delivery_id == SPEC_ID
+
+
+def test_a_retry_resigned_later_keeps_its_body_digest_but_not_its_signed_one() -> None:
+    """The replay history tells a retry (same body) from new content by the body digest."""
+    key = parse_secret(SPEC_SECRET)
+
+    def delivered(timestamp: int, body: bytes) -> Delivery:
+        signature = sign_standard_webhook(key, SPEC_ID, timestamp, body)
+        headers = spec_headers(
+            **{"webhook-timestamp": str(timestamp), "webhook-signature": signature}
+        )
+        return verify_standard_webhook(headers, body, [key], now=SIGNED_AT)
+
+    first, retry = delivered(SPEC_TIMESTAMP, SPEC_BODY), delivered(SPEC_TIMESTAMP + 60, SPEC_BODY)
+    assert retry.body_sha256 == first.body_sha256 == hashlib.sha256(SPEC_BODY).hexdigest()
+    assert retry.content_sha256 != first.content_sha256
+    assert delivered(SPEC_TIMESTAMP, b'{"test": 1}').body_sha256 != first.body_sha256
 
 
 def test_during_a_rotation_a_request_signed_with_either_secret_passes() -> None:

@@ -292,6 +292,22 @@ def test_company_size_is_read_from_what_platforms_hold(value: object, expected: 
     assert company_size(value) == expected
 
 
+def test_a_company_size_that_is_not_a_number_is_kept_in_extra() -> None:
+    names = {"size": "company_size", "country": "country"}
+    profile = profile_from({"size": "about fifty", "country": "Germany"}, names)
+    assert profile == {"extra": {"company_size_text": "about fifty", "country_name": "Germany"}}
+    assert profile_from({"size": "25-50"}, names) == {"company_size": 25}
+
+
+def test_an_unparsed_company_size_reaches_the_event() -> None:
+    event = map_call(marketo(company_size="Enterprise"), CONTEXT)
+    validate_event(event)
+    assert event.data["profile"] == {
+        "first_name": "Ada",
+        "extra": {"company_size_text": "Enterprise"},
+    }
+
+
 def test_overlong_profile_text_is_cut_to_the_contract() -> None:
     profile = profile_from({"n": "x" * 300, "p": "1" * 80}, {"n": "first_name", "p": "phone"})
     assert len(profile["first_name"]) == 256
