@@ -7,7 +7,8 @@ import typing
 from typing import Any
 
 import pytest
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, TypeAdapter
+from pydantic.fields import FieldInfo
 
 from leadrelay.contracts import (
     EVENT_MODELS,
@@ -57,6 +58,44 @@ def _assert_same_object(
     assert node.get("additionalProperties") is False, where
     for name, field in model.model_fields.items():
         _assert_same_field(field.annotation, properties[name], resolver, f"{where}/{name}")
+        _assert_same_limits(field, properties[name], resolver, f"{where}/{name}")
+
+
+_LIMITS = ("type", "minLength", "maxLength", "pattern", "minimum", "maximum",
+           "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems")  # fmt: skip
+
+
+def _limits(node: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-Schema keywords that bound a scalar (or an array of scalars), normalised."""
+    found = {key: node[key] for key in _LIMITS if key in node}
+    if isinstance(found.get("type"), list):
+        (found["type"],) = [t for t in found["type"] if t != "null"]
+    if found.get("minLength") == 0:
+        del found["minLength"]  # the same as no lower bound
+    if "enum" in node and "type" not in node:
+        found["type"] = "string"  # our enums are all of strings; checked against Literal above
+    return found
+
+
+def _assert_same_limits(field: FieldInfo, node: dict[str, Any], resolver: Any, where: str) -> None:
+    """Types and bounds agree (a str where the schema says integer, a different maxLength...).
+
+    The model's side is pydantic's own JSON Schema for the field; nested models are compared
+    field by field by ``_assert_same_object`` instead.
+    """
+    annotation = field.annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+    inner, _ = _unwrap(annotation)
+    if isinstance(inner, type) and issubclass(inner, BaseModel):
+        return
+    bounded = typing.Annotated[annotation, *field.metadata] if field.metadata else annotation
+    model_side = TypeAdapter(bounded).json_schema()
+    node, resolver = _resolve(node, resolver)
+    assert _limits(model_side) == _limits(node), where
+    if "items" in model_side:
+        items, _ = _resolve(node["items"], resolver)
+        assert _limits(model_side["items"]) == _limits(items), f"{where}[]"
 
 
 def _assert_same_field(annotation: Any, node: dict[str, Any], resolver: Any, where: str) -> None:
