@@ -22,16 +22,25 @@ from tests.harness.postgres import PostgresServer, scratch_database
 KAFKA_ENV = "LEADRELAY_TEST_KAFKA_BOOTSTRAP"
 DATABASE_ENV = "LEADRELAY_TEST_DATABASE_URL"
 _KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "kafka_broker"})
+_TESTS = Path(__file__).parent
+_BROKER_PATHS = (_TESTS / "e2e", _TESTS / "integration" / "test_embedded_broker.py")
+"""Tests that need a broker without declaring a Kafka fixture: every end-to-end test runs
+``leadrelay up``, which starts the embedded broker or asks for the harness's at run time, and
+the embedded broker's own tests start one each."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by the servers they use, so ``-m "not kafka"`` selects the fast ones."""
+    """Mark tests by the servers they use, so ``-m "not kafka"`` selects those needing none."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        if names & _KAFKA_FIXTURES:
+        if names & _KAFKA_FIXTURES or _needs_a_broker(item.path):
             item.add_marker(pytest.mark.kafka)
         if "postgres_url" in names:
             item.add_marker(pytest.mark.postgres)
+
+
+def _needs_a_broker(path: Path) -> bool:
+    return any(path == root or root in path.parents for root in _BROKER_PATHS)
 
 
 def _unavailable(error: HarnessUnavailableError) -> NoReturn:

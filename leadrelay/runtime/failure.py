@@ -34,11 +34,23 @@ class DeadLetterReason(enum.Enum):
     HANDLER_FAILED = "handler_failed"
 
 
+UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")
+"""PostgreSQL's "connection exception" class and its shutdown / "cannot connect now" codes."""
+
+
 def is_infrastructure_error(error: BaseException) -> bool:
     """Errors that say "the world is down", not "this message is bad".
 
-    A disconnect surfaces from asyncpg as ``DBAPIError`` with ``connection_invalidated``.
+    A disconnect surfaces from asyncpg as ``DBAPIError`` with ``connection_invalidated``. A
+    PostgreSQL that is restarting refuses new connections with SQLSTATE 57P03 ("the database
+    system is starting up"), which SQLAlchemy wraps as a plain ``DBAPIError``; the SQLSTATE
+    tells it apart from a constraint violation, which is the handler's problem.
     """
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
+    if isinstance(error, DBAPIError) and (error.connection_invalidated or _unavailable(error)):
         return True
     return isinstance(error, INFRASTRUCTURE_ERRORS)
+
+
+def _unavailable(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATE_PREFIXES)

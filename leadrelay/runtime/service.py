@@ -8,7 +8,6 @@ from event type to handler and optional background tasks. ``leadrelay run X`` ru
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +17,9 @@ from prometheus_client import CollectorRegistry
 from leadrelay.contracts.topics import Topic, topic_name
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
+from leadrelay.runtime.periodic import repeat
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.topics import ensure_topics
-from leadrelay.runtime.waiting import pause
 from leadrelay.settings import Settings
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.outbox_relay import OutboxRelay
@@ -29,6 +28,7 @@ from leadrelay.store.unit_of_work import Clock, Store, utc_now
 log = logging.getLogger(__name__)
 
 BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
+BACKLOG_REPORT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,13 @@ async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec],
     If any task dies, the others are stopped too: a half-running service is worse than a
     stopped one, because its orchestrator would not restart it.
     """
+    settings = runtime.settings
     relay = OutboxRelay(runtime.store, runtime.producer,
-                        batch_size=runtime.settings.outbox_batch_size, metrics=runtime.metrics)
+                        batch_size=settings.outbox_batch_size, metrics=runtime.metrics)
     coroutines: list[Awaitable[None]] = [
-        relay.run(stop, poll_seconds=runtime.settings.outbox_poll_seconds),
-        _report_outbox_backlog(runtime, stop),
+        relay.run(stop, poll_seconds=settings.outbox_poll_seconds,
+                  backoff_max_seconds=settings.broker_backoff_max_seconds),
+        report_outbox_backlog(runtime.store, runtime.metrics, stop),
     ]
     for spec in specs:
         if spec.consumes:
@@ -138,8 +140,14 @@ async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec],
             raise task.exception()  # type: ignore[misc]
 
 
-async def _report_outbox_backlog(runtime: Runtime, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        with contextlib.suppress(OSError):
-            runtime.metrics.outbox_backlog.set(await runtime.store.outbox_backlog())
-        await pause(stop, 5.0)
+async def report_outbox_backlog(store: Store, metrics: RuntimeMetrics,
+                                stop: asyncio.Event) -> None:
+    """Keep the outbox backlog gauge current until ``stop``.
+
+    A database outage is exactly when the gauge matters, so it is waited out (the runtime's
+    back-off policy) rather than allowed to end the task and, with it, the process.
+    """
+    async def report() -> None:
+        metrics.outbox_backlog.set(await store.outbox_backlog())
+
+    await repeat(stop, report, every=BACKLOG_REPORT_SECONDS, name="outbox backlog gauge")

@@ -53,7 +53,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL, not WAL's usual NORMAL: NORMAL may lose the last commits to an OS crash or power
+        # cut, and the consumer commits its Kafka offset right after the database commit, so a
+        # lost commit would be an effect lost for good instead of a redelivery.
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

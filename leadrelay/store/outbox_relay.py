@@ -19,7 +19,7 @@ from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.metrics import RuntimeMetrics
-from leadrelay.runtime.waiting import pause
+from leadrelay.runtime.periodic import repeat
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
 
@@ -83,17 +83,21 @@ class OutboxRelay:
             self._metrics.outbox_published.inc(len(sent_ids))
         return len(sent_ids)
 
-    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 0.2) -> None:
-        """Publish until ``stop`` is set, draining quickly while there is a backlog."""
-        while not stop.is_set():
-            try:
-                sent = await self.publish_pending()
-            except OSError as error:  # database or broker connection trouble: back off, retry
-                log.warning("outbox relay backing off: %r", error)
-                sent = 0
-            if sent == 0:
-                await pause(stop, poll_seconds)
+    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 0.2,
+                  backoff_max_seconds: float = 10.0) -> None:
+        """Publish until ``stop`` is set, draining quickly while there is a backlog.
+
+        A database or broker outage is waited out by the runtime's one back-off policy; the
+        rows stay unsent meanwhile, so nothing is lost and the relay must not die of it.
+        """
+        await repeat(stop, lambda: self._drain(stop), every=poll_seconds, name="outbox relay",
+                     backoff_max_seconds=backoff_max_seconds)
         await self.publish_pending()  # a last drain so a clean stop leaves nothing behind
+
+    async def _drain(self, stop: asyncio.Event) -> None:
+        """Publish batch after batch with no pause until one sends nothing (backlog gone)."""
+        while not stop.is_set() and await self.publish_pending():
+            pass
 
     async def _take_relay_lock(self, connection: AsyncConnection) -> bool:
         if connection.dialect.name != "postgresql":

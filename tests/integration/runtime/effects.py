@@ -64,12 +64,13 @@ async def create_effects_table(engine: AsyncEngine) -> None:
         await connection.run_sync(test_metadata.create_all)
 
 
-async def effect_counts(engine: AsyncEngine) -> dict[str, int]:
-    """How many times each input event's effect was applied."""
+async def effect_counts(engine: AsyncEngine, *,
+                        per: Column[str] = effects.c.event_id) -> dict[str, int]:
+    """How many effects were applied per input event (or ``per=effects.c.consumer``: per
+    consumer)."""
     async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(effects.c.event_id, func.count()).group_by(effects.c.event_id))
-        return {event_id: count for event_id, count in rows.all()}
+        rows = await connection.execute(select(per, func.count()).group_by(per))
+        return {name: count for name, count in rows.all()}
 
 
 async def produce(bootstrap: str, topic: str, events: Sequence[CloudEvent]) -> None:

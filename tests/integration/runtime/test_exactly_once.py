@@ -25,6 +25,7 @@ from tests.integration.runtime.crash_worker import CRASH_EXIT_CODE
 from tests.integration.runtime.effects import (
     create_effects_table,
     effect_counts,
+    effects,
     make_handler,
     produce,
     read_topic,
@@ -241,8 +242,11 @@ async def test_rebalance_mid_stream_applies_every_effect_exactly_once(
         async def at_least(n: int) -> bool:
             return sum((await effect_counts(engines[0])).values()) >= n
 
-        await wait_until(lambda: at_least(200))
+        await wait_until(lambda: at_least(200))  # c0 alone has applied a share
         tasks.append(asyncio.create_task(loops[1].run(stops[1])))  # joins: rebalance
+        # Its start returns once the group gave it partitions (2 members, 3 partitions: at
+        # least one each), so the second half's events on those partitions can only be c1's.
+        await asyncio.wait_for(loops[1].ready.wait(), timeout=60)
         await produce(kafka_bootstrap, topics.input, events[total // 2:])
         await wait_until(lambda: at_least(1200))
         stops[0].set()  # leaves: a second rebalance while the stream continues
@@ -258,10 +262,12 @@ async def test_rebalance_mid_stream_applies_every_effect_exactly_once(
         await asyncio.gather(*tasks)
         await producer.stop()
         counts = await effect_counts(engines[0])
+        shares = await effect_counts(engines[0], per=effects.c.consumer)
         for engine in engines:
             await engine.dispose()
 
     assert counts == {e.id: 1 for e in events}
+    assert set(shares) == {"c0", "c1"}, shares  # each applied a share: partitions changed hands
     published = ids_of(await read_topic(kafka_bootstrap, topics.output, expected=total))
     assert published == Counter({f"{e.id}:recycled": 1 for e in events})
 

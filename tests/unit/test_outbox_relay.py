@@ -1,0 +1,102 @@
+"""The outbox keeps flowing through outages: a restart of the broker or the database is waited
+out, never a reason for the relay or its gauge to die (which would stop the whole process)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+from prometheus_client import CollectorRegistry
+from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError
+
+from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.service import report_outbox_backlog
+from leadrelay.store.engine import create_engine_for
+from leadrelay.store.outbox_relay import OutboxRelay
+from leadrelay.store.tables import outbox
+from leadrelay.store.unit_of_work import Store
+
+Message = tuple[str, str | None, bytes]
+QUEUED: list[Message] = [("leads", f"lk_{n}", f"event {n}".encode()) for n in range(5)]
+
+
+class BrokerAwayOnce:
+    """Times out on the first send as an unreachable broker does, then acknowledges everything;
+    sets ``stop`` once ``expected`` messages were delivered."""
+
+    def __init__(self, stop: asyncio.Event, expected: int) -> None:
+        self.stop, self.expected = stop, expected
+        self.attempts = 0
+        self.delivered: list[Message] = []
+
+    async def send_batch(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise KafkaTimeoutError("metadata not available")
+        self.delivered.extend(messages)
+        if len(self.delivered) >= self.expected:
+            self.stop.set()
+        return [None] * len(messages)
+
+
+class StartingUpError(Exception):
+    """What asyncpg raises while PostgreSQL restarts: "the database system is starting up"."""
+
+    sqlstate = "57P03"
+
+
+class RestartingDatabase(Store):
+    """A store whose first backlog query meets PostgreSQL restarting; sets ``stop`` on the next."""
+
+    def __init__(self, store: Store, stop: asyncio.Event) -> None:
+        super().__init__(store.engine, store.clock)
+        self.stop = stop
+        self.queries = 0
+
+    async def outbox_backlog(self) -> int:
+        self.queries += 1
+        if self.queries == 1:
+            raise DBAPIError("SELECT count(*) FROM outbox", None, StartingUpError())
+        self.stop.set()
+        return await super().outbox_backlog()
+
+
+@pytest.fixture
+async def store(sqlite_url: str) -> AsyncIterator[Store]:
+    """A SQLite outbox holding :data:`QUEUED`, unsent."""
+    engine = create_engine_for(sqlite_url)
+    created_at = datetime(2026, 11, 24, tzinfo=UTC)
+    async with engine.begin() as connection:
+        await connection.run_sync(outbox.create)
+        await connection.execute(insert(outbox), [
+            {"topic": topic, "message_key": key, "event_id": f"e{n}", "payload": payload,
+             "created_at": created_at}
+            for n, (topic, key, payload) in enumerate(QUEUED)
+        ])
+    yield Store(engine)
+    await engine.dispose()
+
+
+async def test_the_relay_waits_out_an_unreachable_broker_and_publishes_everything_once(
+    store: Store,
+) -> None:
+    stop = asyncio.Event()
+    publisher = BrokerAwayOnce(stop, expected=len(QUEUED))
+    relay = OutboxRelay(store, publisher, batch_size=2)
+    # An hour between polls: the backlog must drain batch after batch without waiting for one.
+    await asyncio.wait_for(relay.run(stop, poll_seconds=3600), timeout=10)
+    assert publisher.delivered == QUEUED
+    assert await store.outbox_backlog() == 0
+
+
+async def test_the_backlog_gauge_survives_a_database_restart(store: Store) -> None:
+    stop = asyncio.Event()
+    metrics = RuntimeMetrics.create(registry := CollectorRegistry())
+    restarting = RestartingDatabase(store, stop)
+    await asyncio.wait_for(report_outbox_backlog(restarting, metrics, stop), timeout=10)
+    assert restarting.queries == 2
+    assert registry.get_sample_value("leadrelay_outbox_backlog") == len(QUEUED)
