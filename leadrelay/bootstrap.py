@@ -33,9 +33,9 @@ CONSUMER_SERVICES = {
 }
 """Each module has ``build_service(runtime, definitions) -> ServiceSpec``."""
 SERVICES = ("ingest", *CONSUMER_SERVICES)
-LEAD_VIEW_PARTS = ("services.scoring.read_model", "services.handoff.read_model",
-                   "services.sla_monitor.read_model")
-"""Each module has ``lead_view(connection, lead_key)``; scoring's first (it owns the lead)."""
+LEAD_VIEW_PARTS = ("services.handoff.read_model", "services.sla_monitor.read_model")
+"""Each module has ``lead_view(connection, lead_key)``; they follow scoring's part, which owns
+the lead and is bound in :func:`create_api` to the scorecard and the runtime's clock."""
 API_ROUTER_MODULES = ("services.handoff.api",)
 """Each module has ``build_router(runtime, definitions)``, mounted on the ingest app."""
 DRAIN_SECONDS = 15.0
@@ -51,8 +51,12 @@ def service_specs(runtime: Runtime, definitions: Definitions,
 def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
     """The public HTTP API: ingest routes, the lead view, the roster, operations."""
     from services.ingest.app import create_app
+    from services.scoring.read_model import lead_view_at_request
 
-    parts: list[LeadViewPart] = [importlib.import_module(m).lead_view for m in LEAD_VIEW_PARTS]
+    parts: list[LeadViewPart] = [
+        lead_view_at_request(definitions.scorecard, runtime.store.clock),
+        *(importlib.import_module(m).lead_view for m in LEAD_VIEW_PARTS),
+    ]
     routers = [lead_view_router(runtime.store, parts)]
     routers += [importlib.import_module(m).build_router(runtime, definitions)
                 for m in API_ROUTER_MODULES]

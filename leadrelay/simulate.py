@@ -76,21 +76,31 @@ class Journey:
     rep_reaction: str | None = None
 
 
-def plan_journeys(count: int, rng: random.Random, settings: Settings,
-                  now: datetime) -> list[Journey]:
-    """Plan every visitor's events, oldest first, over the last few days."""
-    shares = [p.share for p in PERSONAS]
+def plan_journeys(count: int, rng: random.Random, settings: Settings, now: datetime, *,
+                  run: str, personas: Sequence[Persona] = PERSONAS) -> list[Journey]:
+    """Plan every visitor's events, oldest first, over the last few days.
+
+    ``rng`` (seeded) decides the shape of the traffic: who comes, what they do, when. ``run``
+    goes into every cookie and email, so a second run against the same instance brings new
+    people rather than replays the instance deduplicates and leads it already handed off.
+    """
+    shares = [p.share for p in personas]
     journeys = []
     for number in range(count):
-        persona = rng.choices(PERSONAS, weights=shares)[0]
-        anonymous_id = f"sim-{uuid.UUID(int=rng.getrandbits(128))}"
-        journey = Journey(number, persona, anonymous_id=anonymous_id)
-        _plan(journey, rng, settings, now - timedelta(hours=rng.uniform(1, 72)))
+        persona = rng.choices(personas, weights=shares)[0]
+        journey = Journey(number, persona, anonymous_id=f"sim-{run}-{number}")
+        _plan(journey, rng, settings, run, now - timedelta(hours=rng.uniform(1, 72)))
         journeys.append(journey)
     return journeys
 
 
-def _plan(journey: Journey, rng: random.Random, settings: Settings, start: datetime) -> None:
+def new_run_id() -> str:
+    """A fresh id for one run of the simulator (not drawn from the seeded generator)."""
+    return uuid.uuid4().hex[:8]
+
+
+def _plan(journey: Journey, rng: random.Random, settings: Settings, run: str,
+          start: datetime) -> None:
     persona, moment = journey.persona, start
     for _ in range(rng.randint(2, 7)):
         moment += timedelta(minutes=rng.uniform(1, 20))
@@ -100,8 +110,7 @@ def _plan(journey: Journey, rng: random.Random, settings: Settings, start: datet
         journey.events.append(_web(journey, "pricing_page_view", moment, "/pricing"))
     if rng.random() >= persona.identify:
         return
-    run = rng.getrandbits(24)  # a new person each run, even against the same instance
-    journey.email = f"visitor{journey.number}.{run:06x}@{persona.domain(rng, journey.number)}"
+    journey.email = f"visitor{journey.number}.{run}@{persona.domain(rng, journey.number)}"
     journey.lead_key = lead_key(journey.email, settings.lead_key_secret.get_secret_value())
     wants_demo = rng.random() < persona.demo
     moment += timedelta(minutes=rng.uniform(1, 30))
@@ -200,7 +209,7 @@ async def run_simulation(url: str, settings: Settings, *, visitors: int, seed: i
                          within: float) -> bool:
     """Send the traffic, let reps react, print the funnel; False if the instance misbehaved."""
     rng = random.Random(seed)
-    journeys = plan_journeys(visitors, rng, settings, datetime.now(UTC))
+    journeys = plan_journeys(visitors, rng, settings, datetime.now(UTC), run=new_run_id())
     async with httpx.AsyncClient(base_url=url, timeout=15.0) as http:
         simulator = Simulator(http, settings)
         if not await _reachable(http, url):
@@ -311,7 +320,7 @@ async def _settle(simulator: Simulator, journeys: Sequence[Journey], within: flo
             if journey.number in settled:
                 continue
             journey.view = await simulator.lead(journey.lead_key or "")
-            if _reaction_visible(journey):
+            if reaction_visible(journey.rep_reaction, journey.view):
                 settled.add(journey.number)
                 progress.advance()
         if len(settled) < len(watched):
@@ -325,11 +334,16 @@ async def _settle(simulator: Simulator, journeys: Sequence[Journey], within: flo
         journey.view = await simulator.lead(journey.lead_key or "")
 
 
-def _reaction_visible(journey: Journey) -> bool:
-    view = journey.view or {}
-    if journey.rep_reaction == "accept":
+def reaction_visible(reaction: str | None, view: dict[str, Any] | None) -> bool:
+    """Whether the lead view shows the rep's reaction had its effect, so waiting can stop.
+
+    An accepted lead is an SAL, a rejected one recycled; an ignored one shows a breached SLA
+    clock, or waits in the fallback queue because no rep could take it.
+    """
+    view = view or {}
+    if reaction == "accept":
         return view.get("stage") == "sal"
-    if journey.rep_reaction == "reject":
+    if reaction == "reject":
         return view.get("stage") == "recycled"
     queued = (view.get("assignment") or {}).get("route") == "fallback"
     return queued or any(_breached(clock) for clock in view.get("sla_clocks", []))

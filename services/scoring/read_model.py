@@ -6,8 +6,9 @@ it. (Logs never carry the email; this response is not a log.)
 
 Scores: by default the score stored at the lead's latest scoring, decayed up to its
 ``scored_at``. Given the scorecard, the view rescores the stored facts at ``now`` instead, so
-the engagement shown has decayed to the moment of the request; the composing route binds it
-with ``functools.partial(lead_view, scorecard=definitions.scorecard)``.
+the engagement shown has decayed to the moment of the request; the API mounts
+:func:`lead_view_at_request`, which does that on the runtime's clock (the one
+``LEADRELAY_CLOCK_SPEED`` accelerates, so the decay shown matches the SLA clocks beside it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadrelay.lead_view import LeadViewPart
+from leadrelay.store.unit_of_work import Clock
 from services.scoring.domain import (
     LeadState,
     Profile,
@@ -54,6 +57,19 @@ async def lead_view(
         **_scores(score),
         "timeline": timeline(state),
     }
+
+
+def lead_view_at_request(scorecard: Scorecard, clock: Clock) -> LeadViewPart:
+    """The view as the API serves it: scores as of the request, not as of the last event.
+
+    A lead that went quiet keeps its stored engagement until its next event; sales reading it
+    weeks later must see what it is worth now.
+    """
+
+    async def view(connection: AsyncConnection, lead_key: str) -> dict[str, Any] | None:
+        return await lead_view(connection, lead_key, scorecard=scorecard, now=clock())
+
+    return view
 
 
 def timeline(state: LeadState) -> list[dict[str, Any]]:

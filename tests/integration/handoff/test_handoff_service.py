@@ -7,7 +7,8 @@ exactly as ``leadrelay run handoff`` runs it (``open_runtime`` + ``run_services`
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_event
@@ -33,6 +35,9 @@ from services.handoff.tables import assignments
 from tests.integration.runtime.effects import produce, read_topic, wait_until
 from tests.unit.handoff.builders import make_rep
 from tests.unit.handoff.service_support import definitions_with, reassignment, sales_ready
+
+AssignmentRow = tuple[str, int, int, str | None]
+"""``(lead_key, episode, attempt, rep_id)`` of one ``handoff_assignments`` row."""
 
 DEFINITIONS = definitions_with([make_rep("sdr-a"), make_rep("sdr-b"), make_rep("sdr-c")])
 TOKEN = "integration-token"
@@ -170,18 +175,15 @@ async def test_two_instances_in_one_group_never_assign_a_lead_twice(
         )
         await wait_until(lambda: _inbox_count(runtimes[0], group, 2 * len(leads)), within=120)
         processed = [_sample(r, "leadrelay_messages_processed_total") for r in runtimes]
+        rows = await _assignment_rows(runtimes[0])
 
     assert all(count > 0 for count in processed), f"one instance did nothing: {processed}"
+    # Exactly one assignment row per lead: its one episode, first attempt.
+    assert sorted(row[:3] for row in rows) == [(lead, 1, 1) for lead in leads]
     events = await assigned_events(kafka_bootstrap, unique_topic_prefix, expected=len(leads))
-    ids_per_episode: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for event in events:
-        ids_per_episode[(event.data["lead_key"], event.data["episode"])].add(event.id)
-    assert set(ids_per_episode) == {(lead, 1) for lead in leads}
-    assert all(len(ids) == 1 for ids in ids_per_episode.values())
-    shares: dict[str, int] = defaultdict(int)
-    for event in {e.id: e for e in events}.values():
-        shares[event.data["rep_id"]] += 1
+    assert_one_assignment_per_episode(events, rows, copies_allowed=not _is_postgres(database_url))
     # One routing state for both instances: equal weights stay within one lead of each other.
+    shares = Counter(rep_id for *_, rep_id in rows)
     assert max(shares.values()) - min(shares.values()) <= 1, shares
     dead = await read_topic(
         kafka_bootstrap, topic(unique_topic_prefix, Topic.DEAD_LETTER), expected=0, within=5
@@ -220,6 +222,43 @@ async def test_a_roster_change_through_the_api_routes_the_next_lead_without_a_re
         assert {(s["rep_id"], s["reason"]) for s in data["trace"]["skipped"]} == {
             (rep_id, "inactive") for rep_id in others
         }
+
+
+def assert_one_assignment_per_episode(
+    events: Sequence[CloudEvent], rows: Sequence[AssignmentRow], *, copies_allowed: bool
+) -> None:
+    """Each episode was published as ONE assignment, to the one rep the database holds.
+
+    Raw events are counted, never deduplicated by id: the id is derived from (lead, episode,
+    attempt), so two assignments of one episode could share it. On SQLite both instances' relays
+    may read an unsent outbox row before either marks it sent and publish it twice; such a copy
+    is the same event (consumers drop it by id), so there a copy is allowed but a different
+    payload is not. PostgreSQL relays take turns (advisory lock): each episode exactly once.
+    """
+    published: dict[tuple[str, int], list[CloudEvent]] = defaultdict(list)
+    for event in events:
+        published[(event.data["lead_key"], event.data["episode"])].append(event)
+    stored = {(lead, episode): rep_id for lead, episode, _, rep_id in rows}
+    assert set(published) == set(stored)
+    for episode, copies in published.items():
+        reps = {e.data["rep_id"] for e in copies}
+        assert reps == {stored[episode]}, f"{episode} went to {reps}, stored {stored[episode]}"
+        facts = {(e.id, json.dumps(e.data, sort_keys=True)) for e in copies}
+        assert len(facts) == 1, f"{episode} published as {len(facts)} different assignments"
+        assert copies_allowed or len(copies) == 1, f"{episode} published {len(copies)} times"
+
+
+async def _assignment_rows(runtime: Runtime) -> list[AssignmentRow]:
+    query = select(
+        assignments.c.lead_key, assignments.c.episode, assignments.c.attempt, assignments.c.rep_id
+    )
+    async with runtime.store.engine.connect() as connection:
+        result = await connection.execute(query)
+        return [(row.lead_key, row.episode, row.attempt, row.rep_id) for row in result]
+
+
+def _is_postgres(database_url: str) -> bool:
+    return make_url(database_url).get_backend_name() == "postgresql"
 
 
 async def _deactivate_all_but(http: httpx.AsyncClient, keep: str) -> list[str]:
