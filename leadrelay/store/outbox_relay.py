@@ -5,14 +5,17 @@ recognise it by its stable event id (the inbox), so the effect still happens onc
 before the send loses nothing because the row is still unsent.
 
 On PostgreSQL several processes may run a relay; a transaction-scoped advisory lock lets one
-publish at a time, which keeps each key's events in the order they were written.
+publish at a time, which keeps each key's events in the order they were written. On SQLite an
+exclusive lock on a file beside the database does the same for processes sharing the file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Row, select, text, update
@@ -27,6 +30,30 @@ log = logging.getLogger(__name__)
 
 OutboxRow = Row[Any, Any, Any, Any]
 RELAY_LOCK_ID = 0x1EAD_4E1A  # arbitrary, constant: the advisory lock all relays contend for
+
+
+@contextlib.contextmanager
+def sqlite_relay_lock(database: str | None) -> Iterator[bool]:
+    """Whether this relay may publish now: one relay at a time per SQLite file.
+
+    Without it, two processes on one file (``leadrelay run scoring`` beside ``leadrelay run
+    sla-monitor``) each read a row before either marked it sent, and both sent it. It is taken
+    without waiting (a relay that finds it held skips the round), so it can never deadlock with
+    SQLite's own writer lock. An in-memory database belongs to one process and needs none.
+    """
+    if not database or database == ":memory:":
+        yield True
+        return
+    with open(f"{database}.relay-lock", "a") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 class RawPublisher(Protocol):
@@ -56,10 +83,13 @@ class OutboxRelay:
                 if not await self._take_relay_lock(connection):
                     return 0
                 return await self._publish_rows(await self._unsent(connection), connection)
-        # SQLite has one writer: never hold its lock while waiting for the broker.
-        async with self._store.engine.begin() as reader:
-            rows = await self._unsent(reader)
-        return await self._publish_rows(rows)
+        with sqlite_relay_lock(self._store.engine.url.database) as held:
+            if not held:
+                return 0
+            # SQLite has one writer: never hold its lock while waiting for the broker.
+            async with self._store.engine.begin() as reader:
+                rows = await self._unsent(reader)
+            return await self._publish_rows(rows)
 
     async def _publish_rows(
         self, rows: Sequence[OutboxRow],

@@ -100,3 +100,31 @@ async def test_the_backlog_gauge_survives_a_database_restart(store: Store) -> No
     await asyncio.wait_for(report_outbox_backlog(restarting, metrics, stop), timeout=10)
     assert restarting.queries == 2
     assert registry.get_sample_value("leadrelay_outbox_backlog") == len(QUEUED)
+
+
+class SlowBroker:
+    """Acknowledges, but only once ``release`` is set: a send in flight that a second relay
+    could overtake."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.delivered: list[Message] = []
+
+    async def send_batch(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        await self.release.wait()
+        self.delivered.extend(messages)
+        return [None] * len(messages)
+
+
+async def test_two_relays_on_one_sqlite_file_never_send_a_row_twice(store: Store) -> None:
+    """Two processes on one file (``leadrelay run`` per service) each run a relay."""
+    broker = SlowBroker()
+    first, second = OutboxRelay(store, broker), OutboxRelay(store, broker)
+    in_flight = asyncio.create_task(first.publish_pending())
+    await asyncio.sleep(0.1)  # the first relay has read the rows and is waiting for acks
+    # without the lock it would read the same rows and wait for the same acks
+    assert await asyncio.wait_for(second.publish_pending(), timeout=5) == 0
+    broker.release.set()
+    assert await in_flight == len(QUEUED)
+    assert await second.publish_pending() == 0
+    assert broker.delivered == QUEUED

@@ -19,7 +19,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_event
@@ -181,7 +180,7 @@ async def test_two_instances_in_one_group_never_assign_a_lead_twice(
     # Exactly one assignment row per lead: its one episode, first attempt.
     assert sorted(row[:3] for row in rows) == [(lead, 1, 1) for lead in leads]
     events = await assigned_events(kafka_bootstrap, unique_topic_prefix, expected=len(leads))
-    assert_one_assignment_per_episode(events, rows, copies_allowed=not _is_postgres(database_url))
+    assert_one_assignment_per_episode(events, rows)
     # One routing state for both instances: equal weights stay within one lead of each other.
     shares = Counter(rep_id for *_, rep_id in rows)
     assert max(shares.values()) - min(shares.values()) <= 1, shares
@@ -225,15 +224,13 @@ async def test_a_roster_change_through_the_api_routes_the_next_lead_without_a_re
 
 
 def assert_one_assignment_per_episode(
-    events: Sequence[CloudEvent], rows: Sequence[AssignmentRow], *, copies_allowed: bool
+    events: Sequence[CloudEvent], rows: Sequence[AssignmentRow]
 ) -> None:
     """Each episode was published as ONE assignment, to the one rep the database holds.
 
     Raw events are counted, never deduplicated by id: the id is derived from (lead, episode,
-    attempt), so two assignments of one episode could share it. On SQLite both instances' relays
-    may read an unsent outbox row before either marks it sent and publish it twice; such a copy
-    is the same event (consumers drop it by id), so there a copy is allowed but a different
-    payload is not. PostgreSQL relays take turns (advisory lock): each episode exactly once.
+    attempt), so two assignments of one episode could share it. The two instances' relays take
+    turns (an advisory lock on PostgreSQL, a lock file on SQLite), so no row is sent twice.
     """
     published: dict[tuple[str, int], list[CloudEvent]] = defaultdict(list)
     for event in events:
@@ -245,7 +242,7 @@ def assert_one_assignment_per_episode(
         assert reps == {stored[episode]}, f"{episode} went to {reps}, stored {stored[episode]}"
         facts = {(e.id, json.dumps(e.data, sort_keys=True)) for e in copies}
         assert len(facts) == 1, f"{episode} published as {len(facts)} different assignments"
-        assert copies_allowed or len(copies) == 1, f"{episode} published {len(copies)} times"
+        assert len(copies) == 1, f"{episode} published {len(copies)} times"
 
 
 async def _assignment_rows(runtime: Runtime) -> list[AssignmentRow]:
@@ -255,10 +252,6 @@ async def _assignment_rows(runtime: Runtime) -> list[AssignmentRow]:
     async with runtime.store.engine.connect() as connection:
         result = await connection.execute(query)
         return [(row.lead_key, row.episode, row.attempt, row.rep_id) for row in result]
-
-
-def _is_postgres(database_url: str) -> bool:
-    return make_url(database_url).get_backend_name() == "postgresql"
 
 
 async def _deactivate_all_but(http: httpx.AsyncClient, keep: str) -> list[str]:
