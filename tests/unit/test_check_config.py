@@ -61,8 +61,10 @@ def _delete(path: str) -> Callable[[Document], None]:
 BROKEN: dict[str, tuple[Callable[[Document], None], str]] = {
     "misspelt top-level section": (_set("scorcard", {}), "scorcard: unknown key"),
     "missing scorecard": (_delete("scorecard"), "scorecard: required key is missing"),
-    "fit rule without an operator": (_delete("scorecard/fit/rules/0/" + "field"),
-                                     "scorecard.fit.rules[0]"),
+    "fit rule without its field": (_delete("scorecard/fit/rules/0/field"),
+                                   "scorecard.fit.rules[0].field: required key is missing"),
+    "engagement retention shorter than the half-life": (
+        _set("scorecard/engagement/retention", "1d"), "scorecard.engagement.retention"),
     "engagement points not a number": (_set("scorecard/engagement/rules/0/points", "lots"),
                                        "scorecard.engagement.rules[0].points"),
     "bad half-life": (_set("scorecard/engagement/half_life", "14"),
@@ -77,7 +79,7 @@ BROKEN: dict[str, tuple[Callable[[Document], None], str]] = {
     "rep in an unknown time zone": (_set("roster/reps/0/time_zone", "Mars/Olympus"),
                                     "roster.reps[0].time_zone"),
     "routing rule with an unknown region": (_set("routing/rules/0/when/region_in", ["emae"]),
-                                            "region"),
+                                            "rules[0].when.region_in: unknown region 'emae'"),
     "SLA deadline without a unit": (_set("sla/policies/0/first_touch/within", "1"),
                                     "sla.policies[0].first_touch.within"),
     "SLA ladder with an unknown action": (_set("sla/policies/0/on_breach/0", {"action": "panic"}),
