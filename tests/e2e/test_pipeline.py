@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ import pytest
 from leadrelay.identity import lead_key
 from leadrelay.settings import DEV_SECRET
 from services.ingest.signatures import parse_secret, sign_standard_webhook
+from tests.e2e.processes import leadrelay_command, wait_until_ready
 from tests.harness.common import free_port
 from tests.integration.runtime.effects import Message, read_topic
 
@@ -48,11 +47,6 @@ class Instance:
         return self.log.read_text(errors="replace")
 
 
-def _command() -> list[str]:
-    script = shutil.which("leadrelay")
-    return [script, "up"] if script else [sys.executable, "-m", "leadrelay", "up"]
-
-
 @pytest.fixture(params=["embedded", "apache-kafka"])
 def instance(request: pytest.FixtureRequest, tmp_path: Path,
              unique_topic_prefix: str) -> Iterator[Instance]:
@@ -68,7 +62,7 @@ def instance(request: pytest.FixtureRequest, tmp_path: Path,
         env["LEADRELAY_TOPIC_PREFIX"] = prefix
     log = tmp_path / "leadrelay-up.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(_command(), cwd=tmp_path, env=env, stdout=sink,
+        process = subprocess.Popen(leadrelay_command("up"), cwd=tmp_path, env=env, stdout=sink,
                                    stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -84,19 +78,11 @@ def instance(request: pytest.FixtureRequest, tmp_path: Path,
 
 
 def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> str:
-    deadline = time.monotonic() + START_WITHIN
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"leadrelay up exited early:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                found = re.search(r"leadrelay: broker\s+(\S+)", log.read_text())
-                assert found, "leadrelay up did not print where the broker listens"
-                return found.group(1)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"leadrelay up not ready in {START_WITHIN}s:\n{log.read_text()[-4000:]}")
+    """Wait for ``leadrelay up``; return the broker address it printed."""
+    wait_until_ready(process, url, log, within=START_WITHIN)
+    found = re.search(r"leadrelay: broker\s+(\S+)", log.read_text())
+    assert found, "leadrelay up did not print where the broker listens"
+    return found.group(1)
 
 
 class Client:

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from leadrelay.contracts.topics import Topic
+from tests.e2e.processes import leadrelay_command, wait_until_ready
 from tests.harness.common import free_port
 from tests.integration.runtime.effects import produce, read_topic
 from tests.unit.scoring.service_events import ADA_KEY, form
@@ -28,25 +25,6 @@ from tests.unit.scoring.service_events import ADA_KEY, form
 pytestmark = pytest.mark.e2e
 READY_WITHIN = 90.0
 STOP_WITHIN = 60.0
-
-
-def _leadrelay(*args: str) -> list[str]:
-    script = shutil.which("leadrelay")
-    return [script, *args] if script else [sys.executable, "-m", "leadrelay", *args]
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_WITHIN
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the service exited early:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"not ready in {READY_WITHIN}s:\n{log.read_text()[-4000:]}")
 
 
 def test_a_service_stops_cleanly_on_sigterm_after_doing_its_work(
@@ -60,13 +38,13 @@ def test_a_service_stops_cleanly_on_sigterm_after_doing_its_work(
         "LEADRELAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'leadrelay.db'}",
         "LEADRELAY_METRICS_PORT": str(port),
     }
-    subprocess.run(_leadrelay("migrate"), cwd=tmp_path, env=env, check=True, timeout=120)
+    subprocess.run(leadrelay_command("migrate"), cwd=tmp_path, env=env, check=True, timeout=120)
     log = tmp_path / "scoring.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(_leadrelay("run", "scoring"), cwd=tmp_path, env=env,
+        process = subprocess.Popen(leadrelay_command("run", "scoring"), cwd=tmp_path, env=env,
                                    stdout=sink, stderr=subprocess.STDOUT)
     try:
-        _wait_until_ready(process, f"http://127.0.0.1:{port}", log)
+        wait_until_ready(process, f"http://127.0.0.1:{port}", log, within=READY_WITHIN)
         forms = f"{unique_topic_prefix}{Topic.FORM_SUBMISSIONS.value}"
         scores = f"{unique_topic_prefix}{Topic.LEAD_SCORES.value}"
         asyncio.run(produce(kafka_bootstrap, forms, [form("form-1", datetime.now(UTC))]))
