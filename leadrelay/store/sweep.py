@@ -7,6 +7,7 @@ as that takes; small transactions let the consume loop's own transactions in bet
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from leadrelay.store.unit_of_work import Store, Transaction
@@ -18,16 +19,20 @@ async def delete_in_batches(
     *,
     batch_size: int,
     on_deleted: Callable[[int], None],
+    stop: asyncio.Event | None = None,
 ) -> int:
     """Run ``delete_batch`` (at most ``batch_size`` rows) until a batch falls short; how many.
 
     ``on_deleted`` hears each committed batch's count, so progress shows in metrics at once.
+    Setting ``stop`` ends the sweep after the batch in progress: a first sweep over a large
+    backlog must not outlast the shutdown grace period (the rest waits for the next sweep).
     """
     total = 0
-    while True:
+    while stop is None or not stop.is_set():
         async with store.transaction() as tx:
             deleted = await delete_batch(tx)
         on_deleted(deleted)
         total += deleted
         if deleted < batch_size:
-            return total
+            break
+    return total

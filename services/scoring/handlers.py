@@ -125,11 +125,11 @@ class ScoringHandlers:
         await self._conclude(event, tx, stored, decision)
 
     async def on_sales_activity(self, event: CloudEvent, tx: Transaction) -> None:
-        """Move the stage as sales reports; a rejection or a loss recycles the lead.
+        """Move the stage as sales reports, and tell marketing when sales sends a lead back.
 
-        Marketing hears of a loss from us. A rejection it hears of from the SLA monitor, which
-        stops the rep's clocks and recycles with the rep's reason: announcing it here too would
-        give marketing two recycle events, with different ids, for one rejection.
+        A rejection or a loss recycles the lead; a disqualification ends it. Either way marketing
+        hears of it here, once, with the rep's reason: scoring sees every sales outcome (the SLA
+        monitor, which only announces what its own ladder decides, may not know the lead).
         """
         data = parse_as(event, SalesActivity)
         stored = await lock_or_create_lead(tx.connection, data.lead_key, tx.now())
@@ -137,9 +137,9 @@ class ScoringHandlers:
         known = reported_by_sales(before, event.id, data.occurred_at)
         after = apply_sales_outcome(known, data.outcome, event.id, data.occurred_at, data.reason)
         await self._save_stage(event, tx, before, after)
-        newly_recycled = after.stage is Stage.RECYCLED and before.stage is not Stage.RECYCLED
-        if newly_recycled and data.outcome == "lost":
-            recycled = messages.lead_recycled(after, data)
+        reason = _sent_back_by_sales(known, after)
+        if reason is not None:
+            recycled = messages.lead_recycled(after.lead_key, reason, data)
             await self._publish(
                 tx, self.topics.recycled, recycled, ("recycled", event.id), after.lead_key
             )
@@ -279,3 +279,12 @@ def _merged(
     if pending is None or anonymous_id is None:
         return state
     return merge_visitor(state, pending, anonymous_id)
+
+
+def _sent_back_by_sales(before: LeadState, after: LeadState) -> str | None:
+    """The recycle reason to announce when a sales outcome just moved the lead out of sales."""
+    if after.stage is before.stage:
+        return None
+    if after.stage is Stage.RECYCLED:
+        return after.recycle_reason
+    return "disqualified" if after.stage is Stage.DISQUALIFIED else None

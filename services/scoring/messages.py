@@ -99,17 +99,17 @@ def sales_ready(
     )
 
 
-def lead_recycled(state: LeadState, data: contract.SalesActivity) -> contract.LeadRecycled:
+def lead_recycled(
+    lead_key: str, reason: str, data: contract.SalesActivity
+) -> contract.LeadRecycled:
     """Sales sent the lead back: tell marketing (and ourselves) why, in the rep's words."""
-    assert state.recycle_reason is not None
-    assert state.recycled_at is not None
     return contract.LeadRecycled(
-        lead_key=state.lead_key,
-        reason=cast(contract.RecycleReason, state.recycle_reason),
+        lead_key=lead_key,
+        reason=cast(contract.RecycleReason, reason),
         detail=data.reason,
         rep_id=data.rep_id,
         assignment_id=data.assignment_id,
-        recycled_at=state.recycled_at,
+        recycled_at=data.occurred_at,
     )
 
 

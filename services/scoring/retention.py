@@ -34,9 +34,11 @@ class VisitorRetention:
     batch: int = SWEEP_BATCH
 
     async def run(self, stop: asyncio.Event) -> None:
-        await repeat(stop, self.sweep, every=self.every_seconds, name="visitor retention sweep")
+        await repeat(
+            stop, lambda: self.sweep(stop), every=self.every_seconds, name="visitor retention sweep"
+        )
 
-    async def sweep(self) -> int:
+    async def sweep(self, stop: asyncio.Event | None = None) -> int:
         """Delete every idle unidentified visitor, a batch per transaction; how many."""
 
         async def forget_batch(tx: Transaction) -> int:
@@ -48,6 +50,7 @@ class VisitorRetention:
             forget_batch,
             batch_size=self.batch,
             on_deleted=self.metrics.visitors_forgotten.inc,
+            stop=stop,
         )
         if total:
             log.info("forgot %d visitors idle for %s", total, self.retention)

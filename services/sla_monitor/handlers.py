@@ -1,7 +1,8 @@
 """Event handlers: an assignment starts clocks, sales activity stops or advances them.
 
-Each handler runs inside the consume loop's transaction (inbox row, clock rows and outbox rows
-commit together): parse, load, call the pure domain, save, queue events.
+Each handler runs inside the consume loop's transaction (inbox row, clock rows and parked
+activity commit together): parse, lock the lead, load, call the pure domain, save. The handlers
+emit no events: what the monitor announces, its firing loop decides (``firing``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.events import LeadAssigned, SalesActivity, parse_as
@@ -24,12 +26,13 @@ from services.sla_monitor.domain import (
     on_sales_activity,
     start_clocks,
 )
-from services.sla_monitor.events import ActionPublisher
 from services.sla_monitor.metrics import SlaMetrics
 from services.sla_monitor.repository import StoredClock
 from services.sla_monitor.roster import RosterReader
 
 log = logging.getLogger(__name__)
+
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,6 @@ class SlaHandlers:
 
     sla: SlaConfig
     roster: RosterReader
-    publisher: ActionPublisher
     metrics: SlaMetrics
 
     async def on_lead_assigned(self, event: CloudEvent, tx: Transaction) -> None:
@@ -91,18 +93,14 @@ class SlaHandlers:
     async def _apply(
         self, tx: Transaction, clocks: list[StoredClock], activity: SalesActivity
     ) -> list[StoredClock]:
-        """Stop or advance ``clocks`` (one assignment's) as ``activity`` says; a rejection
-        recycles. Returns the clocks as saved."""
-        updated, actions = on_sales_activity(
-            [s.clock for s in clocks], activity.outcome, activity.occurred_at, activity.reason
-        )
+        """Stop or advance ``clocks`` (one assignment's) as ``activity`` says; returns them as
+        saved. A rejection only stops them: scoring, which records every sales outcome, tells
+        marketing."""
+        outcome, at = activity.outcome, activity.occurred_at
+        updated = on_sales_activity([s.clock for s in clocks], outcome, at)
         after = [s.replace(c) for s, c in zip(clocks, updated, strict=True)]
         await repository.save_changed(tx.connection, clocks, after)
         tx.after_commit(lambda: self._observe_first_touch(clocks, after))
-        await self.publisher.publish(tx, [(action, clocks[0].team) for action in actions])
-        for action in actions:
-            tx.after_commit(self.metrics.actions.labels("recycle").inc)
-            log.info("lead %s recycled by sales (%s)", action.lead_key, activity.outcome)
         return after
 
     def _observe_first_touch(
@@ -153,23 +151,26 @@ def _end_others(existing: Sequence[StoredClock], assigned: LeadAssigned) -> list
 
 def _is_about(activity: SalesActivity, assigned: LeadAssigned) -> bool:
     """Whether parked ``activity`` concerns ``assigned``: by id when the CRM gave one, else by
-    rep (the same rule as ``_concerned``, with only this assignment to choose from)."""
+    rep, and only if it happened after the assignment (the rep's rejection of the same person
+    last month says nothing about today's assignment). ``CLOCK_SKEW`` allows for the CRM's
+    clock running a little behind ours."""
     if activity.assignment_id is not None:
         return activity.assignment_id == assigned.assignment_id
-    return activity.rep_id == assigned.rep_id
+    after = activity.occurred_at >= assigned.assigned_at - CLOCK_SKEW
+    return activity.rep_id == assigned.rep_id and after
 
 
 def _concerned(clocks: Sequence[StoredClock], activity: SalesActivity) -> list[StoredClock]:
-    """The clocks of the assignment the activity is about.
+    """The clocks of the assignment the activity is about; none means "not seen yet" (park).
 
-    The event's ``assignment_id`` when given; else the rep's latest assignment of the lead (an
-    old rep's late report must not touch a new rep's clocks); else the lead's latest one.
+    The event's ``assignment_id`` when given; else the rep's latest assignment of the lead. Never
+    another rep's: activity from a rep whose assignment the monitor has not read yet (a
+    reassignment in flight) must wait for it, not stop the previous rep's clocks.
     """
     if activity.assignment_id is not None:
         return [s for s in clocks if s.clock.assignment_id == activity.assignment_id]
     own = [s for s in clocks if s.clock.rep_id == activity.rep_id]
-    candidates = own or list(clocks)
-    if not candidates:
+    if not own:
         return []
-    latest = candidates[-1].clock.assignment_id  # load_lead returns oldest first
+    latest = own[-1].clock.assignment_id  # load_lead returns oldest first
     return [s for s in clocks if s.clock.assignment_id == latest]

@@ -37,9 +37,11 @@ class ParkedActivityExpiry:
     batch: int = EXPIRY_BATCH
 
     async def run(self, stop: asyncio.Event) -> None:
-        await repeat(stop, self.expire, every=self.every_seconds, name="parked activity expiry")
+        await repeat(
+            stop, lambda: self.expire(stop), every=self.every_seconds, name="parked activity expiry"
+        )
 
-    async def expire(self) -> int:
+    async def expire(self, stop: asyncio.Event | None = None) -> int:
         """Delete what waited longer than ``kept``, a batch per transaction; how many."""
 
         async def expire_batch(tx: Transaction) -> int:
@@ -50,6 +52,7 @@ class ParkedActivityExpiry:
             expire_batch,
             batch_size=self.batch,
             on_deleted=self.metrics.parked_activity.labels("expired").inc,
+            stop=stop,
         )
         if total:
             log.warning(

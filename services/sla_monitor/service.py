@@ -27,7 +27,8 @@ NAME = "sla-monitor"
 
 @dataclass(frozen=True)
 class SlaMonitor:
-    """The service's handlers and firing loop, sharing one publisher and one set of metrics."""
+    """The service's handlers, firing loop and parked-activity expiry, sharing one set of
+    metrics."""
 
     handlers: SlaHandlers
     firing: FiringLoop
@@ -49,7 +50,7 @@ class SlaMonitor:
         metrics = SlaMetrics.create(registry)
         roster = RosterReader.of(definitions.roster.reps)
         publisher = ActionPublisher(roster, topic_name)
-        handlers = SlaHandlers(definitions.sla, roster, publisher, metrics)
+        handlers = SlaHandlers(definitions.sla, roster, metrics)
         firing = FiringLoop(
             store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
         )

@@ -10,7 +10,7 @@ How the service drives it, per consumed event (after its inbox dedupe):
   ``apply_recycle``.
 - Emit ``lead_scored`` with ``Decision.score`` and ``lead_sales_ready`` exactly when
   ``Decision.became_sales_ready``; emit ``lead_recycled`` when a sales outcome moved the lead
-  to ``recycled`` (``state.recycle_reason`` says why).
+  to ``recycled`` (``state.recycle_reason`` says why) or to ``disqualified``.
 
 Policy for facts that do not fit the lead's stage: stale or repeated facts (redelivery, a sales
 outcome behind the lead's stage, a recycle of a recycled lead, a recycle older than the lead's

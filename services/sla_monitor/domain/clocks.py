@@ -33,7 +33,6 @@ from services.sla_monitor.domain.actions import (
     ClockKind,
     Escalate,
     Recycle,
-    RecycleReason,
     RequestReassignment,
     SlaAction,
     Warn,
@@ -67,14 +66,9 @@ _COMPLETES: Final[dict[str, frozenset[ClockKind]]] = {
     "opportunity_created": frozenset(ClockKind),
     "won": frozenset(ClockKind),
 }
-_RECYCLES: Final[dict[str, RecycleReason]] = {
-    "rejected": "rejected_by_sales",
-    "disqualified": "disqualified",
-}
-_STOPS: Final = frozenset({"lost"})
-"""Outcomes that end every clock without a recycle from the SLA monitor."""
-_CLOSED_BY: Final = frozenset({"reassign", "recycle", ASSIGNMENT_ENDED, *_RECYCLES, *_STOPS})
-"""Steps after which an assignment is no longer the rep's to reject (no second recycle)."""
+_STOPS: Final = frozenset({"rejected", "disqualified", "lost"})
+"""Outcomes that end every clock. Marketing hears of them from scoring, which records every
+sales outcome (the SLA monitor announces only what its own ladder decides)."""
 
 
 class ClockState(StrEnum):
@@ -227,31 +221,21 @@ def fire_due(clocks: Sequence[SlaClock], now: datetime) -> tuple[list[SlaClock],
     return current, actions
 
 
-def on_sales_activity(
-    clocks: Iterable[SlaClock], outcome: str, at: datetime, detail: str | None = None
-) -> tuple[list[SlaClock], list[SlaAction]]:
+def on_sales_activity(clocks: Iterable[SlaClock], outcome: str, at: datetime) -> list[SlaClock]:
     """Apply a sales outcome (reported at ``at``) to a lead's clocks. Idempotent.
 
     ``contact_attempted``/``contacted`` complete first touch; ``accepted``, ``qualified``,
-    ``opportunity_created`` and ``won`` complete every clock; ``lost`` stops every clock;
-    ``rejected``/``disqualified`` stop every open clock and recycle the lead once per assignment
-    with ``detail`` (the rep's reason), unless the assignment had already ended (reassigned,
-    recycled, lost); completed clocks keep their state but record the outcome, which is what makes
-    a repeat recognisable. Otherwise closed clocks stay as they are. An unknown outcome raises
+    ``opportunity_created`` and ``won`` complete every clock; ``rejected``, ``disqualified``
+    and ``lost`` stop every clock. Closed clocks stay as they are. An unknown outcome raises
     ``ValueError``.
     """
     at = to_utc(at)
-    clocks = list(clocks)
-    if outcome in _RECYCLES:
-        return _reject(clocks, outcome, _RECYCLES[outcome], at, detail)
     if outcome in _STOPS:
-        return [_close(c, outcome, at, ClockState.STOPPED) for c in clocks], []
+        return [_close(c, outcome, at, ClockState.STOPPED) for c in clocks]
     if outcome not in _COMPLETES:
         raise ValueError(f"unknown sales outcome {outcome!r}")
     kinds = _COMPLETES[outcome]
-    return [
-        _close(c, outcome, at, ClockState.COMPLETED) if c.kind in kinds else c for c in clocks
-    ], []
+    return [_close(c, outcome, at, ClockState.COMPLETED) if c.kind in kinds else c for c in clocks]
 
 
 def _start_clock(
@@ -352,35 +336,6 @@ def _apply_step(
         detail=f"{clock.kind} SLA breached after {clock.reassignments_done} reassignment(s)",
     )
     return _record(clock, step.action, now, state=ClockState.STOPPED), [recycle]
-
-
-def _reject(
-    clocks: list[SlaClock], outcome: str, reason: RecycleReason, at: datetime, detail: str | None
-) -> tuple[list[SlaClock], list[SlaAction]]:
-    """Stop and recycle each assignment among ``clocks`` that is still the rep's."""
-    live = {c.assignment_id for c in clocks} - {
-        c.assignment_id for c in clocks if any(label in _CLOSED_BY for label, _ in c.steps_taken)
-    }
-    actions: list[SlaAction] = []
-    for assignment_id in sorted(live):
-        first = next(c for c in clocks if c.assignment_id == assignment_id)
-        actions.append(
-            Recycle(
-                lead_key=first.lead_key,
-                assignment_id=assignment_id,
-                rep_id=first.rep_id,
-                reason=reason,
-                detail=detail,
-                fired_at=at,
-            )
-        )
-    updated = [
-        _record(c, outcome, at, state=ClockState.STOPPED if c.is_open else c.state)
-        if c.assignment_id in live
-        else c
-        for c in clocks
-    ]
-    return updated, actions
 
 
 def end_assignment(clocks: Iterable[SlaClock], assignment_id: str, now: datetime) -> list[SlaClock]:

@@ -143,21 +143,41 @@ async def test_an_activity_no_rule_counts_is_recorded_but_does_not_rescore(
     assert [a.event_id for a in (await scoring.state(ADA_KEY)).activities] == ["ebook", "video"]
 
 
-async def test_a_rejection_recycles_the_lead_and_leaves_the_announcement_to_the_sla_monitor(
+async def test_a_rejection_recycles_the_lead_and_tells_marketing_why_once(
     scoring: ScoringHarness,
 ) -> None:
     await qualify_ada(scoring)
     rejected_at = T0 + timedelta(hours=2)
-    await scoring.deliver(sales("acc", T0 + timedelta(hours=1), "accepted"),
-                          sales("rej", rejected_at, "rejected", reason="no budget"))  # fmt: skip
+    rejected = sales("rej", rejected_at, "rejected", reason="no budget")
+    await scoring.deliver(sales("acc", T0 + timedelta(hours=1), "accepted"), rejected, rejected)
 
-    assert await scoring.published(TOPICS.recycled) == []  # one announcement: the SLA monitor's
+    [recycle] = await scoring.published(TOPICS.recycled)
+    validate_event(recycle)
+    assert recycle.id == stable_event_id("recycled", "rej")
+    assert recycle.source == SOURCE
+    assert recycle.data == {"lead_key": ADA_KEY, "reason": "rejected_by_sales",
+                            "detail": "no budget", "rep_id": "rep-7", "assignment_id": "as-1",
+                            "recycled_at": "2024-06-03T11:00:00Z"}  # fmt: skip
     state = await scoring.state(ADA_KEY)
-    assert (state.stage, state.recycle_reason) == (Stage.RECYCLED, "rejected_by_sales")
+    await scoring.deliver(recycle)  # our own, consumed from the recycled topic
     await scoring.deliver(recycled("sla", rejected_at + timedelta(minutes=5)))
     assert await scoring.state(ADA_KEY) == state
     assert [c.to_stage for c in state.history] == [Stage.LEAD, Stage.MQL, Stage.SAL,
                                                    Stage.RECYCLED]  # fmt: skip
+
+
+async def test_a_disqualification_ends_the_lead_and_tells_marketing_why(
+    scoring: ScoringHarness,
+) -> None:
+    await qualify_ada(scoring)
+    await scoring.deliver(sales("dq", T0 + timedelta(hours=1), "disqualified", reason="student"))
+
+    [recycle] = await scoring.published(TOPICS.recycled)
+    assert (recycle.data["reason"], recycle.data["detail"]) == ("disqualified", "student")
+    state = await scoring.state(ADA_KEY)
+    assert state.stage is Stage.DISQUALIFIED  # not nurtured back: marketing decides what to do
+    await scoring.deliver(recycle)
+    assert await scoring.state(ADA_KEY) == state
 
 
 async def test_a_lost_opportunity_recycles_the_lead_and_tells_marketing_why(

@@ -255,7 +255,7 @@ class TestLadder:
         assert kinds(actions) == ["Breach", "Escalate"]
         assert clock.state is ClockState.BREACHED
         assert next_fire_at(clock) is None
-        [clock], _ = on_sales_activity([clock], "contacted", berlin(2026, 1, 20, 9, 5))
+        [clock] = on_sales_activity([clock], "contacted", berlin(2026, 1, 20, 9, 5))
         assert clock.state is ClockState.COMPLETED
         assert clock.was_breached
 
@@ -324,8 +324,7 @@ class TestSalesActivity:
     )
     def test_contact_stops_what_remains_of_first_touch(self, contact_at: datetime) -> None:
         clocks, _ = fire_due(list(sdr_clocks()), contact_at)
-        clocks, actions = on_sales_activity(clocks, "contacted", contact_at)
-        assert actions == []
+        clocks = on_sales_activity(clocks, "contacted", contact_at)
         first_touch, acceptance = clocks
         assert first_touch.state is ClockState.COMPLETED
         assert next_fire_at(first_touch) is None
@@ -334,72 +333,31 @@ class TestSalesActivity:
         assert later == []
 
     def test_a_contact_attempt_is_a_first_touch(self) -> None:
-        clocks, _ = on_sales_activity(sdr_clocks(), "contact_attempted", ASSIGNED)
+        clocks = on_sales_activity(sdr_clocks(), "contact_attempted", ASSIGNED)
         assert [c.state for c in clocks] == [ClockState.COMPLETED, ClockState.RUNNING]
 
     @pytest.mark.parametrize("outcome", ["accepted", "qualified", "opportunity_created", "won"])
     def test_acceptance_and_beyond_complete_every_clock(self, outcome: str) -> None:
-        clocks, actions = on_sales_activity(sdr_clocks(), outcome, ASSIGNED)
+        clocks = on_sales_activity(sdr_clocks(), outcome, ASSIGNED)
         assert [c.state for c in clocks] == [ClockState.COMPLETED, ClockState.COMPLETED]
-        assert actions == []
 
     def test_repeated_activity_changes_nothing(self) -> None:
-        once, _ = on_sales_activity(sdr_clocks(), "contacted", ASSIGNED)
-        twice, actions = on_sales_activity(once, "contacted", ASSIGNED + timedelta(minutes=5))
-        assert (twice, actions) == (once, [])
+        once = on_sales_activity(sdr_clocks(), "contacted", ASSIGNED)
+        assert on_sales_activity(once, "contacted", ASSIGNED + timedelta(minutes=5)) == once
 
-    @pytest.mark.parametrize(
-        ("outcome", "reason"),
-        [("rejected", "rejected_by_sales"), ("disqualified", "disqualified")],
-    )
-    def test_rejection_stops_everything_and_recycles_once(self, outcome: str, reason: str) -> None:
+    @pytest.mark.parametrize("outcome", ["rejected", "disqualified", "lost"])
+    def test_a_rejection_or_loss_stops_every_clock_and_nothing_fires(self, outcome: str) -> None:
         at = berlin(2026, 1, 13, 10, 20)
-        clocks, actions = on_sales_activity(sdr_clocks(), outcome, at, detail="student")
+        clocks = on_sales_activity(sdr_clocks(), outcome, at)
         assert [c.state for c in clocks] == [ClockState.STOPPED, ClockState.STOPPED]
-        [recycle] = actions
-        assert isinstance(recycle, Recycle)
-        assert (recycle.reason, recycle.detail, recycle.rep_id, recycle.assignment_id) == (
-            reason,
-            "student",
-            "rep-anna",
-            "as-1",
-        )
-        assert recycle.fired_at == at
-        assert recycle.clock_id is None
-        again, repeated = on_sales_activity(clocks, outcome, at, detail="student")
-        assert (again, repeated) == (clocks, [])
+        assert [c.steps_taken[-1] for c in clocks] == [(outcome, at), (outcome, at)]
+        assert on_sales_activity(clocks, outcome, at) == clocks
         _, fired = fire_due(clocks, berlin(2026, 2, 1, 9, 0))
         assert fired == []
 
-    def test_disqualified_after_acceptance_still_recycles(self) -> None:
-        clocks, _ = on_sales_activity(sdr_clocks(), "accepted", ASSIGNED)
-        clocks, actions = on_sales_activity(clocks, "disqualified", ASSIGNED, detail="no budget")
-        assert kinds(actions) == ["Recycle"]
-        assert [c.state for c in clocks] == [ClockState.COMPLETED, ClockState.COMPLETED]
-        _, repeated = on_sales_activity(clocks, "disqualified", ASSIGNED, detail="no budget")
-        assert repeated == []
-
-    def test_rejection_after_the_lead_was_reassigned_does_not_recycle(self) -> None:
-        clocks, _ = fire_due(list(sdr_clocks()), berlin(2026, 1, 13, 12, 0))
-        _, actions = on_sales_activity(clocks, "rejected", berlin(2026, 1, 13, 12, 5))
-        assert actions == []
-
-    def test_rejection_recycles_the_current_assignment_only(self) -> None:
-        old, _ = fire_due(list(sdr_clocks()), berlin(2026, 1, 13, 12, 0))
-        new = start_clocks(
-            SDR, CALENDAR, assignment("as-2", "rep-carla", berlin(2026, 1, 13, 12, 0)), 1
-        )
-        _, actions = on_sales_activity([*old, *new], "rejected", berlin(2026, 1, 13, 12, 5))
-        [recycle] = actions
-        assert isinstance(recycle, Recycle)
-        assert (recycle.assignment_id, recycle.rep_id) == ("as-2", "rep-carla")
-
-    def test_lost_stops_without_recycling(self) -> None:
-        clocks, actions = on_sales_activity(sdr_clocks(), "lost", ASSIGNED)
-        assert [c.state for c in clocks] == [ClockState.STOPPED, ClockState.STOPPED]
-        assert actions == []
-        _, after_lost = on_sales_activity(clocks, "rejected", ASSIGNED)
-        assert after_lost == []
+    def test_a_rejection_after_acceptance_leaves_the_completed_clocks_alone(self) -> None:
+        accepted = on_sales_activity(sdr_clocks(), "accepted", ASSIGNED)
+        assert on_sales_activity(accepted, "disqualified", ASSIGNED) == accepted
 
     def test_unknown_outcome_is_refused(self) -> None:
         with pytest.raises(ValueError, match="unknown sales outcome 'called'"):

@@ -140,21 +140,16 @@ async def test_a_contact_after_the_breach_stops_the_rest_of_the_ladder(sla: Harn
     assert await fire_at(sla, berlin(2026, 1, 13, 12, 30)) == []  # no reassignment at 12:00
 
 
-async def test_a_rejection_recycles_the_lead_with_the_reps_reason_once(sla: Harness) -> None:
+async def test_a_rejection_stops_the_clocks_and_leaves_the_announcement_to_scoring(
+    sla: Harness,
+) -> None:
     await assign(sla, "as-1", "rep-anna", ASSIGNED)
     rejected = sales_activity(
         "rejected", "rep-anna", berlin(2026, 1, 13, 10, 20), reason="student, no budget"
     )
     await sla.handle(rejected)
-    await sla.handle(
-        sales_activity("rejected", "rep-anna", berlin(2026, 1, 13, 10, 25), reason="again")
-    )
 
-    events = await outbox_events(sla.store)
-    assert steps(events) == [("lead_recycled", "-")]
-    assert events[0].topic == topic(Topic.RECYCLED)
-    assert events[0].data["reason"] == "rejected_by_sales"
-    assert events[0].data["detail"] == "student, no budget"
+    assert await outbox_events(sla.store) == []  # scoring records the outcome and announces it
     assert await fire_at(sla, berlin(2026, 2, 1, 0, 0)) == []  # the clocks stopped
 
 
@@ -175,19 +170,33 @@ async def test_an_acceptance_read_before_its_assignment_applies_when_the_assignm
     assert sample(sla, "leadrelay_sla_parked_activity_total", outcome="applied") == 1
 
 
-async def test_a_rejection_read_before_its_assignment_recycles_the_lead_once_it_arrives(
+async def test_a_new_reps_acceptance_read_before_the_reassignment_waits_for_it(
     sla: Harness,
 ) -> None:
-    rejected = sales_activity(
-        "rejected", "rep-anna", berlin(2026, 1, 13, 10, 20), reason="wrong country"
-    )
-    await sla.handle(rejected)
-    assert await outbox_events(sla.store) == []
+    await assign(sla, "as-1", "rep-anna", ASSIGNED)
+    # Bob accepted after a reassignment that the monitor has not read yet; no assignment id
+    await sla.handle(sales_activity("accepted", "rep-bob", berlin(2026, 1, 13, 12, 5)))
+    assert steps(await fire_at(sla, berlin(2026, 1, 13, 10, 45))) == [
+        ("sla_warning", "first_touch")  # Anna's clocks were not stopped by Bob's acceptance
+    ]
+    await assign(sla, "as-2", "rep-bob", berlin(2026, 1, 13, 12, 0), attempt=2)
+
+    assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []  # Bob's clocks completed
+    assert await parked(sla) == 0
+
+
+async def test_a_reps_earlier_verdict_on_the_person_does_not_apply_to_a_new_assignment(
+    sla: Harness,
+) -> None:
+    # last week, before LeadRelay assigned anything, Anna rejected this contact in the CRM
+    sla.clock.set(berlin(2026, 1, 6, 9, 0))
+    await sla.handle(sales_activity("rejected", "rep-anna", berlin(2026, 1, 6, 9, 0)))
     await assign(sla, "as-1", "rep-anna", ASSIGNED)
 
-    events = await outbox_events(sla.store)
-    assert steps(events) == [("lead_recycled", "-")]
-    assert events[0].data["detail"] == "wrong country"
+    assert steps(await fire_at(sla, berlin(2026, 1, 13, 10, 45))) == [
+        ("sla_warning", "first_touch")
+    ]
+    assert await parked(sla) == 1  # left to expire
 
 
 async def test_parked_activity_waits_for_its_own_assignment_and_expires_after_a_week(
