@@ -25,6 +25,7 @@ from services.sla_monitor.domain import (
     end_assignment,
     on_sales_activity,
     start_clocks,
+    taken_away_by,
 )
 from services.sla_monitor.metrics import SlaMetrics
 from services.sla_monitor.repository import StoredClock
@@ -163,14 +164,24 @@ def _is_about(activity: SalesActivity, assigned: LeadAssigned) -> bool:
 def _concerned(clocks: Sequence[StoredClock], activity: SalesActivity) -> list[StoredClock]:
     """The clocks of the assignment the activity is about; none means "not seen yet" (park).
 
-    The event's ``assignment_id`` when given; else the rep's latest assignment of the lead. Never
-    another rep's: activity from a rep whose assignment the monitor has not read yet (a
-    reassignment in flight) must wait for it, not stop the previous rep's clocks.
+    The event's ``assignment_id`` when given. Else the rep's latest assignment that had started
+    when the activity happened (the same rule ``_is_about`` applies to parked activity), unless
+    the rep had lost it by then. Never another rep's: activity from a rep whose assignment the
+    monitor has not read yet (a reassignment in flight, or the lead back with an earlier rep)
+    must wait for that assignment, not stop someone else's clocks.
     """
     if activity.assignment_id is not None:
         return [s for s in clocks if s.clock.assignment_id == activity.assignment_id]
-    own = [s for s in clocks if s.clock.rep_id == activity.rep_id]
+    own = [
+        s
+        for s in clocks
+        if s.clock.rep_id == activity.rep_id
+        and s.clock.started_at - CLOCK_SKEW <= activity.occurred_at
+    ]
     if not own:
         return []
     latest = own[-1].clock.assignment_id  # load_lead returns oldest first
-    return [s for s in clocks if s.clock.assignment_id == latest]
+    theirs = [s for s in clocks if s.clock.assignment_id == latest]
+    if any(taken_away_by(s.clock, activity.occurred_at) for s in theirs):
+        return []
+    return theirs

@@ -40,6 +40,7 @@ from services.sla_monitor.domain.clocks import (
     next_fire_at,
     on_sales_activity,
     start_clocks,
+    taken_away_by,
 )
 from services.sla_monitor.domain.config import (
     DEFAULT,
@@ -112,5 +113,6 @@ __all__ = [
     "parse_warn_rule",
     "parse_weekly_hours",
     "start_clocks",
+    "taken_away_by",
     "to_utc",
 ]

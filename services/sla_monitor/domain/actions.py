@@ -94,11 +94,11 @@ class RequestReassignment(ClockFacts):
 
 @dataclass(frozen=True, kw_only=True)
 class Recycle:
-    """Send the lead back to marketing with a reason; ``detail`` is free text (the rep's reason).
+    """Send the lead back to marketing at the end of the breach ladder. ``fired_at`` is the
+    event's ``recycled_at``.
 
-    From the breach ladder the clock fields are set; from a rejection or disqualification by
-    sales they are ``None`` (the lead, not one clock, is recycled). ``fired_at`` is the event's
-    ``recycled_at``.
+    The clock fields are optional and ``detail`` exists because this action once also carried
+    sales' rejections (now announced by scoring); narrowing them is left for later.
     """
 
     lead_key: str

@@ -57,6 +57,8 @@ WARNING: Final = "warn"
 BREACH: Final = "breach"
 ASSIGNMENT_ENDED: Final = "assignment_ended"
 """Labels in ``steps_taken`` besides ladder actions (escalate, reassign, recycle) and outcomes."""
+_TAKEN_AWAY: Final = frozenset({ASSIGNMENT_ENDED, "reassign", "recycle"})
+"""Steps after which the assignment is no longer the rep's."""
 
 _COMPLETES: Final[dict[str, frozenset[ClockKind]]] = {
     "contact_attempted": frozenset({ClockKind.FIRST_TOUCH}),
@@ -336,6 +338,12 @@ def _apply_step(
         detail=f"{clock.kind} SLA breached after {clock.reassignments_done} reassignment(s)",
     )
     return _record(clock, step.action, now, state=ClockState.STOPPED), [recycle]
+
+
+def taken_away_by(clock: SlaClock, at: datetime) -> bool:
+    """Whether the rep had lost this assignment (reassigned, recycled, superseded) by ``at``."""
+    at = to_utc(at)
+    return any(label in _TAKEN_AWAY and when <= at for label, when in clock.steps_taken)
 
 
 def end_assignment(clocks: Iterable[SlaClock], assignment_id: str, now: datetime) -> list[SlaClock]:

@@ -62,10 +62,10 @@ async def parked(h: Harness) -> int:
 
 
 async def assign(
-    h: Harness, assignment_id: str, rep_id: str, at: datetime, attempt: int = 1
+    h: Harness, assignment_id: str, rep_id: str, at: datetime, attempt: int = 1, episode: int = 1
 ) -> None:
     h.clock.set(at)
-    await h.handle(lead_assigned(assignment_id, rep_id, at, attempt=attempt))
+    await h.handle(lead_assigned(assignment_id, rep_id, at, attempt=attempt, episode=episode))
 
 
 async def test_the_ladder_step_by_step_until_the_lead_is_recycled(sla: Harness) -> None:
@@ -149,7 +149,6 @@ async def test_a_rejection_stops_the_clocks_and_leaves_the_announcement_to_scori
     )
     await sla.handle(rejected)
 
-    assert await outbox_events(sla.store) == []  # scoring records the outcome and announces it
     assert await fire_at(sla, berlin(2026, 2, 1, 0, 0)) == []  # the clocks stopped
 
 
@@ -183,6 +182,30 @@ async def test_a_new_reps_acceptance_read_before_the_reassignment_waits_for_it(
 
     assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []  # Bob's clocks completed
     assert await parked(sla) == 0
+
+
+async def test_a_returning_reps_acceptance_read_before_her_new_assignment_waits_for_it(
+    sla: Harness,
+) -> None:
+    await assign(sla, "as-1", "rep-anna", ASSIGNED)
+    await assign(sla, "as-2", "rep-bob", berlin(2026, 1, 13, 10, 30), attempt=2)
+    # a new episode gives the lead back to Anna (as-3); her acceptance is read before it
+    await sla.handle(sales_activity("accepted", "rep-anna", berlin(2026, 1, 20, 10, 5)))
+    await assign(sla, "as-3", "rep-anna", berlin(2026, 1, 20, 10, 0), episode=2)
+
+    assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []  # her new clocks completed
+    assert await parked(sla) == 0
+
+
+async def test_a_reps_verdict_from_before_the_assignment_read_after_it_changes_nothing(
+    sla: Harness,
+) -> None:
+    await assign(sla, "as-1", "rep-anna", ASSIGNED)
+    await sla.handle(sales_activity("rejected", "rep-anna", berlin(2026, 1, 6, 9, 0)))
+
+    assert steps(await fire_at(sla, berlin(2026, 1, 13, 10, 45))) == [
+        ("sla_warning", "first_touch")
+    ]
 
 
 async def test_a_reps_earlier_verdict_on_the_person_does_not_apply_to_a_new_assignment(
