@@ -37,5 +37,3 @@ def broker(bootstrap: str | None) -> Iterator[str]:
 
     with KafkaBroker() as started:
         yield started.bootstrap
-
-

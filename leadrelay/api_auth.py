@@ -21,10 +21,14 @@ def require_api_token(
     and compared in constant time.
     """
     expected: str = request.app.state.api_token
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(),
-                                                      expected.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required",
-                            headers={"WWW-Authenticate": "Bearer"})
+    if credentials is None or not hmac.compare_digest(
+        credentials.credentials.encode(), expected.encode()
+    ):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a valid bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 ApiToken = Annotated[None, Depends(require_api_token)]

@@ -41,11 +41,15 @@ API_ROUTER_MODULES = ("services.handoff.api",)
 DRAIN_SECONDS = 15.0
 
 
-def service_specs(runtime: Runtime, definitions: Definitions,
-                  names: Sequence[str]) -> list[ServiceSpec]:
+def service_specs(
+    runtime: Runtime, definitions: Definitions, names: Sequence[str]
+) -> list[ServiceSpec]:
     """The consumer services among ``names``, built on ``runtime``."""
-    return [importlib.import_module(CONSUMER_SERVICES[name]).build_service(runtime, definitions)
-            for name in names if name in CONSUMER_SERVICES]
+    return [
+        importlib.import_module(CONSUMER_SERVICES[name]).build_service(runtime, definitions)
+        for name in names
+        if name in CONSUMER_SERVICES
+    ]
 
 
 def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
@@ -58,8 +62,9 @@ def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
         *(importlib.import_module(m).lead_view for m in LEAD_VIEW_PARTS),
     ]
     routers = [lead_view_router(runtime.store, parts)]
-    routers += [importlib.import_module(m).build_router(runtime, definitions)
-                for m in API_ROUTER_MODULES]
+    routers += [
+        importlib.import_module(m).build_router(runtime, definitions) for m in API_ROUTER_MODULES
+    ]
     return create_app(runtime, definitions, routers)
 
 
@@ -72,15 +77,17 @@ async def serve(names: Sequence[str], settings: Settings, *, embedded: bool) -> 
         from leadrelay.embedded_broker import EmbeddedBroker
 
         broker = await EmbeddedBroker.start(Path(".leadrelay") / "broker")
-        settings = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap,
-                                               "kafka_idempotence": False})
+        settings = settings.model_copy(
+            update={"kafka_bootstrap": broker.bootstrap, "kafka_idempotence": False}
+        )
     try:
         await _prepare_schema(settings, migrate=embedded)
         definitions = load_definitions(settings.definitions)
         runtime = await open_runtime(settings, clock=accelerated_clock(settings.clock_speed))
         try:
-            await _serve_until_stopped(runtime, definitions, names, intake_stop,
-                                       drain=broker is not None)
+            await _serve_until_stopped(
+                runtime, definitions, names, intake_stop, drain=broker is not None
+            )
         finally:
             await runtime.close()
     finally:
@@ -97,8 +104,14 @@ async def _prepare_schema(settings: Settings, *, migrate: bool) -> None:
         await ensure_schema_current(settings.database_url)
 
 
-async def _serve_until_stopped(runtime: Runtime, definitions: Definitions, names: Sequence[str],
-                               intake_stop: asyncio.Event, *, drain: bool) -> None:
+async def _serve_until_stopped(
+    runtime: Runtime,
+    definitions: Definitions,
+    names: Sequence[str],
+    intake_stop: asyncio.Event,
+    *,
+    drain: bool,
+) -> None:
     settings = runtime.settings
     if "ingest" in names:
         app, port = create_api(runtime, definitions), settings.http_port
@@ -106,7 +119,8 @@ async def _serve_until_stopped(runtime: Runtime, definitions: Definitions, names
         app, port = ops_app(runtime.registry, runtime.readiness_checks()), settings.metrics_port
     work_stop = asyncio.Event()  # set once intake stopped (and, if asked, the backlog drained)
     workers = asyncio.create_task(
-        run_services(runtime, service_specs(runtime, definitions, names), work_stop))
+        run_services(runtime, service_specs(runtime, definitions, names), work_stop)
+    )
     listening = asyncio.Event()
     http = asyncio.create_task(serve_http(app, settings.http_host, port, intake_stop, listening))
     await listening.wait()
@@ -133,8 +147,11 @@ async def _drain(runtime: Runtime, workers: asyncio.Task[None]) -> None:
 
 
 def _total_lag(runtime: Runtime) -> float:
-    return sum(sample.value for metric in runtime.metrics.consumer_lag.collect()
-               for sample in metric.samples)
+    return sum(
+        sample.value
+        for metric in runtime.metrics.consumer_lag.collect()
+        for sample in metric.samples
+    )
 
 
 def _announce(settings: Settings, port: int) -> None:

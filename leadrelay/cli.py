@@ -15,7 +15,6 @@ from leadrelay.settings import Settings, load_settings
 log = logging.getLogger("leadrelay")
 
 
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and dispatch; the exit code is returned, never raised."""
     args = _parser().parse_args(argv)
@@ -34,23 +33,28 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(command=_run)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
-    migrate.add_argument("--revision", default=None,
-                         help="target revision (default: newest; with --downgrade: base)")
+    migrate.add_argument(
+        "--revision", default=None, help="target revision (default: newest; with --downgrade: base)"
+    )
     migrate.add_argument("--downgrade", action="store_true", help="go down to --revision")
     migrate.set_defaults(command=_migrate)
 
     check = commands.add_parser("check-config", help="validate a definitions file")
     check.add_argument("file", type=Path, nargs="?")
-    check.add_argument("--print-default", action="store_true",
-                       help="print the shipped default definitions (a starting point to edit)")
+    check.add_argument(
+        "--print-default",
+        action="store_true",
+        help="print the shipped default definitions (a starting point to edit)",
+    )
     check.set_defaults(command=_check_config)
 
     simulate = commands.add_parser("simulate", help="send realistic traffic to a running instance")
     simulate.add_argument("--url", default="http://127.0.0.1:8000")
     simulate.add_argument("--visitors", type=int, default=200)
     simulate.add_argument("--seed", type=int, default=7)
-    simulate.add_argument("--timeout", type=float, default=60.0,
-                          help="seconds to wait for the pipeline to settle")
+    simulate.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the pipeline to settle"
+    )
     simulate.set_defaults(command=_simulate)
     return parser
 
@@ -117,6 +121,9 @@ def _up(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from leadrelay.simulate import run_simulation
 
-    summary_ok: bool = asyncio.run(run_simulation(args.url, _settings(), visitors=args.visitors,
-                                                  seed=args.seed, within=args.timeout))
+    summary_ok: bool = asyncio.run(
+        run_simulation(
+            args.url, _settings(), visitors=args.visitors, seed=args.seed, within=args.timeout
+        )
+    )
     return 0 if summary_ok else 1

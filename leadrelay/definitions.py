@@ -26,8 +26,17 @@ from services.handoff.domain import RosterConfig, RoutingConfig, cross_validate
 from services.scoring.domain import Scorecard
 from services.sla_monitor.domain import SlaConfig
 
-STAGES = ("anonymous", "lead", "mql", "sal", "sql", "opportunity", "customer", "recycled",
-          "disqualified")
+STAGES = (
+    "anonymous",
+    "lead",
+    "mql",
+    "sal",
+    "sql",
+    "opportunity",
+    "customer",
+    "recycled",
+    "disqualified",
+)
 _ROOT = Path(__file__).resolve().parent
 DEFAULT_SECTION_FILES = (
     _ROOT / "default_lifecycle.yaml",
@@ -54,8 +63,9 @@ class Lifecycle(BaseModel):
     def _known_stages(cls, stages: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(stages) - set(STAGES))
         if unknown:
-            raise ValueError(f"unknown stage(s) {', '.join(unknown)}; stages are "
-                             f"{', '.join(STAGES)}")
+            raise ValueError(
+                f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}"
+            )
         return stages
 
 
@@ -77,10 +87,12 @@ class Definitions(BaseModel):
 
     def summary(self) -> str:
         """One line for ``check-config``: what the file defines."""
-        return (f"scorecard {self.scorecard.version}, {len(self.scorecard.fit.rules)} fit and "
-                f"{len(self.scorecard.engagement.rules)} engagement rules, "
-                f"{len(self.routing.rules)} routing rules, {len(self.roster.reps)} reps, "
-                f"{len(self.roster.accounts)} accounts, {len(self.sla.policies)} SLA policies")
+        return (
+            f"scorecard {self.scorecard.version}, {len(self.scorecard.fit.rules)} fit and "
+            f"{len(self.scorecard.engagement.rules)} engagement rules, "
+            f"{len(self.routing.rules)} routing rules, {len(self.roster.reps)} reps, "
+            f"{len(self.roster.accounts)} accounts, {len(self.sla.policies)} SLA policies"
+        )
 
 
 def default_definitions_text() -> str:
@@ -108,8 +120,10 @@ def parse_definitions(text: str, *, source: str = "definitions") -> Definitions:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise DefinitionsError(f"{where}not valid YAML: {error.problem}") from error
     if not isinstance(document, dict):
-        raise DefinitionsError(f"{source} must be a mapping with the sections lifecycle, "
-                               "scorecard, routing, roster and sla")
+        raise DefinitionsError(
+            f"{source} must be a mapping with the sections lifecycle, "
+            "scorecard, routing, roster and sla"
+        )
     try:
         return Definitions.model_validate(document)
     except ValidationError as error:

@@ -34,27 +34,53 @@ class RuntimeMetrics:
         labels = ["group", "topic"]
         return cls(
             registry=registry,
-            consumed=Counter("leadrelay_messages_consumed", "Messages fetched from Kafka",
-                             labels, registry=registry),
-            processed=Counter("leadrelay_messages_processed", "Messages whose effect committed",
-                              labels, registry=registry),
-            duplicates=Counter("leadrelay_messages_duplicate",
-                               "Redelivered messages recognised by the inbox and skipped",
-                               labels, registry=registry),
-            failed=Counter("leadrelay_messages_failed", "Handler attempts that failed",
-                           [*labels, "reason"], registry=registry),
-            dead_lettered=Counter("leadrelay_messages_dead_lettered",
-                                  "Messages sent to the dead-letter topic",
-                                  [*labels, "reason"], registry=registry),
-            handler_seconds=Histogram("leadrelay_handler_seconds",
-                                      "Time to process one message, transaction included",
-                                      ["group", "event_type"], buckets=LATENCY_BUCKETS,
-                                      registry=registry),
-            consumer_lag=Gauge("leadrelay_consumer_lag",
-                               "Messages behind the partition's high watermark",
-                               [*labels, "partition"], registry=registry),
-            outbox_backlog=Gauge("leadrelay_outbox_backlog",
-                                 "Committed events not yet published", registry=registry),
-            outbox_published=Counter("leadrelay_outbox_published",
-                                     "Events published from the outbox", registry=registry),
+            consumed=Counter(
+                "leadrelay_messages_consumed",
+                "Messages fetched from Kafka",
+                labels,
+                registry=registry,
+            ),
+            processed=Counter(
+                "leadrelay_messages_processed",
+                "Messages whose effect committed",
+                labels,
+                registry=registry,
+            ),
+            duplicates=Counter(
+                "leadrelay_messages_duplicate",
+                "Redelivered messages recognised by the inbox and skipped",
+                labels,
+                registry=registry,
+            ),
+            failed=Counter(
+                "leadrelay_messages_failed",
+                "Handler attempts that failed",
+                [*labels, "reason"],
+                registry=registry,
+            ),
+            dead_lettered=Counter(
+                "leadrelay_messages_dead_lettered",
+                "Messages sent to the dead-letter topic",
+                [*labels, "reason"],
+                registry=registry,
+            ),
+            handler_seconds=Histogram(
+                "leadrelay_handler_seconds",
+                "Time to process one message, transaction included",
+                ["group", "event_type"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "leadrelay_consumer_lag",
+                "Messages behind the partition's high watermark",
+                [*labels, "partition"],
+                registry=registry,
+            ),
+            outbox_backlog=Gauge(
+                "leadrelay_outbox_backlog", "Committed events not yet published", registry=registry
+            ),
+            outbox_published=Counter(
+                "leadrelay_outbox_published", "Events published from the outbox", registry=registry
+            ),
         )

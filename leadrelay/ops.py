@@ -34,8 +34,10 @@ def ops_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]
         """Readiness: every dependency (broker, database) answered within a few seconds."""
         results = await asyncio.gather(*(_check(name, c) for name, c in checks.items()))
         failures = {name: error for name, error in results if error is not None}
-        body = {"status": "ready" if not failures else "not ready",
-                "checks": {name: failures.get(name, "ok") for name in checks}}
+        body = {
+            "status": "ready" if not failures else "not ready",
+            "checks": {name: failures.get(name, "ok") for name in checks},
+        }
         return JSONResponse(body, status_code=200 if not failures else 503)
 
     @router.get("/metrics")

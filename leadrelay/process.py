@@ -36,11 +36,13 @@ class _QuietSignalsServer(uvicorn.Server):
         yield
 
 
-async def serve_http(app: FastAPI, host: str, port: int, stop: asyncio.Event,
-                     started: asyncio.Event | None = None) -> None:
+async def serve_http(
+    app: FastAPI, host: str, port: int, stop: asyncio.Event, started: asyncio.Event | None = None
+) -> None:
     """Serve ``app`` until ``stop`` is set; ``started`` is set once the socket listens."""
-    server = _QuietSignalsServer(uvicorn.Config(app, host=host, port=port, log_config=None,
-                                                lifespan="off"))
+    server = _QuietSignalsServer(
+        uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off")
+    )
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
         await asyncio.sleep(0.05)

@@ -75,8 +75,11 @@ class Settings(BaseSettings):
             "marketo_token": [self.marketo_token],
             "lead_key_secret": [self.lead_key_secret],
         }
-        unsafe = [name for name, values in secrets.items()
-                  if any(v.get_secret_value() == DEV_SECRET for v in values)]
+        unsafe = [
+            name
+            for name, values in secrets.items()
+            if any(v.get_secret_value() == DEV_SECRET for v in values)
+        ]
         if unsafe:
             raise ValueError(f"set these secrets for production: {', '.join(unsafe)}")
         if self.clock_speed != 1.0:

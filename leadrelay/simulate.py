@@ -46,18 +46,50 @@ class Persona:
 
 
 PERSONAS = (
-    Persona("ideal buyer", 0.25, ["VP Marketing", "Head of Sales", "CTO", "Director of Revenue"],
-            (200, 1500), ["software", "saas", "fintech"], ["US", "CA", "DE", "GB", "FR"],
-            lambda rng, n: f"company{n}.example", identify=0.8, demo=0.5),
-    Persona("mid fit", 0.35, ["Marketing Manager", "Analyst", "Sales Manager"],
-            (20, 180), ["retail", "manufacturing", "software"], ["US", "GB", "NL", "AU", "JP"],
-            lambda rng, n: f"firm{n}.example", identify=0.5, demo=0.1),
-    Persona("student", 0.25, ["Student", "Intern"], (1, 5), ["education"], ["US", "IN", "BR"],
-            lambda rng, n: rng.choice(["gmail.com", "yahoo.com", "uni.edu"]),
-            identify=0.4, demo=0.02),
-    Persona("account customer", 0.15, ["Director of Operations", "Procurement Manager"],
-            (2000, 5000), ["software"], ["US"], lambda rng, n: "example-customer.com",
-            identify=0.9, demo=0.4),
+    Persona(
+        "ideal buyer",
+        0.25,
+        ["VP Marketing", "Head of Sales", "CTO", "Director of Revenue"],
+        (200, 1500),
+        ["software", "saas", "fintech"],
+        ["US", "CA", "DE", "GB", "FR"],
+        lambda rng, n: f"company{n}.example",
+        identify=0.8,
+        demo=0.5,
+    ),
+    Persona(
+        "mid fit",
+        0.35,
+        ["Marketing Manager", "Analyst", "Sales Manager"],
+        (20, 180),
+        ["retail", "manufacturing", "software"],
+        ["US", "GB", "NL", "AU", "JP"],
+        lambda rng, n: f"firm{n}.example",
+        identify=0.5,
+        demo=0.1,
+    ),
+    Persona(
+        "student",
+        0.25,
+        ["Student", "Intern"],
+        (1, 5),
+        ["education"],
+        ["US", "IN", "BR"],
+        lambda rng, n: rng.choice(["gmail.com", "yahoo.com", "uni.edu"]),
+        identify=0.4,
+        demo=0.02,
+    ),
+    Persona(
+        "account customer",
+        0.15,
+        ["Director of Operations", "Procurement Manager"],
+        (2000, 5000),
+        ["software"],
+        ["US"],
+        lambda rng, n: "example-customer.com",
+        identify=0.9,
+        demo=0.4,
+    ),
 )
 BROWSING = ("/", "/product", "/features", "/blog/lead-scoring", "/customers", "/integrations")
 
@@ -76,8 +108,15 @@ class Journey:
     rep_reaction: str | None = None
 
 
-def plan_journeys(count: int, rng: random.Random, settings: Settings, now: datetime, *,
-                  run: str, personas: Sequence[Persona] = PERSONAS) -> list[Journey]:
+def plan_journeys(
+    count: int,
+    rng: random.Random,
+    settings: Settings,
+    now: datetime,
+    *,
+    run: str,
+    personas: Sequence[Persona] = PERSONAS,
+) -> list[Journey]:
     """Plan every visitor's events, oldest first, over the last few days.
 
     ``rng`` (seeded) decides the shape of the traffic: who comes, what they do, when. ``run``
@@ -99,8 +138,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def _plan(journey: Journey, rng: random.Random, settings: Settings, run: str,
-          start: datetime) -> None:
+def _plan(
+    journey: Journey, rng: random.Random, settings: Settings, run: str, start: datetime
+) -> None:
     persona, moment = journey.persona, start
     for _ in range(rng.randint(2, 7)):
         moment += timedelta(minutes=rng.uniform(1, 20))
@@ -117,15 +157,21 @@ def _plan(journey: Journey, rng: random.Random, settings: Settings, run: str,
     form = "demo-request" if wants_demo else rng.choice(["ebook-download", "contact-us"])
     journey.events.append(_form(journey, rng, form, moment))
     if wants_demo:
-        journey.events.append(_web(journey, "demo_request", moment + timedelta(seconds=5),
-                                   "/demo", identified=True))
+        journey.events.append(
+            _web(journey, "demo_request", moment + timedelta(seconds=5), "/demo", identified=True)
+        )
 
 
-def _web(journey: Journey, action: str, at: datetime, path: str, *,
-         identified: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {"anonymous_id": journey.anonymous_id, "action": action,
-                            "url": f"https://www.example.com{path}",
-                            "occurred_at": _iso(at), "source": "simulator"}
+def _web(
+    journey: Journey, action: str, at: datetime, path: str, *, identified: bool = False
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "anonymous_id": journey.anonymous_id,
+        "action": action,
+        "url": f"https://www.example.com{path}",
+        "occurred_at": _iso(at),
+        "source": "simulator",
+    }
     if identified and journey.email:
         data["email"] = journey.email
     return _cloudevent("leadrelay.web_activity.v1", journey, len(journey.events), data, at)
@@ -134,22 +180,35 @@ def _web(journey: Journey, action: str, at: datetime, path: str, *,
 def _form(journey: Journey, rng: random.Random, form_id: str, at: datetime) -> dict[str, Any]:
     persona = journey.persona
     data = {
-        "email": journey.email, "anonymous_id": journey.anonymous_id, "form_id": form_id,
-        "occurred_at": _iso(at), "source": "simulator",
-        "profile": {"first_name": f"Visitor{journey.number}", "last_name": "Example",
-                    "company": f"Company {journey.number}",
-                    "job_title": rng.choice(persona.job_titles),
-                    "company_size": rng.randint(*persona.company_size),
-                    "industry": rng.choice(persona.industries),
-                    "country": rng.choice(persona.countries)},
+        "email": journey.email,
+        "anonymous_id": journey.anonymous_id,
+        "form_id": form_id,
+        "occurred_at": _iso(at),
+        "source": "simulator",
+        "profile": {
+            "first_name": f"Visitor{journey.number}",
+            "last_name": "Example",
+            "company": f"Company {journey.number}",
+            "job_title": rng.choice(persona.job_titles),
+            "company_size": rng.randint(*persona.company_size),
+            "industry": rng.choice(persona.industries),
+            "country": rng.choice(persona.countries),
+        },
     }
     return _cloudevent("leadrelay.form_submitted.v1", journey, len(journey.events), data, at)
 
 
-def _cloudevent(event_type: str, journey: Journey, index: int, data: dict[str, Any],
-                at: datetime) -> dict[str, Any]:
-    return {"specversion": "1.0", "id": f"{journey.anonymous_id}-{index}",
-            "source": "leadrelay-simulator", "type": event_type, "time": _iso(at), "data": data}
+def _cloudevent(
+    event_type: str, journey: Journey, index: int, data: dict[str, Any], at: datetime
+) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"{journey.anonymous_id}-{index}",
+        "source": "leadrelay-simulator",
+        "type": event_type,
+        "time": _iso(at),
+        "data": data,
+    }
 
 
 def _iso(moment: datetime) -> str:
@@ -170,17 +229,22 @@ class Simulator:
         for attempt in range(10):
             webhook_id = f"msg_{event['id']}"
             timestamp = int(time.time())
-            headers = {"content-type": CLOUDEVENT, "webhook-id": webhook_id,
-                       "webhook-timestamp": str(timestamp),
-                       "webhook-signature": sign_standard_webhook(
-                           self._webhook_key, webhook_id, timestamp, body)}
+            headers = {
+                "content-type": CLOUDEVENT,
+                "webhook-id": webhook_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign_standard_webhook(
+                    self._webhook_key, webhook_id, timestamp, body
+                ),
+            }
             response = await self._http.post("/v1/events", content=body, headers=headers)
             if response.status_code != 503:
                 break
             await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
         if response.status_code != 202:
-            raise RuntimeError(f"event {event['id']} refused: {response.status_code} "
-                               f"{response.text[:300]}")
+            raise RuntimeError(
+                f"event {event['id']} refused: {response.status_code} {response.text[:300]}"
+            )
 
     async def lead(self, key: str) -> dict[str, Any] | None:
         """The lead view, or None while the pipeline has not created the lead yet."""
@@ -191,22 +255,29 @@ class Simulator:
         view: dict[str, Any] = response.json()
         return view
 
-    async def report_sales_activity(self, key: str, rep_id: str, outcome: str,
-                                    reason: str | None = None) -> None:
+    async def report_sales_activity(
+        self, key: str, rep_id: str, outcome: str, reason: str | None = None
+    ) -> None:
         """What a CRM sends when a rep acts on a lead."""
-        body: dict[str, Any] = {"lead_key": key, "rep_id": rep_id, "outcome": outcome,
-                                "occurred_at": _iso(datetime.now(UTC)), "crm": "simulator"}
+        body: dict[str, Any] = {
+            "lead_key": key,
+            "rep_id": rep_id,
+            "outcome": outcome,
+            "occurred_at": _iso(datetime.now(UTC)),
+            "crm": "simulator",
+        }
         if reason:
             body["reason"] = reason
-        response = await self._http.post("/v1/sales-activity", json=body,
-                                         headers=self._api_headers)
+        response = await self._http.post("/v1/sales-activity", json=body, headers=self._api_headers)
         if response.status_code != 202:
-            raise RuntimeError(f"sales activity refused: {response.status_code} "
-                               f"{response.text[:300]}")
+            raise RuntimeError(
+                f"sales activity refused: {response.status_code} {response.text[:300]}"
+            )
 
 
-async def run_simulation(url: str, settings: Settings, *, visitors: int, seed: int,
-                         within: float) -> bool:
+async def run_simulation(
+    url: str, settings: Settings, *, visitors: int, seed: int, within: float
+) -> bool:
     """Send the traffic, let reps react, print the funnel; False if the instance misbehaved."""
     rng = random.Random(seed)
     journeys = plan_journeys(visitors, rng, settings, datetime.now(UTC), run=new_run_id())
@@ -231,16 +302,19 @@ def _example_lookup(journeys: Sequence[Journey], url: str, settings: Settings) -
     if not assigned:
         return ""
     token = settings.api_token.get_secret_value()
-    return ("\nLook at one of them:\n"
-            f"  curl -H 'Authorization: Bearer {token}' {url}/v1/leads/{assigned[0].lead_key}")
+    return (
+        "\nLook at one of them:\n"
+        f"  curl -H 'Authorization: Bearer {token}' {url}/v1/leads/{assigned[0].lead_key}"
+    )
 
 
 async def _reachable(http: httpx.AsyncClient, url: str) -> bool:
     try:
         response = await http.get("/readyz")
     except httpx.HTTPError as error:
-        print(f"cannot reach LeadRelay at {url}: {error}. Is `leadrelay up` running?",
-              file=sys.stderr)
+        print(
+            f"cannot reach LeadRelay at {url}: {error}. Is `leadrelay up` running?", file=sys.stderr
+        )
         return False
     if response.status_code != 200:
         print(f"LeadRelay at {url} is not ready: {response.text}", file=sys.stderr)
@@ -248,8 +322,9 @@ async def _reachable(http: httpx.AsyncClient, url: str) -> bool:
     return True
 
 
-async def _bounded(items: Sequence[Any], action: Callable[[Any], Awaitable[None]],
-                   label: str) -> None:
+async def _bounded(
+    items: Sequence[Any], action: Callable[[Any], Awaitable[None]], label: str
+) -> None:
     progress = Progress(label, len(items))
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
@@ -262,8 +337,7 @@ async def _bounded(items: Sequence[Any], action: Callable[[Any], Awaitable[None]
     progress.close()
 
 
-async def _wait_for_leads(simulator: Simulator, journeys: Sequence[Journey],
-                          within: float) -> None:
+async def _wait_for_leads(simulator: Simulator, journeys: Sequence[Journey], within: float) -> None:
     """Poll until every identified visitor is a lead and every MQL has an assignment."""
     progress = Progress("waiting for scoring and hand-off", len(journeys))
     deadline = time.monotonic() + within
@@ -288,8 +362,9 @@ def _settled(view: dict[str, Any] | None) -> bool:
     return view.get("stage") != "mql" or bool(view.get("assignment"))
 
 
-async def _reps_react(simulator: Simulator, journeys: Sequence[Journey],
-                      rng: random.Random) -> None:
+async def _reps_react(
+    simulator: Simulator, journeys: Sequence[Journey], rng: random.Random
+) -> None:
     """Reps contact and accept most leads, reject some, and ignore some (missing the SLA)."""
     for journey in journeys:
         assignment = (journey.view or {}).get("assignment") or {}
@@ -301,8 +376,9 @@ async def _reps_react(simulator: Simulator, journeys: Sequence[Journey],
             await simulator.report_sales_activity(journey.lead_key, rep_id, "contacted")
             await simulator.report_sales_activity(journey.lead_key, rep_id, "accepted")
         elif journey.rep_reaction == "reject":
-            await simulator.report_sales_activity(journey.lead_key, rep_id, "rejected",
-                                                  reason="no budget this year")
+            await simulator.report_sales_activity(
+                journey.lead_key, rep_id, "rejected", reason="no budget this year"
+            )
 
 
 async def _settle(simulator: Simulator, journeys: Sequence[Journey], within: float) -> None:
@@ -327,9 +403,12 @@ async def _settle(simulator: Simulator, journeys: Sequence[Journey], within: flo
             await asyncio.sleep(0.5)
     progress.close()
     if len(settled) < len(watched):
-        print(f"{len(watched) - len(settled)} leads still pending after {within:.0f}s; SLA "
-              "breaches take business hours unless the instance runs with "
-              "LEADRELAY_CLOCK_SPEED=600", file=sys.stderr)
+        print(
+            f"{len(watched) - len(settled)} leads still pending after {within:.0f}s; SLA "
+            "breaches take business hours unless the instance runs with "
+            "LEADRELAY_CLOCK_SPEED=600",
+            file=sys.stderr,
+        )
     for journey in journeys:
         journey.view = await simulator.lead(journey.lead_key or "")
 
@@ -381,8 +460,10 @@ def _owner(assignment: dict[str, Any]) -> str:
 
 
 def _breached(clock: dict[str, Any]) -> bool:
-    return any(step.get("step") == "breach" if isinstance(step, dict) else "breach" in step
-               for step in clock.get("steps_taken", []))
+    return any(
+        step.get("step") == "breach" if isinstance(step, dict) else "breach" in step
+        for step in clock.get("steps_taken", [])
+    )
 
 
 def _counts(items: Iterable[tuple[Any, int]]) -> str:

@@ -87,8 +87,16 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 class ConsumerLoop:
     """Runs one consumer group member until told to stop."""
 
-    def __init__(self, config: ConsumerConfig, *, bootstrap: str, handlers: Mapping[str, Handler],
-                 store: Store, producer: EventProducer, metrics: RuntimeMetrics) -> None:
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        *,
+        bootstrap: str,
+        handlers: Mapping[str, Handler],
+        store: Store,
+        producer: EventProducer,
+        metrics: RuntimeMetrics,
+    ) -> None:
         self.config = config
         self._bootstrap = bootstrap
         self._handlers = dict(handlers)
@@ -121,8 +129,9 @@ class ConsumerLoop:
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
             client_id=f"leadrelay-{self.config.group}",
         )
-        consumer.subscribe(list(self.config.topics),
-                           listener=_FinishBatchBeforeRevoke(self._batch_lock))
+        consumer.subscribe(
+            list(self.config.topics), listener=_FinishBatchBeforeRevoke(self._batch_lock)
+        )
         return consumer
 
     async def _start(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> bool:
@@ -134,8 +143,12 @@ class ConsumerLoop:
                 self.ready.set()
                 return True
             except KafkaError as error:
-                log.warning("consumer %s cannot reach the broker (%r); retrying in %.1fs",
-                            self.config.group, error, delay)
+                log.warning(
+                    "consumer %s cannot reach the broker (%r); retrying in %.1fs",
+                    self.config.group,
+                    error,
+                    delay,
+                )
                 await pause(stop, delay)
                 delay = min(delay * 2, self.config.broker_backoff_max_seconds)
         return False
@@ -144,8 +157,7 @@ class ConsumerLoop:
         delay = self.config.retry_backoff_seconds
         while not stop.is_set():
             try:
-                batches = await consumer.getmany(timeout_ms=500,
-                                                 max_records=self.config.batch_size)
+                batches = await consumer.getmany(timeout_ms=500, max_records=self.config.batch_size)
             except KafkaError as error:
                 log.warning("fetch failed (%r); backing off %.1fs", error, delay)
                 await pause(stop, delay)
@@ -157,9 +169,13 @@ class ConsumerLoop:
                     await self._process_partition(consumer, partition, records, stop)
             await self._record_lag(consumer)
 
-    async def _process_partition(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
-                                 records: list[ConsumerRecord[bytes, bytes]],
-                                 stop: asyncio.Event) -> None:
+    async def _process_partition(
+        self,
+        consumer: AIOKafkaConsumer,
+        partition: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        stop: asyncio.Event,
+    ) -> None:
         """Apply a partition's records in order, then commit past the last one completed.
 
         Consecutive handled events are applied in one transaction (up to ``transaction_batch``);
@@ -184,7 +200,8 @@ class ConsumerLoop:
                     break
                 next_offset, pending = pending[-1].record.offset + 1, []
             if isinstance(decoded, _Rejected) and not await self._dead_letter(
-                    record, decoded.reason, decoded.error, stop):
+                record, decoded.reason, decoded.error, stop
+            ):
                 break
             next_offset = record.offset + 1
         if pending and await self._apply_batch(pending, stop):
@@ -253,27 +270,39 @@ class ConsumerLoop:
                     applied = await self._apply_in(transaction, item)
             except Exception as error:  # noqa: BLE001 - the named failure policy decides
                 if is_infrastructure_error(error):
-                    log.warning("infrastructure unavailable (%r); retrying %s", error,
-                                item.event.id)
+                    log.warning(
+                        "infrastructure unavailable (%r); retrying %s", error, item.event.id
+                    )
                     self._metrics.failed.labels(*labels, "infrastructure").inc()
                     await pause(stop, delay)
                     delay = min(delay * 2, self.config.broker_backoff_max_seconds)
                     continue
                 failures += 1
                 self._metrics.failed.labels(*labels, "handler").inc()
-                log.warning("handler failed on %s (%d/%d): %r", item.event.id, failures,
-                            self.config.handler_max_attempts, error)
+                log.warning(
+                    "handler failed on %s (%d/%d): %r",
+                    item.event.id,
+                    failures,
+                    self.config.handler_max_attempts,
+                    error,
+                )
                 if failures >= self.config.handler_max_attempts:
-                    return await self._dead_letter(item.record, DeadLetterReason.HANDLER_FAILED,
-                                                   error, stop)
+                    return await self._dead_letter(
+                        item.record, DeadLetterReason.HANDLER_FAILED, error, stop
+                    )
                 await pause(stop, self.config.retry_backoff_seconds * failures)
                 continue
             self._count_success(item, applied, time.perf_counter() - started)
             return True
         return False
 
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: DeadLetterReason,
-                           error: BaseException, stop: asyncio.Event) -> bool:
+    async def _dead_letter(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        reason: DeadLetterReason,
+        error: BaseException,
+        stop: asyncio.Event,
+    ) -> bool:
         """Park the original bytes with their origin and the reason, retrying while Kafka is down;
         False only when stopped before it was parked."""
         headers = dead_letter_headers(record, reason, error, self.config.group)
@@ -281,30 +310,40 @@ class ConsumerLoop:
         delay = self.config.retry_backoff_seconds
         while not stop.is_set():
             try:
-                await self._producer.send(self.config.dead_letter_topic, key,
-                                          record.value or b"", headers)
+                await self._producer.send(
+                    self.config.dead_letter_topic, key, record.value or b"", headers
+                )
             except KafkaError as send_error:
                 log.warning("dead-letter topic unreachable (%r); retrying", send_error)
                 await pause(stop, delay)
                 delay = min(delay * 2, self.config.broker_backoff_max_seconds)
                 continue
-            log.warning("dead-lettered %s:%d@%d: %s", record.topic, record.partition,
-                        record.offset, reason.value)
-            self._metrics.dead_lettered.labels(self.config.group, record.topic,
-                                               reason.value).inc()
+            log.warning(
+                "dead-lettered %s:%d@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                reason.value,
+            )
+            self._metrics.dead_lettered.labels(self.config.group, record.topic, reason.value).inc()
             return True
         return False
 
-    async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
-                      next_offset: int) -> None:
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, partition: TopicPartition, next_offset: int
+    ) -> None:
         """Commit ``next_offset`` if we still own the partition; a lost commit only re-delivers."""
         if partition not in consumer.assignment():
             return
         try:
             await consumer.commit({partition: next_offset})
         except (CommitFailedError, IllegalStateError) as error:
-            log.info("commit for %s:%d skipped (%r); the inbox absorbs the redelivery",
-                     partition.topic, partition.partition, error)
+            log.info(
+                "commit for %s:%d skipped (%r); the inbox absorbs the redelivery",
+                partition.topic,
+                partition.partition,
+                error,
+            )
 
     async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Lag per partition: the high watermark minus our position (the next offset to read)."""
@@ -318,8 +357,9 @@ class ConsumerLoop:
             ).set(max(0, highwater - position))
 
 
-def dead_letter_headers(record: ConsumerRecord[bytes, bytes], reason: DeadLetterReason,
-                        error: BaseException, group: str) -> list[tuple[str, bytes]]:
+def dead_letter_headers(
+    record: ConsumerRecord[bytes, bytes], reason: DeadLetterReason, error: BaseException, group: str
+) -> list[tuple[str, bytes]]:
     """The headers an operator needs to find and replay a dead letter."""
     message = str(error)[:2000]
     return [

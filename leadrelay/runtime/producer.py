@@ -15,8 +15,9 @@ from leadrelay.runtime.log_redaction import redact_producer_payloads
 class EventProducer:
     """Sends events and raw messages, returning only once the broker acknowledged them."""
 
-    def __init__(self, bootstrap: str, *, idempotence: bool = True,
-                 request_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, bootstrap: str, *, idempotence: bool = True, request_timeout_ms: int = 10_000
+    ) -> None:
         redact_producer_payloads()  # every service's events carry emails
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -40,11 +41,14 @@ class EventProducer:
         validate_event(event)
         await self.send(topic, event.subject, event.to_bytes())
 
-    async def send(self, topic: str, key: str | None, value: bytes,
-                   headers: Sequence[tuple[str, bytes]] = ()) -> None:
+    async def send(
+        self, topic: str, key: str | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
         """Send one message and wait for acks=all."""
         await self._producer.send_and_wait(
-            topic, value=value, key=key.encode() if key is not None else None,
+            topic,
+            value=value,
+            key=key.encode() if key is not None else None,
             headers=list(headers) or None,
         )
 
@@ -53,8 +57,9 @@ class EventProducer:
     ) -> list[BaseException | None]:
         """Send many messages pipelined; one result each, None when acknowledged."""
         futures = [
-            await self._producer.send(topic, value=value,
-                                      key=key.encode() if key is not None else None)
+            await self._producer.send(
+                topic, value=value, key=key.encode() if key is not None else None
+            )
             for topic, key, value in messages
         ]
         outcomes = await asyncio.gather(*futures, return_exceptions=True)

@@ -58,8 +58,10 @@ class Runtime:
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """What ``/readyz`` asks: can we reach the database, and does the broker answer."""
         dead_letter = self.topic(Topic.DEAD_LETTER)
-        return {"database": self.store.ping,
-                "broker": lambda: self.producer.partitions_for(dead_letter)}
+        return {
+            "database": self.store.ping,
+            "broker": lambda: self.producer.partitions_for(dead_letter),
+        }
 
     async def close(self) -> None:
         """Release the broker connection and the database pool."""
@@ -67,15 +69,22 @@ class Runtime:
         await self.store.dispose()
 
 
-async def open_runtime(settings: Settings, *, clock: Clock = utc_now,
-                       registry: CollectorRegistry | None = None) -> Runtime:
+async def open_runtime(
+    settings: Settings, *, clock: Clock = utc_now, registry: CollectorRegistry | None = None
+) -> Runtime:
     """Connect to the database and the broker and make sure every contract topic exists."""
     bootstrap = require_bootstrap(settings)
-    await ensure_topics(bootstrap, [topic_name(t, settings.topic_prefix) for t in Topic],
-                        partitions=settings.topic_partitions,
-                        replication_factor=settings.topic_replication_factor)
-    producer = EventProducer(bootstrap, idempotence=settings.kafka_idempotence,
-                             request_timeout_ms=int(settings.produce_timeout_seconds * 1000))
+    await ensure_topics(
+        bootstrap,
+        [topic_name(t, settings.topic_prefix) for t in Topic],
+        partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+    )
+    producer = EventProducer(
+        bootstrap,
+        idempotence=settings.kafka_idempotence,
+        request_timeout_ms=int(settings.produce_timeout_seconds * 1000),
+    )
     await producer.start()
     registry = registry or CollectorRegistry()
     store = Store(create_engine_for(settings.database_url), clock=clock)
@@ -85,8 +94,9 @@ async def open_runtime(settings: Settings, *, clock: Clock = utc_now,
 def require_bootstrap(settings: Settings) -> str:
     """The broker address, or a clear error for a service started without one."""
     if not settings.kafka_bootstrap:
-        raise RuntimeError("LEADRELAY_KAFKA_BOOTSTRAP is not set (only `leadrelay up` "
-                           "starts an embedded broker)")
+        raise RuntimeError(
+            "LEADRELAY_KAFKA_BOOTSTRAP is not set (only `leadrelay up` starts an embedded broker)"
+        )
     return settings.kafka_bootstrap
 
 
@@ -103,23 +113,35 @@ def consumer_for(runtime: Runtime, spec: ServiceSpec) -> ConsumerLoop:
         retry_backoff_seconds=settings.retry_backoff_seconds,
         broker_backoff_max_seconds=settings.broker_backoff_max_seconds,
     )
-    return ConsumerLoop(config, bootstrap=require_bootstrap(settings), handlers=spec.handlers,
-                        store=runtime.store, producer=runtime.producer, metrics=runtime.metrics)
+    return ConsumerLoop(
+        config,
+        bootstrap=require_bootstrap(settings),
+        handlers=spec.handlers,
+        store=runtime.store,
+        producer=runtime.producer,
+        metrics=runtime.metrics,
+    )
 
 
-async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec],
-                       stop: asyncio.Event) -> None:
+async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec], stop: asyncio.Event) -> None:
     """Run every spec's consumer and background tasks plus one outbox relay, until ``stop``.
 
     If any task dies, the others are stopped too: a half-running service is worse than a
     stopped one, because its orchestrator would not restart it.
     """
     settings = runtime.settings
-    relay = OutboxRelay(runtime.store, runtime.producer,
-                        batch_size=settings.outbox_batch_size, metrics=runtime.metrics)
+    relay = OutboxRelay(
+        runtime.store,
+        runtime.producer,
+        batch_size=settings.outbox_batch_size,
+        metrics=runtime.metrics,
+    )
     coroutines: list[Awaitable[None]] = [
-        relay.run(stop, poll_seconds=settings.outbox_poll_seconds,
-                  backoff_max_seconds=settings.broker_backoff_max_seconds),
+        relay.run(
+            stop,
+            poll_seconds=settings.outbox_poll_seconds,
+            backoff_max_seconds=settings.broker_backoff_max_seconds,
+        ),
         report_outbox_backlog(runtime.store, runtime.metrics, stop),
     ]
     for spec in specs:
@@ -140,13 +162,13 @@ async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec],
             raise task.exception()  # type: ignore[misc]
 
 
-async def report_outbox_backlog(store: Store, metrics: RuntimeMetrics,
-                                stop: asyncio.Event) -> None:
+async def report_outbox_backlog(store: Store, metrics: RuntimeMetrics, stop: asyncio.Event) -> None:
     """Keep the outbox backlog gauge current until ``stop``.
 
     A database outage is exactly when the gauge matters, so it is waited out (the runtime's
     back-off policy) rather than allowed to end the task and, with it, the process.
     """
+
     async def report() -> None:
         metrics.outbox_backlog.set(await store.outbox_backlog())
 

@@ -11,8 +11,9 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int,
-                        replication_factor: int = 1) -> list[str]:
+async def ensure_topics(
+    bootstrap: str, names: Iterable[str], *, partitions: int, replication_factor: int = 1
+) -> list[str]:
     """Create each missing topic; return the ones created. Existing topics are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadrelay-admin")
     await admin.start()
@@ -21,10 +22,12 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int
         missing = sorted(set(names) - existing)
         if not missing:
             return []
-        response = await admin.create_topics([
-            NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
-            for name in missing
-        ])
+        response = await admin.create_topics(
+            [
+                NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+                for name in missing
+            ]
+        )
         created = []
         for topic, error_code, *rest in response.topic_errors:
             if error_code == 0:

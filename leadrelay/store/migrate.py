@@ -53,11 +53,15 @@ async def ensure_schema_current(database_url: str) -> None:
     engine = create_engine_for(database_url)
     try:
         async with engine.connect() as connection:
-            current = set(await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_heads()))
+            current = set(
+                await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_heads()
+                )
+            )
     finally:
         await engine.dispose()
     if current != heads:
         raise SchemaOutOfDateError(
             f"database is at revision(s) {sorted(current) or 'none'}, the code needs "
-            f"{sorted(heads)}: run `leadrelay migrate`")
+            f"{sorted(heads)}: run `leadrelay migrate`"
+        )

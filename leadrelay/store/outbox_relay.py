@@ -69,8 +69,14 @@ class RawPublisher(Protocol):
 class OutboxRelay:
     """Moves committed events from the outbox table to Kafka."""
 
-    def __init__(self, store: Store, publisher: RawPublisher, *, batch_size: int = 500,
-                 metrics: RuntimeMetrics | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        publisher: RawPublisher,
+        *,
+        batch_size: int = 500,
+        metrics: RuntimeMetrics | None = None,
+    ) -> None:
         self._store = store
         self._publisher = publisher
         self._batch_size = batch_size
@@ -92,7 +98,8 @@ class OutboxRelay:
             return await self._publish_rows(rows)
 
     async def _publish_rows(
-        self, rows: Sequence[OutboxRow],
+        self,
+        rows: Sequence[OutboxRow],
         writer: AsyncConnection | None = None,
     ) -> int:
         if not rows:
@@ -113,15 +120,21 @@ class OutboxRelay:
             self._metrics.outbox_published.inc(len(sent_ids))
         return len(sent_ids)
 
-    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 0.2,
-                  backoff_max_seconds: float = 10.0) -> None:
+    async def run(
+        self, stop: asyncio.Event, *, poll_seconds: float = 0.2, backoff_max_seconds: float = 10.0
+    ) -> None:
         """Publish until ``stop`` is set, draining quickly while there is a backlog.
 
         A database or broker outage is waited out by the runtime's one back-off policy; the
         rows stay unsent meanwhile, so nothing is lost and the relay must not die of it.
         """
-        await repeat(stop, lambda: self._drain(stop), every=poll_seconds, name="outbox relay",
-                     backoff_max_seconds=backoff_max_seconds)
+        await repeat(
+            stop,
+            lambda: self._drain(stop),
+            every=poll_seconds,
+            name="outbox relay",
+            backoff_max_seconds=backoff_max_seconds,
+        )
         await self.publish_pending()  # a last drain so a clean stop leaves nothing behind
 
     async def _drain(self, stop: asyncio.Event) -> None:

@@ -55,9 +55,15 @@ class Transaction:
         transaction) instead of reaching a consumer. Rows are written together at commit.
         """
         validate_outgoing(event)
-        self._queued.append({"topic": topic, "message_key": event.subject,
-                             "event_id": event.id, "payload": event.to_bytes(),
-                             "created_at": self._clock()})
+        self._queued.append(
+            {
+                "topic": topic,
+                "message_key": event.subject,
+                "event_id": event.id,
+                "payload": event.to_bytes(),
+                "created_at": self._clock(),
+            }
+        )
 
     async def flush_outbox(self) -> None:
         """Write every queued outbox row in one statement (the store calls it before commit)."""

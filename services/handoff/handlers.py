@@ -116,8 +116,9 @@ class HandoffHandlers:
             return
         await release_lead(tx.connection, activity.rep_id, tx.now())
         await mark_released(tx.connection, current.assignment_id, tx.now())
-        log.info("rep %s released lead %s (%s)", activity.rep_id, activity.lead_key,
-                 activity.outcome)
+        log.info(
+            "rep %s released lead %s (%s)", activity.rep_id, activity.lead_key, activity.outcome
+        )
 
     async def on_sales_ready(self, event: CloudEvent, tx: Transaction) -> None:
         """Assign the episode's first attempt, unless the episode already has its assignment."""
@@ -163,8 +164,9 @@ class HandoffHandlers:
         decision = decide(
             self.definitions.routing, roster.reps, roster.accounts, facts, request.state, loads, now
         )
-        tx.after_commit(lambda: self.metrics.decision_seconds.observe(
-            time.perf_counter() - started))
+        tx.after_commit(
+            lambda: self.metrics.decision_seconds.observe(time.perf_counter() - started)
+        )
         if decision.new_state != request.state:
             await save_routing_state(connection, request.state.version, decision.new_state, now)
         rep = roster.rep(decision.rep_id)

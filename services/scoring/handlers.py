@@ -255,7 +255,10 @@ class ScoringHandlers:
         await tx.publish(topic, event)
 
     def _record(
-        self, event: CloudEvent, tx: Transaction, before: LeadState | None,
+        self,
+        event: CloudEvent,
+        tx: Transaction,
+        before: LeadState | None,
         after: LeadState | None,
     ) -> None:
         """Count the event, how long it waited since its CloudEvent time, and stage moves,

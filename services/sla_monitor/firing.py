@@ -94,8 +94,13 @@ class FiringLoop:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fire what is due every poll until stopped; back off while the database is down."""
-        await repeat(stop, self._round, every=self._poll_seconds, name="SLA firing",
-                     backoff_max_seconds=self._backoff_max_seconds)
+        await repeat(
+            stop,
+            self._round,
+            every=self._poll_seconds,
+            name="SLA firing",
+            backoff_max_seconds=self._backoff_max_seconds,
+        )
 
     async def _round(self) -> None:
         """Drain the due clocks, and refresh the open-clocks gauge now and then."""

@@ -48,11 +48,16 @@ class Instance:
 
 
 @pytest.fixture(params=["embedded", "apache-kafka"])
-def instance(request: pytest.FixtureRequest, tmp_path: Path,
-             unique_topic_prefix: str) -> Iterator[Instance]:
+def instance(
+    request: pytest.FixtureRequest, tmp_path: Path, unique_topic_prefix: str
+) -> Iterator[Instance]:
     port = free_port()
-    env = {**os.environ, "LEADRELAY_HTTP_PORT": str(port),
-           "LEADRELAY_CLOCK_SPEED": str(CLOCK_SPEED), "LEADRELAY_SLA_POLL_SECONDS": "0.2"}
+    env = {
+        **os.environ,
+        "LEADRELAY_HTTP_PORT": str(port),
+        "LEADRELAY_CLOCK_SPEED": str(CLOCK_SPEED),
+        "LEADRELAY_SLA_POLL_SECONDS": "0.2",
+    }
     env.pop("LEADRELAY_KAFKA_BOOTSTRAP", None)
     env.pop("LEADRELAY_DATABASE_URL", None)
     prefix = "leadrelay."
@@ -62,8 +67,9 @@ def instance(request: pytest.FixtureRequest, tmp_path: Path,
         env["LEADRELAY_TOPIC_PREFIX"] = prefix
     log = tmp_path / "leadrelay-up.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(leadrelay_command("up"), cwd=tmp_path, env=env, stdout=sink,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            leadrelay_command("up"), cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         bootstrap = _wait_until_ready(process, url, log)
@@ -93,14 +99,24 @@ class Client:
         self.api = {"Authorization": f"Bearer {DEV_SECRET}"}
 
     def send(self, event_type: str, event_id: str, data: dict[str, Any]) -> None:
-        event = {"specversion": "1.0", "id": event_id, "source": "e2e", "type": event_type,
-                 "time": _now(), "data": data}
+        event = {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": "e2e",
+            "type": event_type,
+            "time": _now(),
+            "data": data,
+        }
         body = json.dumps(event).encode()
         stamp = int(time.time())
-        headers = {"content-type": "application/cloudevents+json", "webhook-id": event_id,
-                   "webhook-timestamp": str(stamp),
-                   "webhook-signature": sign_standard_webhook(parse_secret(DEV_SECRET),
-                                                              event_id, stamp, body)}
+        headers = {
+            "content-type": "application/cloudevents+json",
+            "webhook-id": event_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign_standard_webhook(
+                parse_secret(DEV_SECRET), event_id, stamp, body
+            ),
+        }
         response = self.http.post("/v1/events", content=body, headers=headers)
         assert response.status_code == 202, response.text
 
@@ -138,14 +154,36 @@ def hot_lead(client: Client, name: str) -> str:
     """A VP at a 400-person software company browses, fills the demo form: sales-ready."""
     email = f"{name}@bigsoft-{name}.example"
     visitor = f"visitor-{name}"
-    client.send("leadrelay.web_activity.v1", f"{name}-view", {
-        "anonymous_id": visitor, "action": "pricing_page_view",
-        "url": "https://www.example.com/pricing", "occurred_at": _now(), "source": "generic"})
-    client.send("leadrelay.form_submitted.v1", f"{name}-form", {
-        "email": email, "anonymous_id": visitor, "form_id": "demo-request", "occurred_at": _now(),
-        "source": "generic", "profile": {"first_name": name.title(), "job_title": "VP Sales",
-                                         "company": "BigSoft", "company_size": 400,
-                                         "industry": "software", "country": "US"}})
+    client.send(
+        "leadrelay.web_activity.v1",
+        f"{name}-view",
+        {
+            "anonymous_id": visitor,
+            "action": "pricing_page_view",
+            "url": "https://www.example.com/pricing",
+            "occurred_at": _now(),
+            "source": "generic",
+        },
+    )
+    client.send(
+        "leadrelay.form_submitted.v1",
+        f"{name}-form",
+        {
+            "email": email,
+            "anonymous_id": visitor,
+            "form_id": "demo-request",
+            "occurred_at": _now(),
+            "source": "generic",
+            "profile": {
+                "first_name": name.title(),
+                "job_title": "VP Sales",
+                "company": "BigSoft",
+                "company_size": 400,
+                "industry": "software",
+                "country": "US",
+            },
+        },
+    )
     return lead_key(email, DEV_SECRET)
 
 
@@ -153,8 +191,9 @@ def test_leads_flow_from_marketing_to_sales_and_back(instance: Instance) -> None
     client = Client(instance.url)
     accepted, rejected, ignored = (hot_lead(client, n) for n in ("ada", "bob", "cyd"))
     has_assignment = lambda view: bool(view.get("assignment"))  # noqa: E731
-    views = {key: client.wait_for_lead(key, has_assignment)
-             for key in (accepted, rejected, ignored)}
+    views = {
+        key: client.wait_for_lead(key, has_assignment) for key in (accepted, rejected, ignored)
+    }
 
     assignment = views[accepted]["assignment"]
     assert views[accepted]["stage"] == "mql"
@@ -163,8 +202,9 @@ def test_leads_flow_from_marketing_to_sales_and_back(instance: Instance) -> None
 
     client.sales_activity(accepted, assignment["rep_id"], "contacted")
     client.sales_activity(accepted, assignment["rep_id"], "accepted")
-    client.sales_activity(rejected, views[rejected]["assignment"]["rep_id"], "rejected",
-                          reason="no budget")
+    client.sales_activity(
+        rejected, views[rejected]["assignment"]["rep_id"], "rejected", reason="no budget"
+    )
     assert client.wait_for_lead(accepted, lambda v: v["stage"] == "sal")["stage"] == "sal"
     assert client.wait_for_lead(rejected, lambda v: v["stage"] == "recycled")["stage"] == "recycled"
 
@@ -173,14 +213,20 @@ def test_leads_flow_from_marketing_to_sales_and_back(instance: Instance) -> None
     client.wait_for_lead(ignored, _has_escalated, within=120)
 
     def escalated(events: list[Any]) -> list[Any]:
-        return [e for e in events if e["type"] == "leadrelay.sla_escalated.v1"
-                and e["data"]["lead_key"] == ignored]
+        return [
+            e
+            for e in events
+            if e["type"] == "leadrelay.sla_escalated.v1" and e["data"]["lead_key"] == ignored
+        ]
 
     sla_events = _read(instance, "sla-events", expected=1, within=60, until=escalated)
     assert escalated(sla_events), [e["type"] for e in sla_events]
 
-    assignments = [e for e in _read(instance, "assignments", expected=3)
-                   if e["type"] == "leadrelay.lead_assigned.v1"]
+    assignments = [
+        e
+        for e in _read(instance, "assignments", expected=3)
+        if e["type"] == "leadrelay.lead_assigned.v1"
+    ]
     per_lead = [e["data"]["lead_key"] for e in assignments if e["data"]["attempt"] == 1]
     assert sorted(per_lead) == sorted([accepted, rejected, ignored])  # exactly once each
     context = next(e for e in assignments if e["data"]["lead_key"] == accepted)["data"]
@@ -192,8 +238,11 @@ def test_leads_flow_from_marketing_to_sales_and_back(instance: Instance) -> None
 
 
 def _has_escalated(view: dict[str, Any]) -> bool:
-    return any(step["step"] == "escalate"
-               for clock in view.get("sla_clocks", []) for step in clock["steps_taken"])
+    return any(
+        step["step"] == "escalate"
+        for clock in view.get("sla_clocks", [])
+        for step in clock["steps_taken"]
+    )
 
 
 def test_ctrl_c_stops_everything_cleanly(instance: Instance) -> None:
@@ -202,8 +251,14 @@ def test_ctrl_c_stops_everything_cleanly(instance: Instance) -> None:
     assert "stopped cleanly" in instance.output()
 
 
-def _read(instance: Instance, topic: str, *, expected: int, within: float = 30,
-          until: Callable[[list[Any]], object] | None = None) -> list[Any]:
+def _read(
+    instance: Instance,
+    topic: str,
+    *,
+    expected: int,
+    within: float = 30,
+    until: Callable[[list[Any]], object] | None = None,
+) -> list[Any]:
     """The CloudEvents on ``topic``: at least ``expected``, and ``until`` holds if given."""
     import asyncio
 
@@ -211,6 +266,13 @@ def _read(instance: Instance, topic: str, *, expected: int, within: float = 30,
         return [json.loads(value) for _, value, _ in messages]
 
     holds = None if until is None else (lambda messages: bool(until(decoded(messages))))
-    messages = asyncio.run(read_topic(instance.bootstrap, f"{instance.prefix}{topic}",
-                                      expected=expected, within=within, until=holds))
+    messages = asyncio.run(
+        read_topic(
+            instance.bootstrap,
+            f"{instance.prefix}{topic}",
+            expected=expected,
+            within=within,
+            until=holds,
+        )
+    )
     return decoded(messages)

@@ -41,8 +41,13 @@ def test_a_service_stops_cleanly_on_sigterm_after_doing_its_work(
     subprocess.run(leadrelay_command("migrate"), cwd=tmp_path, env=env, check=True, timeout=120)
     log = tmp_path / "scoring.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(leadrelay_command("run", "scoring"), cwd=tmp_path, env=env,
-                                   stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            leadrelay_command("run", "scoring"),
+            cwd=tmp_path,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_until_ready(process, f"http://127.0.0.1:{port}", log, within=READY_WITHIN)
         forms = f"{unique_topic_prefix}{Topic.FORM_SUBMISSIONS.value}"

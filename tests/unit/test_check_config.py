@@ -45,6 +45,7 @@ def _set(path: str, value: object) -> Callable[[Document], None]:
             node[int(last)] = value
         else:
             node[last] = value
+
     return edit
 
 
@@ -55,35 +56,58 @@ def _delete(path: str) -> Callable[[Document], None]:
         for part in parents:
             node = node[int(part)] if part.isdigit() else node[part]
         del node[last]
+
     return edit
 
 
 BROKEN: dict[str, tuple[Callable[[Document], None], str]] = {
     "misspelt top-level section": (_set("scorcard", {}), "scorcard: unknown key"),
     "missing scorecard": (_delete("scorecard"), "scorecard: required key is missing"),
-    "fit rule without its field": (_delete("scorecard/fit/rules/0/field"),
-                                   "scorecard.fit.rules[0].field: required key is missing"),
+    "fit rule without its field": (
+        _delete("scorecard/fit/rules/0/field"),
+        "scorecard.fit.rules[0].field: required key is missing",
+    ),
     "engagement retention shorter than the half-life": (
-        _set("scorecard/engagement/retention", "1d"), "scorecard.engagement.retention"),
-    "engagement points not a number": (_set("scorecard/engagement/rules/0/points", "lots"),
-                                       "scorecard.engagement.rules[0].points"),
-    "bad half-life": (_set("scorecard/engagement/half_life", "14"),
-                      "scorecard.engagement.half_life"),
-    "grades not descending": (_set("scorecard/grades", {"A": 10, "B": 40, "C": 20}),
-                              "scorecard.grades"),
-    "fast track names an unknown rule": (_set("scorecard/fast_track/rules", ["demo"]),
-                                         "scorecard.fast_track.rules[0]"),
-    "unknown lifecycle stage": (_set("lifecycle/stages/hot", "very interested"),
-                                "lifecycle.stages"),
+        _set("scorecard/engagement/retention", "1d"),
+        "scorecard.engagement.retention",
+    ),
+    "engagement points not a number": (
+        _set("scorecard/engagement/rules/0/points", "lots"),
+        "scorecard.engagement.rules[0].points",
+    ),
+    "bad half-life": (
+        _set("scorecard/engagement/half_life", "14"),
+        "scorecard.engagement.half_life",
+    ),
+    "grades not descending": (
+        _set("scorecard/grades", {"A": 10, "B": 40, "C": 20}),
+        "scorecard.grades",
+    ),
+    "fast track names an unknown rule": (
+        _set("scorecard/fast_track/rules", ["demo"]),
+        "scorecard.fast_track.rules[0]",
+    ),
+    "unknown lifecycle stage": (
+        _set("lifecycle/stages/hot", "very interested"),
+        "lifecycle.stages",
+    ),
     "rep with an unknown role": (_set("roster/reps/0/role", "closer"), "roster.reps[0].role"),
-    "rep in an unknown time zone": (_set("roster/reps/0/time_zone", "Mars/Olympus"),
-                                    "roster.reps[0].time_zone"),
-    "routing rule with an unknown region": (_set("routing/rules/0/when/region_in", ["emae"]),
-                                            "rules[0].when.region_in: unknown region 'emae'"),
-    "SLA deadline without a unit": (_set("sla/policies/0/first_touch/within", "1"),
-                                    "sla.policies[0].first_touch.within"),
-    "SLA ladder with an unknown action": (_set("sla/policies/0/on_breach/0", {"action": "panic"}),
-                                          "sla.policies[0].on_breach[0]"),
+    "rep in an unknown time zone": (
+        _set("roster/reps/0/time_zone", "Mars/Olympus"),
+        "roster.reps[0].time_zone",
+    ),
+    "routing rule with an unknown region": (
+        _set("routing/rules/0/when/region_in", ["emae"]),
+        "rules[0].when.region_in: unknown region 'emae'",
+    ),
+    "SLA deadline without a unit": (
+        _set("sla/policies/0/first_touch/within", "1"),
+        "sla.policies[0].first_touch.within",
+    ),
+    "SLA ladder with an unknown action": (
+        _set("sla/policies/0/on_breach/0", {"action": "panic"}),
+        "sla.policies[0].on_breach[0]",
+    ),
 }
 
 

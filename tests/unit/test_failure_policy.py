@@ -20,8 +20,11 @@ class PostgresError(Exception):
         self.sqlstate = sqlstate
 
 
-@pytest.mark.parametrize("sqlstate", ["57P01", "57P03", "08006"],
-                         ids=["admin-shutdown", "starting-up", "connection-failure"])
+@pytest.mark.parametrize(
+    "sqlstate",
+    ["57P01", "57P03", "08006"],
+    ids=["admin-shutdown", "starting-up", "connection-failure"],
+)
 def test_a_restarting_database_is_infrastructure(sqlstate: str) -> None:
     error = DBAPIError("SELECT 1", None, PostgresError(sqlstate))
     assert is_infrastructure_error(error)

@@ -72,11 +72,19 @@ async def store(sqlite_url: str) -> AsyncIterator[Store]:
     created_at = datetime(2026, 11, 24, tzinfo=UTC)
     async with engine.begin() as connection:
         await connection.run_sync(outbox.create)
-        await connection.execute(insert(outbox), [
-            {"topic": topic, "message_key": key, "event_id": f"e{n}", "payload": payload,
-             "created_at": created_at}
-            for n, (topic, key, payload) in enumerate(QUEUED)
-        ])
+        await connection.execute(
+            insert(outbox),
+            [
+                {
+                    "topic": topic,
+                    "message_key": key,
+                    "event_id": f"e{n}",
+                    "payload": payload,
+                    "created_at": created_at,
+                }
+                for n, (topic, key, payload) in enumerate(QUEUED)
+            ],
+        )
     yield Store(engine)
     await engine.dispose()
 

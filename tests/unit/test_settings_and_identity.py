@@ -20,9 +20,14 @@ def test_production_refuses_to_start_with_default_secrets() -> None:
 
 def test_production_accepts_real_secrets() -> None:
     real = SecretStr("s3cr3t-value")
-    settings = load_settings(environment="production", api_token=real, webhook_secrets=[real],
-                             hubspot_client_secret=real, marketo_token=real,
-                             lead_key_secret=real)
+    settings = load_settings(
+        environment="production",
+        api_token=real,
+        webhook_secrets=[real],
+        hubspot_client_secret=real,
+        marketo_token=real,
+        lead_key_secret=real,
+    )
     assert settings.environment == "production"
 
 

@@ -54,6 +54,7 @@ CREATED, PROPERTY_CHANGED, IDENTIFIED = (
 MAX_EPOCH_MILLIS = 253_402_300_799_999
 """9999-12-31T23:59:59.999Z: HubSpot sends epoch milliseconds; beyond this no datetime exists."""
 
+
 class _Lenient(BaseModel):
     """HubSpot adds fields over time; only the ones used are read."""
 

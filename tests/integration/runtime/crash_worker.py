@@ -56,19 +56,28 @@ async def main(args: argparse.Namespace) -> None:
     engine = create_engine_for(args.database_url)
     await create_effects_table(engine)
     crash_kind, _, crash_arg = (args.crash or "").partition(":")
-    store = (CrashAfterCommits(engine, commits_before_crash=int(crash_arg))
-             if crash_kind == "after-db-commit" else Store(engine))
+    store = (
+        CrashAfterCommits(engine, commits_before_crash=int(crash_arg))
+        if crash_kind == "after-db-commit"
+        else Store(engine)
+    )
     producer = EventProducer(args.bootstrap)
     await producer.start()
     loop = ConsumerLoop(
-        ConsumerConfig(group=args.group, topics=[args.topic], dead_letter_topic=args.dlq,
-                       batch_size=50, transaction_batch=4),
+        ConsumerConfig(
+            group=args.group,
+            topics=[args.topic],
+            dead_letter_topic=args.dlq,
+            batch_size=50,
+            transaction_batch=4,
+        ),
         bootstrap=args.bootstrap,
         handlers={"leadrelay.sales_activity.v1": make_handler(args.out_topic, args.group)},
-        store=store, producer=producer, metrics=RuntimeMetrics.create(CollectorRegistry()),
+        store=store,
+        producer=producer,
+        metrics=RuntimeMetrics.create(CollectorRegistry()),
     )
-    publisher: RawPublisher = (CrashBeforePublish() if crash_kind == "before-publish"
-                               else producer)
+    publisher: RawPublisher = CrashBeforePublish() if crash_kind == "before-publish" else producer
     relay = OutboxRelay(store, publisher)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(loop.run(stop)), asyncio.create_task(relay.run(stop))]

@@ -37,8 +37,13 @@ def sales_activity(n: int, *, lead_count: int = 50) -> CloudEvent:
         source="tests",
         id=f"input-{n}",
         subject=lead_key,
-        data={"lead_key": lead_key, "rep_id": "rep-1", "outcome": "rejected",
-              "reason": f"test {n}", "occurred_at": datetime(2026, 11, 24, tzinfo=UTC)},
+        data={
+            "lead_key": lead_key,
+            "rep_id": "rep-1",
+            "outcome": "rejected",
+            "reason": f"test {n}",
+            "occurred_at": datetime(2026, 11, 24, tzinfo=UTC),
+        },
     )
 
 
@@ -47,14 +52,23 @@ def make_handler(out_topic: str, consumer_name: str):  # type: ignore[no-untyped
 
     async def handle(event: CloudEvent, tx: Transaction) -> None:
         await tx.connection.execute(
-            insert(effects).values(event_id=event.id, consumer=consumer_name))
+            insert(effects).values(event_id=event.id, consumer=consumer_name)
+        )
         lead_key = event.data["lead_key"]
-        await tx.publish(out_topic, new_event(
-            "leadrelay.lead_recycled.v1", source="tests", id=f"{event.id}:recycled",
-            subject=lead_key,
-            data={"lead_key": lead_key, "reason": "rejected_by_sales",
-                  "recycled_at": datetime(2026, 11, 24, tzinfo=UTC)},
-        ))
+        await tx.publish(
+            out_topic,
+            new_event(
+                "leadrelay.lead_recycled.v1",
+                source="tests",
+                id=f"{event.id}:recycled",
+                subject=lead_key,
+                data={
+                    "lead_key": lead_key,
+                    "reason": "rejected_by_sales",
+                    "recycled_at": datetime(2026, 11, 24, tzinfo=UTC),
+                },
+            ),
+        )
 
     return handle
 
@@ -64,8 +78,9 @@ async def create_effects_table(engine: AsyncEngine) -> None:
         await connection.run_sync(test_metadata.create_all)
 
 
-async def effect_counts(engine: AsyncEngine, *,
-                        per: Column[str] = effects.c.event_id) -> dict[str, int]:
+async def effect_counts(
+    engine: AsyncEngine, *, per: Column[str] = effects.c.event_id
+) -> dict[str, int]:
     """How many effects were applied per input event (or ``per=effects.c.consumer``: per
     consumer)."""
     async with engine.connect() as connection:
@@ -77,8 +92,9 @@ async def produce(bootstrap: str, topic: str, events: Sequence[CloudEvent]) -> N
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        batch = [await producer.send(topic, e.to_bytes(), key=(e.subject or "").encode())
-                 for e in events]
+        batch = [
+            await producer.send(topic, e.to_bytes(), key=(e.subject or "").encode()) for e in events
+        ]
         await asyncio.gather(*batch)
     finally:
         await producer.stop()
@@ -87,16 +103,27 @@ async def produce(bootstrap: str, topic: str, events: Sequence[CloudEvent]) -> N
 Message = tuple[bytes | None, bytes, dict[str, bytes]]
 
 
-async def read_topic(bootstrap: str, topic: str, *, expected: int, within: float = 60.0,
-                     until: Callable[[list[Message]], bool] | None = None) -> list[Message]:
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    expected: int,
+    within: float = 60.0,
+    until: Callable[[list[Message]], bool] | None = None,
+) -> list[Message]:
     """Read ``topic`` from the start until ``expected`` messages arrived or the deadline passed.
 
     ``until``, when given, must also hold before reading stops: a test waiting for one
     particular event must not stop at the first ``expected`` unrelated ones. Keeps reading
     briefly after that so that extra (duplicate) messages show.
     """
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     messages: list[Message] = []
     loop = asyncio.get_running_loop()

@@ -61,12 +61,28 @@ async def migrated_url(database_url: str) -> str:
     return database_url
 
 
-def run_worker(bootstrap: str, database_url: str, topics: Topics, *, expect: int,
-               crash: str | None = None) -> int:
-    command = [sys.executable, "-m", "tests.integration.runtime.crash_worker",
-               "--bootstrap", bootstrap, "--database-url", database_url, "--topic", topics.input,
-               "--out-topic", topics.output, "--dlq", topics.dlq, "--group", topics.group,
-               "--expect", str(expect)]
+def run_worker(
+    bootstrap: str, database_url: str, topics: Topics, *, expect: int, crash: str | None = None
+) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "tests.integration.runtime.crash_worker",
+        "--bootstrap",
+        bootstrap,
+        "--database-url",
+        database_url,
+        "--topic",
+        topics.input,
+        "--out-topic",
+        topics.output,
+        "--dlq",
+        topics.dlq,
+        "--group",
+        topics.group,
+        "--expect",
+        str(expect),
+    ]
     if crash:
         command += ["--crash", crash]
     return subprocess.run(command, cwd=ROOT, timeout=180, check=False).returncode
@@ -82,15 +98,15 @@ async def test_consumer_killed_after_db_commit_applies_each_event_once(
     events = [sales_activity(n) for n in range(30)]
     await produce(kafka_bootstrap, topics.input, events)
 
-    crashed = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics,
-                                      expect=30, crash="after-db-commit:3")
+    crashed = await asyncio.to_thread(
+        run_worker, kafka_bootstrap, migrated_url, topics, expect=30, crash="after-db-commit:3"
+    )
     assert crashed == CRASH_EXIT_CODE
     engine = create_engine_for(migrated_url)
     applied_before_crash = sum((await effect_counts(engine)).values())
     assert 3 <= applied_before_crash < 30  # three transactions of up to four events committed
 
-    finished = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics,
-                                       expect=30)
+    finished = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics, expect=30)
     assert finished == 0
     counts = await effect_counts(engine)
     await engine.dispose()
@@ -105,14 +121,14 @@ async def test_process_killed_before_outbox_publish_publishes_once_after_restart
     events = [sales_activity(n) for n in range(20)]
     await produce(kafka_bootstrap, topics.input, events)
 
-    crashed = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics,
-                                      expect=20, crash="before-publish")
+    crashed = await asyncio.to_thread(
+        run_worker, kafka_bootstrap, migrated_url, topics, expect=20, crash="before-publish"
+    )
     assert crashed == CRASH_EXIT_CODE
     engine = create_engine_for(migrated_url)
     assert await Store(engine).outbox_backlog() > 0  # committed, not yet published
 
-    finished = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics,
-                                       expect=20)
+    finished = await asyncio.to_thread(run_worker, kafka_bootstrap, migrated_url, topics, expect=20)
     assert finished == 0
     assert await effect_counts(engine) == {e.id: 1 for e in events}
     await engine.dispose()
@@ -120,17 +136,32 @@ async def test_process_killed_before_outbox_publish_publishes_once_after_restart
     assert published == Counter({f"{e.id}:recycled": 1 for e in events})
 
 
-async def _loop(bootstrap: str, store: Store, producer: EventProducer, topics: Topics,
-                name: str, handler: Handler | None = None,
-                transaction_batch: int = 50) -> ConsumerLoop:
+async def _loop(
+    bootstrap: str,
+    store: Store,
+    producer: EventProducer,
+    topics: Topics,
+    name: str,
+    handler: Handler | None = None,
+    transaction_batch: int = 50,
+) -> ConsumerLoop:
     return ConsumerLoop(
-        ConsumerConfig(group=topics.group, topics=[topics.input], dead_letter_topic=topics.dlq,
-                       batch_size=100, transaction_batch=transaction_batch,
-                       handler_max_attempts=2, retry_backoff_seconds=0.01,
-                       session_timeout_ms=6000, heartbeat_interval_ms=500),
+        ConsumerConfig(
+            group=topics.group,
+            topics=[topics.input],
+            dead_letter_topic=topics.dlq,
+            batch_size=100,
+            transaction_batch=transaction_batch,
+            handler_max_attempts=2,
+            retry_backoff_seconds=0.01,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=500,
+        ),
         bootstrap=bootstrap,
         handlers={"leadrelay.sales_activity.v1": handler or make_handler(topics.output, name)},
-        store=store, producer=producer, metrics=RuntimeMetrics.create(CollectorRegistry()),
+        store=store,
+        producer=producer,
+        metrics=RuntimeMetrics.create(CollectorRegistry()),
     )
 
 
@@ -157,8 +188,10 @@ async def test_poison_message_is_dead_lettered_and_the_partition_keeps_moving(
     loop = await _loop(kafka_bootstrap, store, producer, topics, "c1")
     task = asyncio.create_task(loop.run(stop))
     try:
+
         async def processed() -> bool:
             return (await effect_counts(engine)).get("input-2") == 1
+
         await wait_until(processed)
     finally:
         stop.set()
@@ -196,12 +229,21 @@ async def test_handler_that_keeps_failing_is_dead_lettered_after_its_attempts(
     producer = EventProducer(kafka_bootstrap)
     await producer.start()
     stop = asyncio.Event()
-    loop = await _loop(kafka_bootstrap, Store(engine), producer, topics, "c1", refuses_first,
-                       transaction_batch=transaction_batch)
+    loop = await _loop(
+        kafka_bootstrap,
+        Store(engine),
+        producer,
+        topics,
+        "c1",
+        refuses_first,
+        transaction_batch=transaction_batch,
+    )
     task = asyncio.create_task(loop.run(stop))
     try:
+
         async def processed() -> bool:
             return (await effect_counts(engine)).get("input-50") == 1
+
         await wait_until(processed)
     finally:
         stop.set()
@@ -232,10 +274,13 @@ async def test_rebalance_mid_stream_applies_every_effect_exactly_once(
     relay = OutboxRelay(relay_store, producer)
     stops = [asyncio.Event(), asyncio.Event()]
     relay_stop = asyncio.Event()
-    loops = [await _loop(kafka_bootstrap, Store(engines[i]), producer, topics, f"c{i}")
-             for i in range(2)]
-    tasks = [asyncio.create_task(loops[0].run(stops[0])),
-             asyncio.create_task(relay.run(relay_stop, poll_seconds=0.05))]
+    loops = [
+        await _loop(kafka_bootstrap, Store(engines[i]), producer, topics, f"c{i}") for i in range(2)
+    ]
+    tasks = [
+        asyncio.create_task(loops[0].run(stops[0])),
+        asyncio.create_task(relay.run(relay_stop, poll_seconds=0.05)),
+    ]
     try:
         await produce(kafka_bootstrap, topics.input, events[: total // 2])
 
@@ -247,13 +292,14 @@ async def test_rebalance_mid_stream_applies_every_effect_exactly_once(
         # Its start returns once the group gave it partitions (2 members, 3 partitions: at
         # least one each), so the second half's events on those partitions can only be c1's.
         await asyncio.wait_for(loops[1].ready.wait(), timeout=60)
-        await produce(kafka_bootstrap, topics.input, events[total // 2:])
+        await produce(kafka_bootstrap, topics.input, events[total // 2 :])
         await wait_until(lambda: at_least(1200))
         stops[0].set()  # leaves: a second rebalance while the stream continues
         await tasks[0]
 
         async def all_applied() -> bool:
             return len(await effect_counts(engines[0])) >= total
+
         await wait_until(all_applied, within=120)
         await wait_until(lambda: _drained(relay_store))
     finally:

@@ -29,8 +29,12 @@ async def _tables(engine: AsyncEngine) -> set[str]:
 async def _columns(engine: AsyncEngine) -> dict[str, set[str]]:
     def read(connection):  # type: ignore[no-untyped-def]
         inspector = inspect(connection)
-        return {t: {c["name"] for c in inspector.get_columns(t)}
-                for t in inspector.get_table_names() if t != "alembic_version"}
+        return {
+            t: {c["name"] for c in inspector.get_columns(t)}
+            for t in inspector.get_table_names()
+            if t != "alembic_version"
+        }
+
     async with engine.connect() as connection:
         return await connection.run_sync(read)
 
@@ -55,8 +59,9 @@ async def test_migrated_schema_matches_the_table_declarations(database_url: str)
     await upgrade_async(database_url)
     engine = create_engine_for(database_url)
     try:
-        declared = {name: {c.name for c in table.columns}
-                    for name, table in metadata.tables.items()}
+        declared = {
+            name: {c.name for c in table.columns} for name, table in metadata.tables.items()
+        }
         assert await _columns(engine) == declared
     finally:
         await engine.dispose()
@@ -86,9 +91,18 @@ async def test_outbox_rows_of_a_rolled_back_transaction_are_never_published(
     await producer.start()
 
     def recycled(n: int):  # type: ignore[no-untyped-def]
-        return new_event("leadrelay.lead_recycled.v1", source="tests", id=f"r-{n}",
-                         subject="lk_1", data={"lead_key": "lk_1", "reason": "manual",
-                                               "recycled_at": datetime(2026, 11, 24, tzinfo=UTC)})
+        return new_event(
+            "leadrelay.lead_recycled.v1",
+            source="tests",
+            id=f"r-{n}",
+            subject="lk_1",
+            data={
+                "lead_key": "lk_1",
+                "reason": "manual",
+                "recycled_at": datetime(2026, 11, 24, tzinfo=UTC),
+            },
+        )
+
     try:
         async with store.transaction() as tx:
             await tx.publish(topic, recycled(1))

@@ -6,7 +6,8 @@ with real time, so the reported lag is real (deadline to committed events). Run 
 see the lag summary.
 
 100,000 clocks take about 45 s on SQLite and 25 s on PostgreSQL on a 2-core machine;
-``LEADRELAY_TEST_SLA_SCALE_CLOCKS`` runs another size.
+``LEADRELAY_TEST_SLA_SCALE_CLOCKS`` runs another size. Marked ``slow``: CI runs it, a
+developer's default run does not.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
@@ -42,6 +44,8 @@ def running_from(start: datetime) -> tuple[float, Clock]:
     return origin, now
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_clocks_coming_due_together_each_fire_once(database_url: str) -> None:
     await upgrade_async(database_url)
     setup = Store(create_engine_for(database_url))

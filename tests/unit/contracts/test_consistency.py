@@ -89,8 +89,8 @@ def _assert_same_limits(field: FieldInfo, node: dict[str, Any], resolver: Any, w
     inner, _ = _unwrap(annotation)
     if isinstance(inner, type) and issubclass(inner, BaseModel):
         return
-    bounded = typing.Annotated[annotation, *field.metadata] if field.metadata else annotation
-    model_side = TypeAdapter(bounded).json_schema()
+    bounded: Any = typing.Annotated[annotation, *field.metadata] if field.metadata else annotation
+    model_side = TypeAdapter[Any](bounded).json_schema()
     node, resolver = _resolve(node, resolver)
     assert _limits(model_side) == _limits(node), where
     if "items" in model_side:

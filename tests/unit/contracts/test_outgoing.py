@@ -32,8 +32,9 @@ def test_a_mis_keyed_event_is_refused_before_it_is_published() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [("grade", "E"), ("fit_score", "high")])
-def test_a_payload_the_schema_refuses_is_refused_at_the_same_pointer(field: str,
-                                                                     value: object) -> None:
+def test_a_payload_the_schema_refuses_is_refused_at_the_same_pointer(
+    field: str, value: object
+) -> None:
     good = example("leadrelay.lead_scored.v1")
     bad = good.model_copy(update={"data": {**good.data, field: value}})
     with pytest.raises(ContractError) as by_schema:

@@ -274,10 +274,15 @@ async def test_open_capacity_frees_up_when_a_lead_is_reassigned_away(tmp: Path) 
 
 def outcome(lead_key: str, rep_id: str, result: str, event_id: str) -> CloudEvent:
     """What the CRM reports when a rep acts on a lead."""
-    data = {"lead_key": lead_key, "rep_id": rep_id, "outcome": result,
-            "occurred_at": NOW.isoformat()}
-    return new_event("leadrelay.sales_activity.v1", "/tests", data, subject=lead_key,
-                     id=event_id, time=NOW)
+    data = {
+        "lead_key": lead_key,
+        "rep_id": rep_id,
+        "outcome": result,
+        "occurred_at": NOW.isoformat(),
+    }
+    return new_event(
+        "leadrelay.sales_activity.v1", "/tests", data, subject=lead_key, id=event_id, time=NOW
+    )
 
 
 async def test_open_capacity_frees_up_when_the_rep_is_done_with_a_lead(tmp: Path) -> None:

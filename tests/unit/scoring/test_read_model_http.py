@@ -102,4 +102,3 @@ async def test_engagement_shown_decays_to_the_time_of_the_request(api: LeadApi) 
     assert (later["engagement_score"], later["fit_score"]) == (28.0, 70.0)  # one half-life: half
     assert datetime.fromisoformat(later["scored_at"]) == DEMO_AT + HALF_LIFE
     assert later["stage"] == "mql"
-

@@ -17,16 +17,24 @@ from services.scoring.domain import (
 
 from .helpers import GRADE_B, GRADE_C, act, at, card, known_lead
 
-RETAINED = card(engagement={
-    "half_life": "7d",
-    "retention": "90d",
-    "rules": [
-        {"id": "page_view", "action": "page_view", "points": 10, "cap": 30,
-         "window": "1d", "max_per_window": 2},
-        {"id": "demo_request", "action": "demo_request", "points": 5},
-        {"id": "unsubscribe", "action": "unsubscribe", "points": -30, "cap": -30},
-    ],
-})
+RETAINED = card(
+    engagement={
+        "half_life": "7d",
+        "retention": "90d",
+        "rules": [
+            {
+                "id": "page_view",
+                "action": "page_view",
+                "points": 10,
+                "cap": 30,
+                "window": "1d",
+                "max_per_window": 2,
+            },
+            {"id": "demo_request", "action": "demo_request", "points": 5},
+            {"id": "unsubscribe", "action": "unsubscribe", "points": -30, "cap": -30},
+        ],
+    }
+)
 
 
 def test_the_default_retention_is_a_year() -> None:
@@ -34,8 +42,11 @@ def test_the_default_retention_is_a_year() -> None:
 
 
 def test_remembered_keeps_the_retention_and_its_first_instant() -> None:
-    activities = [act("old", "page_view", at(0)), act("edge", "page_view", at(10)),
-                  act("new", "page_view", at(95))]
+    activities = [
+        act("old", "page_view", at(0)),
+        act("edge", "page_view", at(10)),
+        act("new", "page_view", at(95)),
+    ]
     kept = remembered(RETAINED, reversed(activities), at(100))
     assert [a.event_id for a in kept] == ["edge", "new"]
 
@@ -57,8 +68,7 @@ def test_activity_older_than_the_retention_changes_nothing_not_even_a_demo_reque
 
 
 _ACTIONS = st.sampled_from(["page_view", "demo_request", "unsubscribe"])
-_HISTORY = st.lists(st.tuples(_ACTIONS, st.integers(min_value=0, max_value=200 * 24)),
-                    max_size=40)
+_HISTORY = st.lists(st.tuples(_ACTIONS, st.integers(min_value=0, max_value=200 * 24)), max_size=40)
 
 
 @settings(max_examples=200, deadline=None)
@@ -80,5 +90,6 @@ def _worth_at_most(activities: list[Activity], now: datetime) -> float:
     """What the hits could still be worth after decay (rule ids here are their actions)."""
     points = {rule.id: abs(rule.points) for rule in RETAINED.engagement.rules}
     half_life = RETAINED.engagement.half_life
-    return float(sum(points[a.action] * 0.5 ** ((now - a.occurred_at) / half_life)
-                     for a in activities))
+    return float(
+        sum(points[a.action] * 0.5 ** ((now - a.occurred_at) / half_life) for a in activities)
+    )

@@ -17,9 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column(
-        "ingest_seen_deliveries", sa.Column("body_sha256", sa.String(64), nullable=True)
-    )
+    op.add_column("ingest_seen_deliveries", sa.Column("body_sha256", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
