@@ -20,10 +20,9 @@ from pydantic import BaseModel, ValidationError
 
 from leadrelay.api_auth import ApiToken
 from leadrelay.contracts.errors import FieldError, from_pydantic, json_pointer
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import Store
-from services.handoff.domain import Account, Rep, unknown_territories
+from services.handoff.domain import Account, Rep, RosterConfig, RoutingConfig, unknown_territories
 from services.handoff.roster_store import Roster, load_roster, put_account, put_rep
 
 log = logging.getLogger(__name__)
@@ -33,15 +32,14 @@ _M = TypeVar("_M", bound=BaseModel)
 Document = Annotated[dict[str, Any], Body(description="Every field of the entry")]
 
 
-def build_router(runtime: Runtime, definitions: Definitions) -> APIRouter:
-    """The roster routes on the runtime's store (what the CLI mounts on the ingest app)."""
-    return roster_router(runtime.store, definitions)
+def build_router(runtime: Runtime, routing: RoutingConfig, seed: RosterConfig) -> APIRouter:
+    """The roster routes on the runtime's store (what the composition root mounts on the API)."""
+    return roster_router(runtime.store, routing, seed)
 
 
-def roster_router(store: Store, definitions: Definitions) -> APIRouter:
-    """``/v1/reps`` and ``/v1/accounts`` on ``store``, seeded from the definitions' roster."""
+def roster_router(store: Store, routing: RoutingConfig, seed: RosterConfig) -> APIRouter:
+    """``/v1/reps`` and ``/v1/accounts`` on ``store``, seeded from the ``roster:`` section."""
     router = APIRouter(tags=["roster"])
-    seed, routing = definitions.roster, definitions.routing
 
     async def current_roster() -> Roster:
         async with store.transaction() as tx:

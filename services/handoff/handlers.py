@@ -36,12 +36,13 @@ from leadrelay.contracts.events import (
     parse_as,
 )
 from leadrelay.contracts.topics import EventType
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.consumer import Handler
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import (
     Rep,
     RepLoad,
+    RosterConfig,
+    RoutingConfig,
     RoutingDecision,
     RoutingState,
     decide,
@@ -63,6 +64,7 @@ from services.handoff.repository import (
     save_routing_state,
 )
 from services.handoff.roster_store import Roster, load_roster
+from services.sla_monitor.domain import SlaConfig
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,9 @@ class _Request:
 
 @dataclass(frozen=True)
 class HandoffHandlers:
-    definitions: Definitions
+    routing: RoutingConfig
+    roster: RosterConfig
+    sla: SlaConfig
     assignments_topic: str
     metrics: HandoffMetrics
 
@@ -158,11 +162,11 @@ class HandoffHandlers:
     async def _assign(self, tx: Transaction, request: _Request) -> None:
         connection, now, ready = tx.connection, tx.now(), request.ready
         started = time.perf_counter()
-        roster = await load_roster(connection, self.definitions.roster, now)
+        roster = await load_roster(connection, self.roster, now)
         loads = await load_loads(connection)
         facts = lead_facts(ready, request.excluded)
         decision = decide(
-            self.definitions.routing, roster.reps, roster.accounts, facts, request.state, loads, now
+            self.routing, roster.reps, roster.accounts, facts, request.state, loads, now
         )
         tx.after_commit(
             lambda: self.metrics.decision_seconds.observe(time.perf_counter() - started)
@@ -181,7 +185,7 @@ class HandoffHandlers:
             rep,
             attempt=request.attempt,
             prior_rep_ids=_reps_of_episode(request.history, ready.episode),
-            sla=self.definitions.sla,
+            sla=self.sla,
             assigned_at=now,
         )
         await insert_assignment(connection, _row(payload, decision))

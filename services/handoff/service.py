@@ -1,8 +1,8 @@
 """The hand-off service on the runtime: what it consumes and the handlers that react.
 
 ``leadrelay run handoff`` and ``leadrelay up`` call :func:`build_service` with the process's
-runtime and the definitions file; tests call it the same way. The roster is read from the
-database on every decision (seeded from ``definitions.roster`` on first use, see
+runtime and its sections of the definitions file; tests call it the same way. The roster is
+read from the database on every decision (seeded from the ``roster:`` section on first use, see
 ``roster_store``), so roster API edits apply to the next lead without a restart.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime, ServiceSpec
+from services.handoff.domain import RosterConfig, RoutingConfig
 from services.handoff.handlers import HandoffHandlers
 from services.handoff.metrics import HandoffMetrics
+from services.sla_monitor.domain import SlaConfig
 
 NAME: Final = "handoff"
 CONSUMES: Final = (Topic.SALES_READY, Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY)
@@ -22,10 +23,14 @@ CONSUMES: Final = (Topic.SALES_READY, Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY)
 ``sales-activity`` tells when a rep is done with a lead, which frees their open capacity."""
 
 
-def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
-    """Hand-off on ``definitions`` (routing, roster seed, SLA), metrics on the registry."""
+def build_service(
+    runtime: Runtime, routing: RoutingConfig, roster: RosterConfig, sla: SlaConfig
+) -> ServiceSpec:
+    """Hand-off on its ``routing:`` and ``roster:`` sections, metrics on the registry."""
     handlers = HandoffHandlers(
-        definitions=definitions,
+        routing=routing,
+        roster=roster,
+        sla=sla,
         assignments_topic=runtime.topic(Topic.ASSIGNMENTS),
         metrics=HandoffMetrics.create(runtime.registry),
     )

@@ -6,15 +6,16 @@ from plain parts, so tests can run handlers and the firing loop on a store with 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
 from leadrelay.contracts.topics import EventType, Topic
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from leadrelay.store.unit_of_work import Store
+from services.handoff.domain import Rep
+from services.sla_monitor.domain import SlaConfig
 from services.sla_monitor.events import ActionPublisher
 from services.sla_monitor.firing import DEFAULT_BATCH_SIZE, FiringLoop
 from services.sla_monitor.handlers import SlaHandlers
@@ -39,7 +40,8 @@ class SlaMonitor:
     def create(
         cls,
         store: Store,
-        definitions: Definitions,
+        sla: SlaConfig,
+        roster_seed: Sequence[Rep],
         *,
         registry: CollectorRegistry,
         topic_name: Callable[[Topic], str],
@@ -48,9 +50,9 @@ class SlaMonitor:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> SlaMonitor:
         metrics = SlaMetrics.create(registry)
-        roster = RosterReader.of(definitions.roster.reps)
+        roster = RosterReader.of(roster_seed)
         publisher = ActionPublisher(roster, topic_name)
-        handlers = SlaHandlers(definitions.sla, roster, metrics)
+        handlers = SlaHandlers(sla, roster, metrics)
         firing = FiringLoop(
             store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
         )
@@ -69,11 +71,12 @@ class SlaMonitor:
         )
 
 
-def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
+def build_service(runtime: Runtime, sla: SlaConfig, roster_seed: Sequence[Rep]) -> ServiceSpec:
     """The SLA monitor on ``runtime`` (what ``leadrelay run sla-monitor`` runs)."""
     monitor = SlaMonitor.create(
         runtime.store,
-        definitions,
+        sla,
+        roster_seed,
         registry=runtime.registry,
         topic_name=runtime.topic,
         poll_seconds=runtime.settings.sla_poll_seconds,

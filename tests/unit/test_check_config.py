@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from leadrelay.cli import main
-from leadrelay.definitions import default_definitions_text
+from leadrelay.app.cli import main
+from leadrelay.app.definitions import default_definitions_text
 
 Document = dict[str, Any]
 

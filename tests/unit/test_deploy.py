@@ -18,16 +18,17 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
-from leadrelay.bootstrap import CONSUMER_SERVICES, SERVICES
-from leadrelay.definitions import load_definitions
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.registry import CONSUMER_SERVICES, SERVICES
 from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.service import Runtime
 from leadrelay.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -379,8 +380,9 @@ def _consumed_topics(service: str, settings: Settings) -> set[str]:
         metrics=None,
         topic=settings.topic,
     )
-    module = importlib.import_module(CONSUMER_SERVICES[service])
-    spec = module.build_service(runtime, load_definitions(BASE / "definitions.yaml"))
+    build = CONSUMER_SERVICES[service].consumer
+    assert build is not None
+    spec = build(cast(Runtime, runtime), load_definitions(BASE / "definitions.yaml"))
     return {settings.topic(topic) for topic in spec.consumes}
 
 

@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.settings import load_settings
-from leadrelay.simulate import (
+from leadrelay.app.simulate import (
     PERSONAS,
     Journey,
     Persona,
@@ -22,6 +20,8 @@ from leadrelay.simulate import (
     plan_journeys,
     reaction_visible,
 )
+from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.settings import load_settings
 from services.ingest.mapping.cloudevents import map_event
 from services.ingest.mapping.common import IngestContext
 

@@ -21,8 +21,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
+from leadrelay.app.schema import upgrade_async
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Clock, Store
 from services.sla_monitor.firing import FiringReport, LagSummary

@@ -18,11 +18,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
+from leadrelay.app.definitions import Definitions, load_definitions
+from leadrelay.app.tables import metadata
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.schemas import validate_event
 from leadrelay.contracts.topics import EventType
-from leadrelay.definitions import Definitions, load_definitions
-from leadrelay.store.all_tables import metadata
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
@@ -122,7 +122,11 @@ class HandoffHarness:
         self.clock = clock
         self.registry = CollectorRegistry()
         self.handlers = HandoffHandlers(
-            definitions, ASSIGNMENTS, HandoffMetrics.create(self.registry)
+            definitions.routing,
+            definitions.roster,
+            definitions.sla,
+            ASSIGNMENTS,
+            HandoffMetrics.create(self.registry),
         )
 
     async def deliver(self, *events: CloudEvent) -> None:

@@ -40,7 +40,7 @@ async def handoff(tmp_path: Path) -> AsyncIterator[HandoffHarness]:
 async def client(handoff: HandoffHarness) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.state.api_token = TOKEN
-    app.include_router(roster_router(handoff.store, DEFINITIONS))
+    app.include_router(roster_router(handoff.store, DEFINITIONS.routing, DEFINITIONS.roster))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from leadrelay.app.definitions import load_definitions
 from leadrelay.contracts.events import ActivityItem, LeadSalesReady
-from leadrelay.definitions import load_definitions
 from services.handoff.domain.sla_calendar import rep_calendar_parts, sla_calendar
 from services.handoff.messages import high_intent_actions, lead_facts
 from services.sla_monitor.domain import add_business_time

@@ -16,9 +16,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 import services.scoring.tables
+from leadrelay.app.definitions import load_definitions
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_event
-from leadrelay.definitions import load_definitions
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import metadata, outbox
 from leadrelay.store.unit_of_work import Store

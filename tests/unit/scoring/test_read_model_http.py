@@ -17,9 +17,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-import leadrelay.store.all_tables  # noqa: F401  (every read model's tables, for create_all)
-from leadrelay.bootstrap import create_api
-from leadrelay.definitions import load_definitions
+import leadrelay.app.tables  # noqa: F401  (every read model's tables, for create_all)
+from leadrelay.app.api import create_api
+from leadrelay.app.definitions import load_definitions
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.service import Runtime

@@ -12,11 +12,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
+from leadrelay.app.definitions import Definitions, load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import Topic, topic_name
-from leadrelay.definitions import Definitions, load_definitions
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
 from services.handoff.domain import RosterConfig
@@ -184,7 +184,8 @@ def build_monitor(
 ) -> SlaMonitor:
     return SlaMonitor.create(
         store,
-        defs or definitions(),
+        (defs or definitions()).sla,
+        (defs or definitions()).roster.reps,
         registry=registry,
         topic_name=lambda t: topic_name(t, PREFIX),
         poll_seconds=0.05,

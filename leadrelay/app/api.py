@@ -1,4 +1,4 @@
-"""The public HTTP API: ingest routes, operations routes, and routers other services mount.
+"""The public HTTP API: ingest's routes, the lead view, each service's routes, operations.
 
 The caller (``leadrelay run ingest``, ``leadrelay up``, tests) opens the runtime and closes it;
 the app only borrows it, so there is no lifespan work here. Every error the app answers,
@@ -8,7 +8,6 @@ including those of mounted routers, is ``application/problem+json`` (RFC 9457).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from http import HTTPStatus
 
 from fastapi import APIRouter, FastAPI, Request
@@ -17,15 +16,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import services.ingest.api
+from leadrelay.app.definitions import Definitions
+from leadrelay.app.lead_view import lead_view_router
+from leadrelay.app.registry import REGISTRY
 from leadrelay.contracts.errors import FieldError, json_pointer
-from leadrelay.definitions import Definitions
 from leadrelay.ops import ops_router
 from leadrelay.runtime.service import Runtime
 from services.ingest import problems
-from services.ingest.gateway import Gateway
 from services.ingest.metrics import IngestMetrics
 from services.ingest.problems import PROBLEM_MEDIA_TYPE, Problem, ProblemError
-from services.ingest.routes import ingest_router
 
 DESCRIPTION = """\
 Marketing automation platforms and CRMs send LeadRelay what leads do and what sales did with
@@ -34,27 +34,28 @@ accepted and the same request should be retried. Refusals are `application/probl
 """
 
 
-def create_app(
-    runtime: Runtime, definitions: Definitions, routers: Sequence[APIRouter] = ()
-) -> FastAPI:
-    """The API on an open ``runtime``; ``routers`` (lead view, roster) are mounted as given.
-
-    ``definitions`` is accepted for symmetry with the other services' factories; ingest maps
-    what sources send and does not depend on the scorecard or routing.
-    """
-    del definitions
+def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
+    """The API on an open ``runtime``: ingest's routes, then every registered service's."""
     metrics = IngestMetrics.create(runtime.registry)
     app = FastAPI(title="LeadRelay", version="1", description=DESCRIPTION)
     app.state.api_token = runtime.settings.api_token.get_secret_value()
-    app.include_router(ingest_router(Gateway(runtime, metrics)))
+    app.include_router(services.ingest.api.build_router(runtime, metrics))
     app.include_router(ops_router(runtime.registry, runtime.readiness_checks()))
-    for router in routers:
+    for router in service_routers(runtime, definitions):
         app.include_router(router)
     app.add_exception_handler(ProblemError, _problem_handler)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app
+
+
+def service_routers(runtime: Runtime, definitions: Definitions) -> list[APIRouter]:
+    """The lead view (every service's part) and each service's own routes (the roster)."""
+    parts = [e.lead_view(runtime, definitions) for e in REGISTRY if e.lead_view is not None]
+    routers = [lead_view_router(runtime.store, parts)]
+    routers += [e.router(runtime, definitions) for e in REGISTRY if e.router is not None]
+    return routers
 
 
 def problem_response(problem: Problem) -> JSONResponse:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from leadrelay.bootstrap import SERVICES
+from leadrelay.app.registry import SERVICES
 from leadrelay.settings import Settings, load_settings
 
 log = logging.getLogger("leadrelay")
@@ -69,19 +69,19 @@ def _settings() -> Settings:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from leadrelay.store import migrate
+    from leadrelay.app import schema
 
     settings = _settings()
     if args.downgrade:
-        migrate.downgrade(settings.database_url, args.revision or "base")
+        schema.downgrade(settings.database_url, args.revision or "base")
     else:
-        migrate.upgrade(settings.database_url, args.revision or "heads")
+        schema.upgrade(settings.database_url, args.revision or "heads")
     print(f"database migrated to {args.revision or ('base' if args.downgrade else 'newest')}")
     return 0
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from leadrelay.definitions import (
+    from leadrelay.app.definitions import (
         DefinitionsError,
         default_definitions_text,
         load_definitions,
@@ -103,7 +103,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from leadrelay.bootstrap import serve
+    from leadrelay.app.bootstrap import serve
     from leadrelay.process import configure_logging
 
     configure_logging()
@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from leadrelay.bootstrap import serve
+    from leadrelay.app.bootstrap import serve
     from leadrelay.process import configure_logging
 
     configure_logging()
@@ -119,7 +119,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from leadrelay.simulate import run_simulation
+    from leadrelay.app.simulate import run_simulation
 
     summary_ok: bool = asyncio.run(
         run_simulation(

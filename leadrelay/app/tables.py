@@ -1,6 +1,7 @@
 """Imports every service's table declarations, so ``metadata`` knows the whole schema.
 
-Used where the complete schema matters: the test that compares migrations with declarations.
+Used where the complete schema matters: the test that compares migrations with declarations,
+and unit tests that ``create_all`` a throwaway database.
 """
 
 import services.handoff.tables  # imported for its side effect: tables on metadata

@@ -22,9 +22,14 @@ from pydantic import (
     model_validator,
 )
 
-from services.handoff.domain import RosterConfig, RoutingConfig, cross_validate
-from services.scoring.domain import Scorecard
-from services.sla_monitor.domain import SlaConfig
+from services.handoff.domain import (
+    DEFAULT_ROUTING_FILE,
+    RosterConfig,
+    RoutingConfig,
+    cross_validate,
+)
+from services.scoring.domain import DEFAULT_SCORECARD_FILE, Scorecard
+from services.sla_monitor.domain import DEFAULT_SLA_FILE, SlaConfig
 
 STAGES = (
     "anonymous",
@@ -37,12 +42,11 @@ STAGES = (
     "recycled",
     "disqualified",
 )
-_ROOT = Path(__file__).resolve().parent
 DEFAULT_SECTION_FILES = (
-    _ROOT / "default_lifecycle.yaml",
-    _ROOT.parent / "services" / "scoring" / "default_scorecard.yaml",
-    _ROOT.parent / "services" / "handoff" / "default_routing.yaml",
-    _ROOT.parent / "services" / "sla_monitor" / "default_sla.yaml",
+    Path(__file__).resolve().with_name("default_lifecycle.yaml"),
+    DEFAULT_SCORECARD_FILE,
+    DEFAULT_ROUTING_FILE,
+    DEFAULT_SLA_FILE,
 )
 """The shipped default, one commented file per owning team, read as one document."""
 

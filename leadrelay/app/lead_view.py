@@ -6,16 +6,14 @@ SLA monitor the clocks. Each part is read in one database snapshot, so the view 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.api_auth import ApiToken
+from leadrelay.store.read_model import LeadViewPart
 from leadrelay.store.unit_of_work import Store
-
-LeadViewPart = Callable[[AsyncConnection, str], Awaitable[dict[str, Any] | None]]
 
 
 def lead_view_router(store: Store, parts: Sequence[LeadViewPart]) -> APIRouter:

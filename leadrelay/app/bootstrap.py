@@ -1,71 +1,42 @@
-"""The composition root: which services exist, and how a process runs some or all of them.
+"""How a process runs some or all of the registered services (``leadrelay run X``, ``up``).
 
-``leadrelay run X`` and ``leadrelay up`` both come here; tests use the same pieces
-(:func:`service_specs`, :func:`create_api`) on their own runtime.
+Tests use the same pieces (:func:`service_specs`, :func:`leadrelay.app.api.create_api`) on their
+own runtime; which services exist is :mod:`leadrelay.app.registry`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
-
-from leadrelay.definitions import Definitions, load_definitions
-from leadrelay.lead_view import LeadViewPart, lead_view_router
+from leadrelay.app.api import create_api
+from leadrelay.app.definitions import Definitions, load_definitions
+from leadrelay.app.registry import CONSUMER_SERVICES
+from leadrelay.app.schema import ensure_schema_current, upgrade_async
 from leadrelay.ops import ops_app
 from leadrelay.process import serve_http, stop_on_signals
 from leadrelay.runtime.service import Runtime, ServiceSpec, open_runtime, run_services
 from leadrelay.runtime.waiting import pause
 from leadrelay.settings import Settings
-from leadrelay.store.migrate import ensure_schema_current, upgrade_async
 from leadrelay.store.unit_of_work import accelerated_clock
 
 log = logging.getLogger("leadrelay")
 
-CONSUMER_SERVICES = {
-    "scoring": "services.scoring.service",
-    "handoff": "services.handoff.service",
-    "sla-monitor": "services.sla_monitor.service",
-}
-"""Each module has ``build_service(runtime, definitions) -> ServiceSpec``."""
-SERVICES = ("ingest", *CONSUMER_SERVICES)
-LEAD_VIEW_PARTS = ("services.handoff.read_model", "services.sla_monitor.read_model")
-"""Each module has ``lead_view(connection, lead_key)``; they follow scoring's part, which owns
-the lead and is bound in :func:`create_api` to the scorecard and the runtime's clock."""
-API_ROUTER_MODULES = ("services.handoff.api",)
-"""Each module has ``build_router(runtime, definitions)``, mounted on the ingest app."""
 DRAIN_SECONDS = 15.0
 
 
 def service_specs(
     runtime: Runtime, definitions: Definitions, names: Sequence[str]
 ) -> list[ServiceSpec]:
-    """The consumer services among ``names``, built on ``runtime``."""
-    return [
-        importlib.import_module(CONSUMER_SERVICES[name]).build_service(runtime, definitions)
-        for name in names
-        if name in CONSUMER_SERVICES
-    ]
-
-
-def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
-    """The public HTTP API: ingest routes, the lead view, the roster, operations."""
-    from services.ingest.app import create_app
-    from services.scoring.read_model import lead_view_at_request
-
-    parts: list[LeadViewPart] = [
-        lead_view_at_request(definitions.scorecard, runtime.store.clock),
-        *(importlib.import_module(m).lead_view for m in LEAD_VIEW_PARTS),
-    ]
-    routers = [lead_view_router(runtime.store, parts)]
-    routers += [
-        importlib.import_module(m).build_router(runtime, definitions) for m in API_ROUTER_MODULES
-    ]
-    return create_app(runtime, definitions, routers)
+    """The consumer services among ``names``, built on ``runtime`` from the registry."""
+    specs = []
+    for name in names:
+        entry = CONSUMER_SERVICES.get(name)
+        if entry is not None and entry.consumer is not None:
+            specs.append(entry.consumer(runtime, definitions))
+    return specs
 
 
 async def serve(names: Sequence[str], settings: Settings, *, embedded: bool) -> int:
