@@ -49,6 +49,7 @@ from leadrelay.runtime.topics import ensure_topics
 from leadrelay.settings import load_settings
 from services.handoff.service import build_service
 from services.handoff.tables import assignments
+from services.sla_monitor.domain import AnnouncedDeadlines
 
 PARTITIONS = 6
 COUNTRIES = ("US", "DE", "JP", "BR", "GB", "AU", "CA", "FR")
@@ -205,7 +206,9 @@ async def handoff(
     )
     runtime = await open_runtime(settings)
     definitions = load_definitions()
-    spec = build_service(runtime, definitions.routing, definitions.roster, definitions.sla)
+    spec = build_service(
+        runtime, definitions.routing, definitions.roster, AnnouncedDeadlines(definitions.sla)
+    )
 
     async def until(count: int) -> bool:
         return await _assigned(runtime) >= count and await runtime.store.outbox_backlog() == 0

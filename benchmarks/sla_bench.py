@@ -196,7 +196,6 @@ async def monitor_drain(url: str, batch_size: int, origin: float) -> Run:
         monitor = SlaMonitor.create(
             store,
             definitions.sla,
-            definitions.roster.reps,
             registry=CollectorRegistry(),
             topic_name=lambda t: topic_name(t),
             poll_seconds=1.0,

@@ -3,7 +3,9 @@
 Each entry says what the composition root may build for a service: its consumer (handlers and
 background loops), its HTTP routes, its part of the lead view, and where its migrations live.
 Each builder receives only its own section of the definitions file; the lambda here is the one
-place that knows which section that is.
+place that knows which section that is. Hand-off also receives the SLA monitor's
+``AnnouncedDeadlines`` through its own ``SlaDeadlines`` port: the deadlines it publishes are
+counted by the SLA rules, and neither service imports the other.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import services.sla_monitor.service
 from leadrelay.app.definitions import Definitions
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from leadrelay.store.read_model import LeadViewPart
+from services.sla_monitor.domain import AnnouncedDeadlines
 
 ConsumerBuilder = Callable[[Runtime, Definitions], ServiceSpec]
 RouterBuilder = Callable[[Runtime, Definitions], APIRouter]
@@ -62,7 +65,7 @@ REGISTRY: tuple[ServiceEntry, ...] = (
         "handoff",
         services.handoff.migrations.LOCATION,
         consumer=lambda runtime, d: services.handoff.service.build_service(
-            runtime, d.routing, d.roster, d.sla
+            runtime, d.routing, d.roster, AnnouncedDeadlines(d.sla)
         ),
         router=lambda runtime, d: services.handoff.api.build_router(runtime, d.routing, d.roster),
         lead_view=lambda _runtime, _d: services.handoff.read_model.lead_view,
@@ -70,9 +73,7 @@ REGISTRY: tuple[ServiceEntry, ...] = (
     ServiceEntry(
         "sla-monitor",
         services.sla_monitor.migrations.LOCATION,
-        consumer=lambda runtime, d: services.sla_monitor.service.build_service(
-            runtime, d.sla, d.roster.reps
-        ),
+        consumer=lambda runtime, d: services.sla_monitor.service.build_service(runtime, d.sla),
         lead_view=lambda _runtime, _d: services.sla_monitor.read_model.lead_view,
     ),
 )

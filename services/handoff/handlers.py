@@ -48,6 +48,7 @@ from services.handoff.domain import (
     decide,
     record_assignment,
 )
+from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.messages import SOURCE, assigned_event_id, lead_assigned, lead_facts
 from services.handoff.metrics import HandoffMetrics
 from services.handoff.repository import (
@@ -64,7 +65,6 @@ from services.handoff.repository import (
     save_routing_state,
 )
 from services.handoff.roster_store import Roster, load_roster
-from services.sla_monitor.domain import SlaConfig
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class _Request:
 class HandoffHandlers:
     routing: RoutingConfig
     roster: RosterConfig
-    sla: SlaConfig
+    deadlines: SlaDeadlines
     assignments_topic: str
     metrics: HandoffMetrics
 
@@ -184,8 +184,7 @@ class HandoffHandlers:
             decision,
             rep,
             attempt=request.attempt,
-            prior_rep_ids=_reps_of_episode(request.history, ready.episode),
-            sla=self.sla,
+            deadlines=self.deadlines,
             assigned_at=now,
         )
         await insert_assignment(connection, _row(payload, decision))

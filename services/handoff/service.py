@@ -13,9 +13,9 @@ from typing import Final
 from leadrelay.contracts.topics import Topic
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.handoff.domain import RosterConfig, RoutingConfig
+from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.handlers import HandoffHandlers
 from services.handoff.metrics import HandoffMetrics
-from services.sla_monitor.domain import SlaConfig
 
 NAME: Final = "handoff"
 CONSUMES: Final = (Topic.SALES_READY, Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY)
@@ -24,13 +24,16 @@ CONSUMES: Final = (Topic.SALES_READY, Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY)
 
 
 def build_service(
-    runtime: Runtime, routing: RoutingConfig, roster: RosterConfig, sla: SlaConfig
+    runtime: Runtime, routing: RoutingConfig, roster: RosterConfig, deadlines: SlaDeadlines
 ) -> ServiceSpec:
-    """Hand-off on its ``routing:`` and ``roster:`` sections, metrics on the registry."""
+    """Hand-off on its ``routing:`` and ``roster:`` sections, metrics on the registry.
+
+    ``deadlines`` counts the SLA deadlines each assignment announces (the composition root
+    passes the SLA monitor's rules)."""
     handlers = HandoffHandlers(
         routing=routing,
         roster=roster,
-        sla=sla,
+        deadlines=deadlines,
         assignments_topic=runtime.topic(Topic.ASSIGNMENTS),
         metrics=HandoffMetrics.create(runtime.registry),
     )

@@ -22,7 +22,6 @@ from leadrelay.contracts.events import (
 )
 from leadrelay.contracts.topics import Topic
 from leadrelay.store.unit_of_work import Transaction
-from services.handoff.domain.config import Rep
 from services.sla_monitor.domain import (
     Breach,
     Escalate,
@@ -31,7 +30,7 @@ from services.sla_monitor.domain import (
     SlaAction,
     Warn,
 )
-from services.sla_monitor.roster import RosterReader, escalation_target
+from services.sla_monitor.domain.rep import escalation_target
 
 SOURCE = "/leadrelay/sla-monitor"
 C = TypeVar("C", bound=SlaClockEvent)
@@ -107,19 +106,15 @@ def _clock_event(model: type[C], action: Warn | Breach | Escalate) -> C:
 class ActionPublisher:
     """Queues the events of SLA actions in the current transaction's outbox."""
 
-    roster: RosterReader
     topic_name: Callable[[Topic], str]
 
     async def publish(
         self, tx: Transaction, actions: Iterable[tuple[SlaAction, str | None]]
     ) -> None:
-        """Queue each (action, assignment team); reps are read once per call, for escalations."""
-        reps: dict[str, Rep | None] = {}
+        """Queue each (action, assignment team); an escalation goes to whom the domain says."""
         for action, team in actions:
             target = None
             if isinstance(action, Escalate):
-                if action.rep_id not in reps:
-                    reps[action.rep_id] = await self.roster.rep(tx.connection, action.rep_id)
-                target = escalation_target(action.escalated_to, reps[action.rep_id], team)
+                target = escalation_target(action.escalated_to, action.manager, team)
             emission = emission_for(action, target)
             await tx.publish(self.topic_name(emission.topic), emission.event)

@@ -6,7 +6,7 @@ from plain parts, so tests can run handlers and the firing loop on a store with 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -14,14 +14,12 @@ from prometheus_client import CollectorRegistry
 from leadrelay.contracts.topics import EventType, Topic
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from leadrelay.store.unit_of_work import Store
-from services.handoff.domain import Rep
 from services.sla_monitor.domain import SlaConfig
 from services.sla_monitor.events import ActionPublisher
 from services.sla_monitor.firing import DEFAULT_BATCH_SIZE, FiringLoop
 from services.sla_monitor.handlers import SlaHandlers
 from services.sla_monitor.metrics import SlaMetrics
 from services.sla_monitor.parking import ParkedActivityExpiry
-from services.sla_monitor.roster import RosterReader
 
 NAME = "sla-monitor"
 
@@ -41,7 +39,6 @@ class SlaMonitor:
         cls,
         store: Store,
         sla: SlaConfig,
-        roster_seed: Sequence[Rep],
         *,
         registry: CollectorRegistry,
         topic_name: Callable[[Topic], str],
@@ -50,9 +47,8 @@ class SlaMonitor:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> SlaMonitor:
         metrics = SlaMetrics.create(registry)
-        roster = RosterReader.of(roster_seed)
-        publisher = ActionPublisher(roster, topic_name)
-        handlers = SlaHandlers(sla, roster, metrics)
+        publisher = ActionPublisher(topic_name)
+        handlers = SlaHandlers(sla, metrics)
         firing = FiringLoop(
             store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
         )
@@ -71,12 +67,11 @@ class SlaMonitor:
         )
 
 
-def build_service(runtime: Runtime, sla: SlaConfig, roster_seed: Sequence[Rep]) -> ServiceSpec:
-    """The SLA monitor on ``runtime`` (what ``leadrelay run sla-monitor`` runs)."""
+def build_service(runtime: Runtime, sla: SlaConfig) -> ServiceSpec:
+    """The SLA monitor on its ``sla:`` section (what ``leadrelay run sla-monitor`` runs)."""
     monitor = SlaMonitor.create(
         runtime.store,
         sla,
-        roster_seed,
         registry=runtime.registry,
         topic_name=runtime.topic,
         poll_seconds=runtime.settings.sla_poll_seconds,

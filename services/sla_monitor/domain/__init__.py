@@ -35,6 +35,7 @@ from services.sla_monitor.domain.clocks import (
     ScheduledStep,
     SlaClock,
     clock_id_for,
+    deadlines,
     due_actions,
     end_assignment,
     fire_due,
@@ -59,11 +60,20 @@ from services.sla_monitor.domain.config import (
     SlaPolicy,
     load_sla,
 )
+from services.sla_monitor.domain.rep import (
+    MANAGER,
+    AnnouncedDeadlines,
+    assignment_calendar,
+    escalation_target,
+    own_calendar,
+)
 from services.sla_monitor.domain.warn_rules import WarnRule, parse_warn_rule
 
 __all__ = [
     "DEFAULT",
     "DEFAULT_SLA_FILE",
+    "MANAGER",
+    "AnnouncedDeadlines",
     "AppliesTo",
     "AssignmentFacts",
     "Breach",
@@ -95,14 +105,18 @@ __all__ = [
     "WorkInterval",
     "add_business_days",
     "add_business_time",
+    "assignment_calendar",
     "business_time_between",
     "clock_id_for",
+    "deadlines",
     "due_actions",
     "end_assignment",
+    "escalation_target",
     "fire_due",
     "load_sla",
     "next_fire_at",
     "on_sales_activity",
+    "own_calendar",
     "parse_duration",
     "parse_time_zone",
     "parse_warn_rule",

@@ -31,6 +31,7 @@ from leadrelay.store.tables import inbox
 from services.handoff.api import build_router
 from services.handoff.service import build_service
 from services.handoff.tables import assignments
+from services.sla_monitor.domain import AnnouncedDeadlines
 from tests.integration.runtime.effects import produce, read_topic, wait_until
 from tests.unit.handoff.builders import make_rep
 from tests.unit.handoff.service_support import definitions_with, reassignment, sales_ready
@@ -59,7 +60,14 @@ async def running_handoff(
     task = asyncio.create_task(
         run_services(
             runtime,
-            [build_service(runtime, definitions.routing, definitions.roster, definitions.sla)],
+            [
+                build_service(
+                    runtime,
+                    definitions.routing,
+                    definitions.roster,
+                    AnnouncedDeadlines(definitions.sla),
+                )
+            ],
             stop,
         )
     )

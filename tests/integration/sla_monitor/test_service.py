@@ -70,7 +70,7 @@ class Cluster:
             outbox_poll_seconds=0.05,
         )
         runtime = await open_runtime(settings, clock=self.clock)
-        build = spec or (lambda r: build_service(r, definitions().sla, definitions().roster.reps))
+        build = spec or (lambda r: build_service(r, definitions().sla))
         stop = asyncio.Event()
         task = asyncio.create_task(run_services(runtime, [build(runtime)], stop))
         try:
@@ -147,7 +147,6 @@ async def test_two_monitor_instances_fire_each_clock_once(
         return SlaMonitor.create(
             runtime.store,
             definitions().sla,
-            definitions().roster.reps,
             registry=runtime.registry,
             topic_name=runtime.topic,
             poll_seconds=0.05,

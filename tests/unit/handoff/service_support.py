@@ -30,6 +30,7 @@ from services.handoff.domain import Account, Rep, RosterConfig, RoutingConfig, c
 from services.handoff.handlers import HandoffHandlers
 from services.handoff.metrics import HandoffMetrics
 from services.handoff.read_model import lead_view
+from services.sla_monitor.domain import AnnouncedDeadlines
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = json.loads(
@@ -124,7 +125,7 @@ class HandoffHarness:
         self.handlers = HandoffHandlers(
             definitions.routing,
             definitions.roster,
-            definitions.sla,
+            AnnouncedDeadlines(definitions.sla),
             ASSIGNMENTS,
             HandoffMetrics.create(self.registry),
         )

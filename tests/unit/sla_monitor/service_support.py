@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
@@ -19,7 +19,6 @@ from leadrelay.contracts.topics import Topic, topic_name
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
-from services.handoff.domain import RosterConfig
 from services.sla_monitor.service import SlaMonitor
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
@@ -44,47 +43,28 @@ class FakeClock:
 
 
 def definitions() -> Definitions:
-    """The shipped SLA policies with a small roster: Anna (manager Maria), Bob, Carl."""
-    shipped = load_definitions()
-    roster = RosterConfig.model_validate(
-        {
-            "reps": [
-                {
-                    "id": "rep-anna",
-                    "name": "Anna",
-                    "role": "sdr",
-                    "team": "sdr-emea",
-                    "time_zone": "Europe/Berlin",
-                    "manager": "mgr-maria",
-                },
-                {
-                    "id": "rep-bob",
-                    "name": "Bob",
-                    "role": "sdr",
-                    "team": "sdr-emea",
-                    "time_zone": "Europe/Berlin",
-                },
-                {
-                    "id": "rep-carl",
-                    "name": "Carl",
-                    "role": "sdr",
-                    "team": "sdr-emea",
-                    "time_zone": "Europe/Berlin",
-                },
-                {
-                    "id": "rep-nina",
-                    "name": "Nina",
-                    "role": "sdr",
-                    "team": "sdr-amer",
-                    "time_zone": "America/New_York",
-                    "working_hours": {
-                        d: ["08:00-12:00"] for d in ("mon", "tue", "wed", "thu", "fri")
-                    },
-                },
-            ]
-        }
-    )
-    return shipped.model_copy(update={"roster": roster})
+    """The shipped definitions: the monitor reads only their ``sla:`` section."""
+    return load_definitions()
+
+
+OFFICE = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+REPS: dict[str, dict[str, Any]] = {
+    "rep-anna": {"time_zone": "Europe/Berlin", "team": "sdr-emea", "manager": "mgr-maria"},
+    "rep-bob": {"time_zone": "Europe/Berlin", "team": "sdr-emea"},
+    "rep-carl": {"time_zone": "Europe/Berlin", "team": "sdr-emea"},
+    "rep-nina": {
+        "time_zone": "America/New_York",
+        "team": "sdr-amer",
+        "working_hours": {d: ["08:00-12:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    },
+}
+"""The rep snapshots hand-off would send: Anna (manager Maria), Bob, Carl, Nina in New York."""
+
+
+def rep_snapshot(rep_id: str) -> dict[str, Any] | None:
+    """The snapshot of ``rep_id`` as ``lead_assigned`` carries it; None for an unknown rep."""
+    known = REPS.get(rep_id)
+    return None if known is None else {"working_hours": OFFICE, **known}
 
 
 def _example_data(event_type: str) -> dict[str, Any]:
@@ -103,6 +83,7 @@ def lead_assigned(
     lead_key: str = LEAD,
     team: str | None = "sdr-emea",
     role: str = "sdr",
+    rep: dict[str, Any] | Literal["roster"] | None = "roster",
 ) -> CloudEvent:
     """A ``lead_assigned`` event (the shipped example with these facts)."""
     data = _example_data("leadrelay.lead_assigned.v1")
@@ -119,6 +100,9 @@ def lead_assigned(
     )
     if team is None:
         del data["team"]
+    data["rep"] = rep_snapshot(rep_id) if rep == "roster" else rep
+    if data["rep"] is None:
+        del data["rep"]
     return new_event(
         "leadrelay.lead_assigned.v1",
         "/tests",
@@ -185,7 +169,6 @@ def build_monitor(
     return SlaMonitor.create(
         store,
         (defs or definitions()).sla,
-        (defs or definitions()).roster.reps,
         registry=registry,
         topic_name=lambda t: topic_name(t, PREFIX),
         poll_seconds=0.05,

@@ -13,8 +13,6 @@ import pytest
 from sqlalchemy import func, select
 
 from leadrelay.contracts.topics import Topic
-from services.handoff.domain import Rep
-from services.handoff.roster_store import put_rep
 from services.sla_monitor.read_model import lead_view
 from services.sla_monitor.tables import sla_clocks, sla_parked_activity
 
@@ -317,22 +315,18 @@ async def test_metrics_report_breaches_first_touch_time_and_firing_lag(sla: Harn
     assert sample(sla, "leadrelay_sla_open_clocks", state="running") == 1  # acceptance
 
 
-async def test_the_roster_as_edited_through_the_api_wins_over_the_definitions_file(
+async def test_the_rep_snapshot_in_the_assignment_decides_calendar_and_manager(
     sla: Harness,
 ) -> None:
-    edited = Rep.model_validate(
-        {
-            "id": "rep-anna",
-            "name": "Anna",
-            "role": "sdr",
-            "team": "sdr-emea",
-            "time_zone": "America/New_York",
-            "manager": "mgr-from-api",
-        }
-    )
-    async with sla.store.transaction() as tx:
-        await put_rep(tx.connection, edited, ASSIGNED)
-    await assign(sla, "as-1", "rep-anna", ASSIGNED)  # 04:00 in New York: due at 10:00 there
+    """No roster read: the calendar and manager hand-off sent are the ones that count."""
+    snapshot = {
+        "time_zone": "America/New_York",
+        "working_hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+        "team": "sdr-emea",
+        "manager": "mgr-from-api",
+    }
+    sla.clock.set(ASSIGNED)  # 04:00 in New York: due at 10:00 there
+    await sla.handle(lead_assigned("as-1", "rep-anna", ASSIGNED, rep=snapshot))
     assert steps(await fire_at(sla, new_york(2026, 1, 13, 9, 59))) == [
         ("sla_warning", "first_touch")
     ]
