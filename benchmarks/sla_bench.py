@@ -41,8 +41,14 @@ from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.topics import topic_name
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.unit_of_work import Store
-from services.sla_monitor.domain import AssignmentFacts, ClockKind, clock_id_for, start_clocks
-from services.sla_monitor.firing import DEFAULT_BATCH_SIZE, LagSummary
+from services.sla_monitor.domain import (
+    AssignmentFacts,
+    ClockKind,
+    LagSummary,
+    clock_id_for,
+    start_clocks,
+)
+from services.sla_monitor.jobs.firing import DEFAULT_BATCH_SIZE
 from services.sla_monitor.repository import StoredClock, row_values
 from services.sla_monitor.service import SlaMonitor
 

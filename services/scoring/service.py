@@ -12,8 +12,8 @@ from leadrelay.contracts.topics import Topic
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.scoring.domain import Scorecard
 from services.scoring.handlers import OutputTopics, ScoringHandlers
+from services.scoring.jobs.retention import VisitorRetention
 from services.scoring.metrics import ScoringMetrics
-from services.scoring.retention import VisitorRetention
 
 NAME: Final = "scoring"
 CONSUMES: Final = (Topic.WEB_ACTIVITY, Topic.FORM_SUBMISSIONS, Topic.SALES_ACTIVITY, Topic.RECYCLED)

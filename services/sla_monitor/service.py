@@ -15,11 +15,11 @@ from leadrelay.contracts.topics import EventType, Topic
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from leadrelay.store.unit_of_work import Store
 from services.sla_monitor.domain import SlaConfig
-from services.sla_monitor.events import ActionPublisher
-from services.sla_monitor.firing import DEFAULT_BATCH_SIZE, FiringLoop
 from services.sla_monitor.handlers import SlaHandlers
+from services.sla_monitor.jobs.firing import DEFAULT_BATCH_SIZE, FiringLoop
+from services.sla_monitor.jobs.parking import ParkedActivityExpiry
+from services.sla_monitor.messages import ActionPublisher
 from services.sla_monitor.metrics import SlaMetrics
-from services.sla_monitor.parking import ParkedActivityExpiry
 
 NAME = "sla-monitor"
 

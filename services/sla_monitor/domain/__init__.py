@@ -67,6 +67,7 @@ from services.sla_monitor.domain.rep import (
     escalation_target,
     own_calendar,
 )
+from services.sla_monitor.domain.reports import FiringReport, LagSummary
 from services.sla_monitor.domain.warn_rules import WarnRule, parse_warn_rule
 
 __all__ = [
@@ -86,7 +87,9 @@ __all__ = [
     "Duration",
     "Escalate",
     "EscalateStep",
+    "FiringReport",
     "LadderStep",
+    "LagSummary",
     "ReassignStep",
     "Recycle",
     "RecycleReason",

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from leadrelay.runtime.periodic import repeat
@@ -25,13 +24,14 @@ from leadrelay.store.unit_of_work import Store
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
     Breach,
+    FiringReport,
     SlaAction,
     SlaClock,
     Warn,
     fire_due,
     to_utc,
 )
-from services.sla_monitor.events import ActionPublisher
+from services.sla_monitor.messages import ActionPublisher
 from services.sla_monitor.metrics import SlaMetrics
 from services.sla_monitor.repository import StoredClock
 
@@ -40,26 +40,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 500
 GAUGE_REFRESH_SECONDS = 15.0
 """Counting open clocks scans an index; every poll would be wasteful on a large table."""
-
-
-@dataclass(frozen=True)
-class FiringReport:
-    """What one round (or a whole drain) did; ``lags`` are seconds from due to committed."""
-
-    selected: int = 0
-    fired_clocks: int = 0
-    actions: int = 0
-    deferred_assignments: int = 0
-    lags: tuple[float, ...] = field(default=(), repr=False)
-
-    def __add__(self, other: FiringReport) -> FiringReport:
-        return FiringReport(
-            self.selected + other.selected,
-            self.fired_clocks + other.fired_clocks,
-            self.actions + other.actions,
-            self.deferred_assignments + other.deferred_assignments,
-            self.lags + other.lags,
-        )
 
 
 @dataclass(frozen=True)
@@ -197,31 +177,3 @@ def _attribute(actions: Sequence[SlaAction], group: Sequence[StoredClock]) -> li
 
 def _step_name(action: SlaAction) -> str:
     return getattr(action, "step", None) or "recycle"
-
-
-@dataclass(frozen=True)
-class LagSummary:
-    """Percentiles of firing lag in seconds (nearest-rank)."""
-
-    count: int
-    p50: float
-    p90: float
-    p99: float
-    max: float
-
-    @classmethod
-    def of(cls, lags: Sequence[float]) -> LagSummary:
-        ordered = sorted(lags)
-        if not ordered:
-            return cls(0, 0.0, 0.0, 0.0, 0.0)
-
-        def rank(q: float) -> float:
-            return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
-
-        return cls(len(ordered), rank(0.5), rank(0.9), rank(0.99), ordered[-1])
-
-    def __str__(self) -> str:
-        return (
-            f"{self.count} events, lag p50 {self.p50:.3f}s p90 {self.p90:.3f}s "
-            f"p99 {self.p99:.3f}s max {self.max:.3f}s"
-        )

@@ -25,7 +25,7 @@ from leadrelay.app.schema import upgrade_async
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Clock, Store
-from services.sla_monitor.firing import FiringReport, LagSummary
+from services.sla_monitor.domain import FiringReport, LagSummary
 from services.sla_monitor.tables import sla_clocks
 from tests.integration.sla_monitor.bulk import insert_pending
 from tests.unit.sla_monitor.service_support import build_monitor

@@ -16,21 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
 
 from leadrelay.app.definitions import Definitions, load_definitions
 from leadrelay.app.tables import metadata
 from leadrelay.contracts.envelope import CloudEvent, new_event
-from leadrelay.contracts.schemas import validate_event
 from leadrelay.contracts.topics import EventType
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
 from services.handoff.domain import Account, Rep, RosterConfig, RoutingConfig, cross_validate
 from services.handoff.handlers import HandoffHandlers
 from services.handoff.metrics import HandoffMetrics
 from services.handoff.read_model import lead_view
 from services.sla_monitor.domain import AnnouncedDeadlines
+from tests.unit import delivery
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = json.loads(
@@ -131,25 +129,14 @@ class HandoffHarness:
         )
 
     async def deliver(self, *events: CloudEvent) -> None:
-        """As the consume loop does: validated, each once per id, in its own transaction."""
-        for event in events:
-            validate_event(event)
-            async with self.store.transaction() as tx:
-                if await tx.mark_processed("handoff", event.id):
-                    await self.handlers.table()[event.type](event, tx)
+        await delivery.deliver(self.store, "handoff", self.handlers.table(), *events)
 
     async def apply(self, event: CloudEvent) -> None:
-        """The handler alone, without the inbox."""
-        async with self.store.transaction() as tx:
-            await self.handlers.table()[event.type](event, tx)
+        await delivery.apply(self.store, self.handlers.table(), event)
 
     async def assigned(self) -> list[CloudEvent]:
         """Every ``lead_assigned`` queued so far, oldest first."""
-        async with self.store.engine.connect() as connection:
-            rows = await connection.execute(
-                select(outbox.c.payload).where(outbox.c.topic == ASSIGNMENTS).order_by(outbox.c.id)
-            )
-            return [CloudEvent.from_bytes(payload) for (payload,) in rows]
+        return await delivery.published(self.store, ASSIGNMENTS)
 
     async def view(self, lead_key: str) -> dict[str, Any] | None:
         async with self.store.engine.connect() as connection:

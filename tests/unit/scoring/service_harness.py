@@ -1,8 +1,6 @@
 """The scoring handlers on a real SQLite store, without Kafka: deliver events, read the outbox.
 
-``deliver`` does what the consume loop does around a handler (inbox row and handler in one
-transaction), so tests see the same dedupe; ``apply`` skips the inbox to show what the handlers
-themselves do with a fact they have already seen.
+Delivery goes through the shared harness (``tests/unit/delivery.py``).
 """
 
 from __future__ import annotations
@@ -18,9 +16,8 @@ from sqlalchemy import select
 import services.scoring.tables
 from leadrelay.app.definitions import load_definitions
 from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.schemas import validate_event
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.tables import metadata, outbox
+from leadrelay.store.tables import metadata
 from leadrelay.store.unit_of_work import Store
 from services.scoring.domain import load_activities
 from services.scoring.handlers import OutputTopics, ScoringHandlers
@@ -28,6 +25,7 @@ from services.scoring.metrics import ScoringMetrics
 from services.scoring.read_model import lead_view
 from services.scoring.repository import load_lead
 from services.scoring.tables import visitors
+from tests.unit import delivery
 from tests.unit.scoring.service_events import MovableClock
 
 TOPICS = OutputTopics(scores="lead-scores", sales_ready="sales-ready", recycled="recycled")
@@ -44,24 +42,14 @@ class ScoringHarness:
         )
 
     async def deliver(self, *events: CloudEvent) -> None:
-        """As the consume loop does: validated, each once per id, in its own transaction."""
-        for event in events:
-            validate_event(event)
-            async with self.store.transaction() as tx:
-                if await tx.mark_processed("scoring", event.id):
-                    await self.handlers.table()[event.type](event, tx)
+        await delivery.deliver(self.store, "scoring", self.handlers.table(), *events)
 
     async def apply(self, event: CloudEvent) -> None:
         """The handler alone, as after a restore that lost the inbox."""
-        async with self.store.transaction() as tx:
-            await self.handlers.table()[event.type](event, tx)
+        await delivery.apply(self.store, self.handlers.table(), event)
 
     async def published(self, topic: str) -> list[CloudEvent]:
-        async with self.store.engine.connect() as connection:
-            rows = await connection.execute(
-                select(outbox.c.payload).where(outbox.c.topic == topic).order_by(outbox.c.id)
-            )
-            return [CloudEvent.from_bytes(payload) for (payload,) in rows]
+        return await delivery.published(self.store, topic)
 
     async def state(self, lead_key: str) -> Any:
         """The stored domain state (None if scoring never saw the lead)."""

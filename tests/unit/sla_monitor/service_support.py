@@ -20,6 +20,7 @@ from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
 from services.sla_monitor.service import SlaMonitor
+from tests.unit import delivery
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
 LEAD = "lk_0123abcd"
@@ -153,10 +154,8 @@ class Harness:
     registry: CollectorRegistry
 
     async def handle(self, event: CloudEvent) -> None:
-        """What the consume loop does with ``event`` (minus Kafka)."""
-        handler = self.monitor.spec().handlers[event.type]
-        async with self.store.transaction() as tx:
-            await handler(event, tx)
+        """What the consume loop does with ``event`` (minus Kafka): the handler in a transaction."""
+        await delivery.apply(self.store, self.monitor.spec().handlers, event)
 
 
 def build_monitor(
