@@ -34,7 +34,7 @@ from services.handoff.tables import assignments
 from services.sla_monitor.domain import AnnouncedDeadlines
 from tests.integration.runtime.effects import produce, read_topic, wait_until
 from tests.unit.handoff.builders import make_rep
-from tests.unit.handoff.service_support import definitions_with, reassignment, sales_ready
+from tests.unit.handoff.support import definitions_with, reassignment, sales_ready
 
 AssignmentRow = tuple[str, int, int, str | None]
 """``(lead_key, episode, attempt, rep_id)`` of one ``handoff_assignments`` row."""

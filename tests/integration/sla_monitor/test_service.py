@@ -28,7 +28,7 @@ from tests.integration.runtime.effects import produce, read_topic, wait_until
 from tests.integration.sla_monitor.bulk import insert_pending
 from tests.unit.scoring.service_events import ADA_KEY, form
 from tests.unit.sla_monitor.helpers import berlin
-from tests.unit.sla_monitor.service_support import (
+from tests.unit.sla_monitor.support import (
     FakeClock,
     definitions,
     lead_assigned,

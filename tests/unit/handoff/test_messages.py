@@ -8,7 +8,7 @@ from leadrelay.contracts.events import ActivityItem, LeadSalesReady
 from services.handoff.messages import high_intent_actions, lead_facts, rep_snapshot
 
 from .builders import make_rep, utc
-from .service_support import sales_ready_data
+from .support import sales_ready_data
 
 
 def test_the_snapshot_carries_calendar_team_and_manager_but_never_the_email() -> None:

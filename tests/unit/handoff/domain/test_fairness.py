@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from services.handoff.domain import Rep, RoutingState, decide, pick
 
-from .builders import NOW, make_facts, make_rep, make_routing
+from ..builders import NOW, make_facts, make_rep, make_routing
 
 ROUTING = make_routing()
 

@@ -17,7 +17,7 @@ from services.handoff.domain import (
     load_routing,
 )
 
-from .builders import NOW, make_rep, make_routing
+from ..builders import NOW, make_rep, make_routing
 
 
 def _default_sections() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from services.sla_monitor.domain import (
     parse_warn_rule,
 )
 
-from .helpers import default_sla_section
+from ..helpers import default_sla_section
 
 
 def minimal_section(**policy: Any) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.service import Runtime
 from leadrelay.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 BASE = DEPLOY / "kubernetes" / "base"
 KEDA = DEPLOY / "kubernetes" / "keda"

@@ -17,7 +17,7 @@ from services.handoff.domain import Account, Rep
 from services.handoff.messages import SOURCE
 from services.handoff.tables import assignments, rep_load
 from tests.unit.handoff.builders import make_rep
-from tests.unit.handoff.service_support import (
+from tests.unit.handoff.support import (
     NOW,
     HandoffHarness,
     definitions_with,

@@ -17,7 +17,7 @@ from services.sla_monitor.read_model import lead_view
 from services.sla_monitor.tables import sla_clocks, sla_parked_activity
 
 from .helpers import berlin, new_york
-from .service_support import (
+from .support import (
     Emitted,
     Harness,
     harness,

@@ -32,7 +32,7 @@ from services.scoring.domain import (
     score_lead,
 )
 
-from .helpers import GRADE_B, GRADE_C, GRADE_D, act, at, card, known_lead
+from ..helpers import GRADE_B, GRADE_C, GRADE_D, act, at, card, known_lead
 
 CARD = card()
 

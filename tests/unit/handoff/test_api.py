@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from services.handoff.api import PROBLEM_JSON, roster_router
 from services.handoff.domain import Account
 from tests.unit.handoff.builders import AROUND_THE_CLOCK, make_rep
-from tests.unit.handoff.service_support import (
+from tests.unit.handoff.support import (
     HandoffHarness,
     definitions_with,
     handoff_harness,

@@ -15,7 +15,7 @@ from services.scoring.domain import (
     load_scorecard,
 )
 
-from .helpers import base_mapping
+from ..helpers import base_mapping
 
 Mapping = dict[str, Any]
 

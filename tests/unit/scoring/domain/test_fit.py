@@ -8,7 +8,7 @@ import pytest
 
 from services.scoring.domain import Profile, evaluate_fit
 
-from .helpers import card
+from ..helpers import card
 
 
 def fit_points(rule: dict[str, Any], profile: Profile) -> float:

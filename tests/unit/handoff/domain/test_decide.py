@@ -16,7 +16,7 @@ from services.handoff.domain import (
     record_assignment,
 )
 
-from .builders import NOW, make_facts, make_rep, make_routing, utc
+from ..builders import NOW, make_facts, make_rep, make_routing, utc
 
 OFFICE = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 RULES = [

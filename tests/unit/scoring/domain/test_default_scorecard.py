@@ -15,7 +15,7 @@ from services.scoring.domain import (
     merge_visitor,
 )
 
-from .helpers import act, at
+from ..helpers import act, at
 
 CARD = load_default_scorecard()
 

@@ -29,7 +29,7 @@ from services.sla_monitor.domain import (
     start_clocks,
 )
 
-from .helpers import berlin, default_sla_section, new_york
+from ..helpers import berlin, default_sla_section, new_york
 
 CALENDAR = BusinessCalendar.from_parts("Europe/Berlin")
 

@@ -15,7 +15,7 @@ from services.scoring.domain import (
     remembered,
 )
 
-from .helpers import GRADE_B, GRADE_C, act, at, card, known_lead
+from ..helpers import GRADE_B, GRADE_C, act, at, card, known_lead
 
 RETAINED = card(
     engagement={

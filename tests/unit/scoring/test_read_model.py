@@ -26,7 +26,7 @@ from leadrelay.runtime.service import Runtime
 from leadrelay.settings import load_settings
 from leadrelay.store.unit_of_work import Store
 from tests.unit.scoring.service_events import ADA_KEY, DEMO_AT, HALF_LIFE, ada_journey
-from tests.unit.scoring.service_harness import ScoringHarness, scoring_harness
+from tests.unit.scoring.support import ScoringHarness, scoring_harness
 
 TOKEN = "lead-view-test-token"
 AUTHORIZED = {"Authorization": f"Bearer {TOKEN}"}

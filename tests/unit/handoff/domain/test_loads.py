@@ -7,7 +7,7 @@ import pytest
 from services.handoff.domain import RepLoad
 from services.handoff.domain.loads import loads_after, releases_the_lead
 
-from .builders import NOW, make_rep
+from ..builders import NOW, make_rep
 
 
 @pytest.mark.parametrize(

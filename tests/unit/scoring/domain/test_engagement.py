@@ -9,7 +9,7 @@ import pytest
 
 from services.scoring.domain import Activity, evaluate_engagement
 
-from .helpers import act, at, card
+from ..helpers import act, at, card
 
 
 def one_rule(**rule: Any) -> Any:

@@ -28,7 +28,7 @@ from tests.unit.scoring.service_events import (
     sales,
     web,
 )
-from tests.unit.scoring.service_harness import TOPICS, ScoringHarness, scoring_harness
+from tests.unit.scoring.support import TOPICS, ScoringHarness, scoring_harness
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from services.sla_monitor.domain import (
     load_sla,
 )
 
-from .helpers import default_sla_section
+from ..helpers import default_sla_section
 
 SLA = load_sla(default_sla_section())
 POLICY = SLA.policy_for("sdr", "round_robin")
