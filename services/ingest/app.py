@@ -47,7 +47,9 @@ def create_app(
     app = FastAPI(title="LeadRelay", version="1", description=DESCRIPTION)
     app.state.api_token = runtime.settings.api_token.get_secret_value()
     app.include_router(ingest_router(Gateway(runtime, metrics)))
-    app.include_router(ops_router(runtime.registry, runtime.readiness_checks()))
+    app.include_router(
+        ops_router(runtime.registry, runtime.readiness_checks(), runtime.store.clock)
+    )
     for router in routers:
         app.include_router(router)
     app.add_exception_handler(ProblemError, _problem_handler)  # type: ignore[arg-type]

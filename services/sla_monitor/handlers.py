@@ -33,8 +33,6 @@ from services.sla_monitor.roster import RosterReader
 
 log = logging.getLogger(__name__)
 
-CLOCK_SKEW = timedelta(minutes=5)
-
 
 @dataclass(frozen=True)
 class SlaHandlers:
@@ -71,7 +69,8 @@ class SlaHandlers:
         """Apply the rep's outcome to the assignment it is about, or park it until that exists."""
         activity = parse_as(event, SalesActivity)
         await repository.lock_lead(tx.connection, activity.lead_key)
-        clocks = _concerned(await repository.load_lead(tx.connection, activity.lead_key), activity)
+        loaded = await repository.load_lead(tx.connection, activity.lead_key)
+        clocks = _concerned(loaded, activity, self.sla.skew)
         if not clocks:
             if await repository.park_activity(tx.connection, event.id, activity, tx.now()):
                 tx.after_commit(self.metrics.parked_activity.labels("parked").inc)
@@ -84,7 +83,7 @@ class SlaHandlers:
     ) -> None:
         """Apply, in the order it occurred, the parked activity about ``assigned``."""
         parked = await repository.parked_for_lead(tx.connection, assigned.lead_key)
-        waiting = [p for p in parked if _is_about(p.activity, assigned)]
+        waiting = [p for p in parked if _is_about(p.activity, assigned, self.sla.skew)]
         clocks = started
         for item in waiting:
             clocks = await self._apply(tx, clocks, item.activity)
@@ -150,33 +149,35 @@ def _end_others(existing: Sequence[StoredClock], assigned: LeadAssigned) -> list
     return clocks
 
 
-def _is_about(activity: SalesActivity, assigned: LeadAssigned) -> bool:
-    """Whether parked ``activity`` concerns ``assigned``: by id when the CRM gave one, else by
-    rep, and only if it happened after the assignment (the rep's rejection of the same person
-    last month says nothing about today's assignment). ``CLOCK_SKEW`` allows for the CRM's
-    clock running a little behind ours."""
+def _is_about(activity: SalesActivity, assigned: LeadAssigned, skew: timedelta) -> bool:
+    """Whether parked ``activity`` concerns ``assigned``: by id when the CRM gave one (whatever
+    its timestamp), else by rep, and only if it happened after the assignment (the rep's
+    rejection of the same person last month says nothing about today's assignment). ``skew``
+    (the ``sla.clock_skew`` setting) allows for the CRM's clock running behind ours."""
     if activity.assignment_id is not None:
         return activity.assignment_id == assigned.assignment_id
-    after = activity.occurred_at >= assigned.assigned_at - CLOCK_SKEW
+    after = activity.occurred_at >= assigned.assigned_at - skew
     return activity.rep_id == assigned.rep_id and after
 
 
-def _concerned(clocks: Sequence[StoredClock], activity: SalesActivity) -> list[StoredClock]:
+def _concerned(
+    clocks: Sequence[StoredClock], activity: SalesActivity, skew: timedelta
+) -> list[StoredClock]:
     """The clocks of the assignment the activity is about; none means "not seen yet" (park).
 
-    The event's ``assignment_id`` when given. Else the rep's latest assignment that had started
-    when the activity happened (the same rule ``_is_about`` applies to parked activity), unless
-    the rep had lost it by then. Never another rep's: activity from a rep whose assignment the
-    monitor has not read yet (a reassignment in flight, or the lead back with an earlier rep)
-    must wait for that assignment, not stop someone else's clocks.
+    The event's ``assignment_id`` when given, whatever its timestamp. Else the rep's latest
+    assignment that had started (``skew`` allowed) when the activity happened (the same rule
+    ``_is_about`` applies to parked activity), unless the rep had lost it by then. Never another
+    rep's: activity from a rep whose assignment the monitor has not read yet (a reassignment in
+    flight, or the lead back with an earlier rep) must wait for that assignment, not stop
+    someone else's clocks.
     """
     if activity.assignment_id is not None:
         return [s for s in clocks if s.clock.assignment_id == activity.assignment_id]
     own = [
         s
         for s in clocks
-        if s.clock.rep_id == activity.rep_id
-        and s.clock.started_at - CLOCK_SKEW <= activity.occurred_at
+        if s.clock.rep_id == activity.rep_id and s.clock.started_at - skew <= activity.occurred_at
     ]
     if not own:
         return []

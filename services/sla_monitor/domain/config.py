@@ -7,7 +7,7 @@ a silently missing SLA. ``services/sla_monitor/default_sla.yaml`` is the annotat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,6 +29,7 @@ from services.sla_monitor.domain.calendar import (
 )
 from services.sla_monitor.domain.durations import (
     Duration,
+    TimeBasis,
     WarnRule,
     parse_duration,
     parse_warn_rule,
@@ -184,6 +185,23 @@ class SlaConfig(_Config):
 
     calendars: dict[str, CalendarConfig]
     policies: tuple[SlaPolicy, ...]
+    clock_skew: DurationText = Duration(5, "m")
+    """How far a CRM's clock may run behind ours: sales activity that names no assignment
+    counts for the rep's assignment that started up to this long after the activity's time."""
+
+    @field_validator("clock_skew")
+    @classmethod
+    def _wall_clock_skew(cls, value: Duration) -> Duration:
+        if value.basis is not TimeBasis.WALL:
+            raise ValueError(f"clock_skew is real time: use m or h, not {value}")
+        return value
+
+    @property
+    def skew(self) -> timedelta:
+        """``clock_skew`` as a length of time."""
+        fixed = self.clock_skew.fixed
+        assert fixed is not None  # a wall-clock unit always has a fixed length
+        return fixed
 
     @model_validator(mode="after")
     def _references(self) -> SlaConfig:

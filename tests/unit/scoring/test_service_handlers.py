@@ -292,6 +292,22 @@ async def test_the_read_model_explains_the_score_and_tells_the_story_in_order(
     assert later["fit_score"] == 70.0
 
 
+async def test_the_timeline_keeps_the_lifecycle_order_when_a_crm_clock_runs_behind(
+    scoring: ScoringHarness,
+) -> None:
+    await qualify_ada(scoring)
+    # the CRM stamps the acceptance three hours before the demo that made Ada an MQL
+    await scoring.deliver(sales("accepted", DEMO_AT - timedelta(hours=3), "accepted"))
+
+    view = await scoring.view(ADA_KEY)
+    assert view is not None
+    changes = [e for e in view["timeline"] if e["kind"] == "stage_change"]
+    assert [(e["from_stage"], e["to_stage"]) for e in changes] == [
+        ("anonymous", "lead"), ("lead", "mql"), ("mql", "sal"),
+    ]  # fmt: skip
+    assert view["timeline"][-1]["to_stage"] == "sal"
+
+
 async def test_metrics_count_events_transitions_and_hand_offs(scoring: ScoringHarness) -> None:
     await qualify_ada(scoring)
 

@@ -193,13 +193,15 @@ def build_monitor(
     )
 
 
-async def harness(database_url: str, start: datetime) -> AsyncIterator[Harness]:
+async def harness(
+    database_url: str, start: datetime, *, defs: Definitions | None = None
+) -> AsyncIterator[Harness]:
     await upgrade_async(database_url)
     clock = FakeClock(start.astimezone(UTC))
     store = Store(create_engine_for(database_url), clock=clock)
     registry = CollectorRegistry()
     try:
-        yield Harness(store, clock, build_monitor(store, registry), registry)
+        yield Harness(store, clock, build_monitor(store, registry, defs=defs), registry)
     finally:
         await store.dispose()
 
