@@ -38,13 +38,6 @@ from services.handoff.domain.decision import (
     decide,
     record_assignment,
 )
-from services.handoff.domain.hours import (
-    Shift,
-    calendar_status,
-    is_working,
-    local_day,
-    next_working_moment,
-)
 from services.handoff.domain.round_robin import RoutingState, pick, pool_key
 
 __all__ = [
@@ -68,18 +61,13 @@ __all__ = [
     "RuleWhen",
     "Segment",
     "SegmentBand",
-    "Shift",
     "SkipReason",
     "SkippedRep",
     "TraceStep",
-    "calendar_status",
     "cross_validate",
     "decide",
-    "is_working",
     "load_roster",
     "load_routing",
-    "local_day",
-    "next_working_moment",
     "pick",
     "pool_key",
     "record_assignment",

@@ -19,7 +19,6 @@ from services.scoring.domain.config import (
     load_scorecard,
 )
 from services.scoring.domain.defaults import default_scorecard_mapping, load_default_scorecard
-from services.scoring.domain.durations import format_duration, parse_duration
 from services.scoring.domain.lifecycle import (
     RECYCLE_REASONS,
     SALES_OUTCOMES,
@@ -104,13 +103,11 @@ __all__ = [
     "engagement_rule_matches",
     "evaluate_engagement",
     "evaluate_fit",
-    "format_duration",
     "load_activities",
     "load_default_scorecard",
     "load_scorecard",
     "load_state",
     "merge_visitor",
-    "parse_duration",
     "reassess",
     "remembered",
     "reported_by_sales",

@@ -4,9 +4,20 @@ The service wiring stores :class:`SlaClock` rows (indexed by :func:`next_fire_at
 :func:`start_clocks` on an assignment, :func:`on_sales_activity` on sales feedback and
 :func:`fire_due` / :func:`due_actions` from its firing loop with an injected ``now``, and turns the
 returned actions into events. See ``clocks.py`` for the lifecycle and ladder timing and
-``calendar.py`` for how business time is counted.
+``leadrelay/calendar.py`` for how business time is counted.
 """
 
+from leadrelay.calendar import (
+    BusinessCalendar,
+    WorkInterval,
+    add_business_days,
+    add_business_time,
+    business_time_between,
+    parse_time_zone,
+    parse_weekly_hours,
+    to_utc,
+)
+from leadrelay.durations import Duration, TimeBasis, parse_duration
 from services.sla_monitor.domain.actions import (
     Breach,
     ClockFacts,
@@ -17,16 +28,6 @@ from services.sla_monitor.domain.actions import (
     RequestReassignment,
     SlaAction,
     Warn,
-)
-from services.sla_monitor.domain.calendar import (
-    BusinessCalendar,
-    WorkInterval,
-    add_business_days,
-    add_business_time,
-    business_time_between,
-    parse_time_zone,
-    parse_weekly_hours,
-    to_utc,
 )
 from services.sla_monitor.domain.clocks import (
     AssignmentFacts,
@@ -58,13 +59,7 @@ from services.sla_monitor.domain.config import (
     SlaPolicy,
     load_sla,
 )
-from services.sla_monitor.domain.durations import (
-    Duration,
-    TimeBasis,
-    WarnRule,
-    parse_duration,
-    parse_warn_rule,
-)
+from services.sla_monitor.domain.warn_rules import WarnRule, parse_warn_rule
 
 __all__ = [
     "DEFAULT",

@@ -28,6 +28,8 @@ from typing import Final, TypedDict
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from leadrelay.calendar import BusinessCalendar, to_utc
+from leadrelay.durations import Duration
 from services.sla_monitor.domain.actions import (
     Breach,
     ClockKind,
@@ -37,7 +39,6 @@ from services.sla_monitor.domain.actions import (
     SlaAction,
     Warn,
 )
-from services.sla_monitor.domain.calendar import BusinessCalendar, to_utc
 from services.sla_monitor.domain.config import (
     ClockPolicy,
     EscalateStep,
@@ -48,7 +49,6 @@ from services.sla_monitor.domain.config import (
     Route,
     SlaPolicy,
 )
-from services.sla_monitor.domain.durations import Duration
 
 _CLOCK_NAMESPACE: Final = uuid.UUID("5b0f3c8e-2f5a-4b0e-9a57-6c1d2e3f4a5b")
 """Fixed forever: clock ids derived from it are stored in databases."""

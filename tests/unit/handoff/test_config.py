@@ -9,10 +9,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from leadrelay.calendar import is_working
 from services.handoff.domain import (
     DEFAULT_ROUTING_FILE,
     RoutingConfig,
-    is_working,
     load_roster,
     load_routing,
 )
@@ -45,7 +45,7 @@ def test_demo_reps_work_at_any_hour_so_a_laptop_demo_always_assigns() -> None:
     roster = load_roster(_default_sections()["roster"])
     for hours in range(0, 7 * 24, 5):
         moment = NOW + timedelta(hours=hours, minutes=17)
-        assert all(is_working(rep, moment) for rep in roster.reps), moment
+        assert all(is_working(rep.calendar, moment) for rep in roster.reps), moment
 
 
 def test_misspelt_key_is_refused_at_its_location() -> None:
@@ -132,10 +132,9 @@ def test_bare_yaml_no_for_norway_gets_a_hint() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"time_zone": "Mars/Olympus_Mons"}, "unknown IANA time zone"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "unknown time zone"),
         ({"working_hours": {"mon": ["9-17"]}}, "expected 'HH:MM-HH:MM'"),
-        ({"working_hours": {"mon": ["09:00-09:00"]}}, "is empty"),
-        ({"working_hours": {"mon": ["24:00-02:00"]}}, "not a time of day"),
+        ({"working_hours": {"mon": ["24:00-02:00"]}}, "is not a time"),
         ({"working_hours": {"mon": ["09:00-13:00", "12:00-17:00"]}}, "overlaps"),
         ({"working_hours": {"monday": ["09:00-17:00"]}}, "mon"),
         ({"id": "ana@example.com"}, "pattern"),
@@ -153,6 +152,14 @@ def test_rep_defaults_to_office_hours_monday_to_friday() -> None:
     (rep,) = load_roster({"reps": [{"id": "a", "name": "A", "role": "sdr", "team": "t"}]}).reps
     assert sorted(rep.working_hours) == ["fri", "mon", "thu", "tue", "wed"]
     assert [str(shift) for shift in rep.working_hours["mon"]] == ["09:00-17:00"]
+
+
+def test_shifts_read_as_the_sla_calendars_do() -> None:
+    """One grammar for both: a one-digit hour is accepted, an end equal to the start is a day."""
+    rep = make_rep("a", working_hours={"mon": ["9:00-17:00"], "tue": ["06:00-06:00"]})
+    dumped = rep.model_dump(mode="json")["working_hours"]
+    assert dumped == {"mon": ["09:00-17:00"], "tue": ["06:00-06:00"]}
+    assert rep.working_hours["tue"][0].end - rep.working_hours["tue"][0].start == 24 * 60
 
 
 def test_shift_crossing_midnight_round_trips_as_written() -> None:

@@ -11,10 +11,8 @@ from pydantic import ValidationError
 
 from services.scoring.domain import (
     Scorecard,
-    format_duration,
     load_default_scorecard,
     load_scorecard,
-    parse_duration,
 )
 
 from .helpers import base_mapping
@@ -22,35 +20,7 @@ from .helpers import base_mapping
 Mapping = dict[str, Any]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("90m", timedelta(minutes=90)),
-        ("36h", timedelta(hours=36)),
-        ("14d", timedelta(days=14)),
-        ("2w", timedelta(weeks=2)),
-        (" 7 d ", timedelta(days=7)),
-    ],
-)
-def test_durations_parse(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize("text", ["14 days", "14", 14, "0d", "", "1.5d", "-3h", "3y"])
-def test_bad_durations_say_what_is_expected(text: object) -> None:
-    with pytest.raises(ValueError, match=r"invalid duration .*(e\.g\. '90m'|at least 1)"):
-        parse_duration(text)
-
-
 def test_durations_dump_back_to_the_text_form() -> None:
-    texts = ("90m", "36h", "14d", "2w", "45s")
-    assert [format_duration(parse_duration(t)) for t in texts] == [
-        "90m",
-        "36h",
-        "14d",
-        "14d",
-        "45s",
-    ]
     dumped = load_scorecard(base_mapping()).model_dump(mode="json")
     assert dumped["engagement"]["half_life"] == "7d"
 

@@ -1,4 +1,4 @@
-"""The ``sla:`` section: the duration grammar, located validation errors, the shipped defaults."""
+"""The ``sla:`` section: warn rules, located validation errors, the shipped defaults."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from services.sla_monitor.domain import (
-    Duration,
     ReassignStep,
     SlaConfig,
-    TimeBasis,
     load_sla,
-    parse_duration,
     parse_warn_rule,
 )
 
@@ -34,34 +31,7 @@ def error_locations(section: dict[str, Any]) -> list[tuple[tuple[str | int, ...]
     return [(tuple(error["loc"]), error["msg"]) for error in caught.value.errors()]
 
 
-class TestDurationGrammar:
-    @pytest.mark.parametrize(
-        ("text", "amount", "unit", "basis"),
-        [
-            ("1bh", 1, "bh", TimeBasis.BUSINESS),
-            ("4h", 4, "h", TimeBasis.WALL),
-            ("2bd", 2, "bd", TimeBasis.BUSINESS),
-            ("90bm", 90, "bm", TimeBasis.BUSINESS),
-            (" 30m ", 30, "m", TimeBasis.WALL),
-            ("1d", 1, "d", TimeBasis.WALL),
-        ],
-    )
-    def test_valid(self, text: str, amount: int, unit: str, basis: TimeBasis) -> None:
-        duration = parse_duration(text)
-        assert (duration.amount, duration.unit, duration.basis) == (amount, unit, basis)
-        assert str(duration) == text.strip()
-
-    @pytest.mark.parametrize(
-        "text", ["1.5bh", "bh", "4", 4, "1x", "0bh", "-1h", "1 business hour", "10000bd"]
-    )
-    def test_invalid_names_the_grammar(self, text: object) -> None:
-        with pytest.raises(ValueError, match=r"invalid duration .*(unit|between 1 and 9999)"):
-            parse_duration(text)
-
-    def test_business_days_have_no_fixed_length(self) -> None:
-        assert parse_duration("1bd").fixed is None
-        assert parse_duration("90bm") == Duration(90, "bm")
-
+class TestWarnRules:
     @pytest.mark.parametrize(
         ("text", "shown"), [("75%", "75%"), ("15bm before", "15bm before"), ("15bm", "15bm before")]
     )

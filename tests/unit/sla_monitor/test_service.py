@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from leadrelay.contracts.topics import Topic
+from leadrelay.durations import parse_duration
 from services.handoff.domain import Rep
 from services.handoff.roster_store import put_rep
-from services.sla_monitor.domain.durations import parse_duration
 from services.sla_monitor.read_model import lead_view
 from services.sla_monitor.tables import sla_clocks, sla_parked_activity
 

@@ -1,4 +1,4 @@
-"""Working hours on the rep's own clock: time zones, shifts past midnight, DST days and holidays."""
+"""Working hours on the calendar's own clock: time zones, night shifts, DST days and holidays."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ from datetime import date, datetime
 
 import pytest
 
-from services.handoff.domain import calendar_status, is_working, next_working_moment
+from leadrelay.calendar import WEEKDAYS, Weekday, calendar_status, is_working, next_working_moment
 
-from .builders import AROUND_THE_CLOCK, make_rep, utc
+from .helpers import AROUND_THE_CLOCK, OFFICE, calendar, utc
 
-OFFICE = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
-EVERY_DAY_OFFICE = {day: ["09:00-17:00"] for day in AROUND_THE_CLOCK}
+EVERY_DAY_OFFICE: dict[Weekday, list[str]] = {day: ["09:00-17:00"] for day in WEEKDAYS}
 
 
 @pytest.mark.parametrize(
@@ -24,8 +23,8 @@ EVERY_DAY_OFFICE = {day: ["09:00-17:00"] for day in AROUND_THE_CLOCK}
     ],
 )
 def test_tokyo_day_starts_before_midnight_utc(moment: str, working: bool) -> None:
-    rep = make_rep("jp", time_zone="Asia/Tokyo", working_hours=OFFICE)
-    assert is_working(rep, utc(moment)) is working
+    cal = calendar(time_zone="Asia/Tokyo", working_hours=OFFICE)
+    assert is_working(cal, utc(moment)) is working
 
 
 @pytest.mark.parametrize(
@@ -38,8 +37,8 @@ def test_tokyo_day_starts_before_midnight_utc(moment: str, working: bool) -> Non
     ],
 )
 def test_los_angeles_day_ends_after_midnight_utc(moment: str, working: bool) -> None:
-    rep = make_rep("la", time_zone="America/Los_Angeles", working_hours=OFFICE)
-    assert is_working(rep, utc(moment)) is working
+    cal = calendar(time_zone="America/Los_Angeles", working_hours=OFFICE)
+    assert is_working(cal, utc(moment)) is working
 
 
 @pytest.mark.parametrize(
@@ -54,8 +53,8 @@ def test_los_angeles_day_ends_after_midnight_utc(moment: str, working: bool) -> 
     ],
 )
 def test_night_shift_runs_past_midnight(moment: str, working: bool) -> None:
-    rep = make_rep("night", working_hours={"mon": ["22:00-06:00"]})
-    assert is_working(rep, utc(moment)) is working
+    cal = calendar(working_hours={"mon": ["22:00-06:00"]})
+    assert is_working(cal, utc(moment)) is working
 
 
 @pytest.mark.parametrize(
@@ -69,8 +68,8 @@ def test_night_shift_runs_past_midnight(moment: str, working: bool) -> None:
     ],
 )
 def test_night_shift_over_berlin_spring_forward(moment: str, working: bool) -> None:
-    rep = make_rep("berlin", time_zone="Europe/Berlin", working_hours={"sat": ["22:00-06:00"]})
-    assert is_working(rep, utc(moment)) is working
+    cal = calendar(time_zone="Europe/Berlin", working_hours={"sat": ["22:00-06:00"]})
+    assert is_working(cal, utc(moment)) is working
 
 
 @pytest.mark.parametrize(
@@ -84,8 +83,8 @@ def test_night_shift_over_berlin_spring_forward(moment: str, working: bool) -> N
     ],
 )
 def test_night_shift_over_berlin_fall_back(moment: str, working: bool) -> None:
-    rep = make_rep("berlin", time_zone="Europe/Berlin", working_hours={"sat": ["22:00-06:00"]})
-    assert is_working(rep, utc(moment)) is working
+    cal = calendar(time_zone="Europe/Berlin", working_hours={"sat": ["22:00-06:00"]})
+    assert is_working(cal, utc(moment)) is working
 
 
 @pytest.mark.parametrize(
@@ -102,8 +101,8 @@ def test_night_shift_over_berlin_fall_back(moment: str, working: bool) -> None:
     ],
 )
 def test_new_york_office_hours_follow_dst(moment: str, working: bool) -> None:
-    rep = make_rep("ny", time_zone="America/New_York", working_hours=EVERY_DAY_OFFICE)
-    assert is_working(rep, utc(moment)) is working
+    cal = calendar(time_zone="America/New_York", working_hours=EVERY_DAY_OFFICE)
+    assert is_working(cal, utc(moment)) is working
 
 
 @pytest.mark.parametrize(
@@ -116,54 +115,52 @@ def test_new_york_office_hours_follow_dst(moment: str, working: bool) -> None:
     ],
 )
 def test_holiday_is_a_day_in_the_reps_own_calendar(moment: str, status: str) -> None:
-    rep = make_rep(
-        "jp", time_zone="Asia/Tokyo", working_hours=AROUND_THE_CLOCK, holidays=[date(2025, 6, 4)]
+    cal = calendar(
+        time_zone="Asia/Tokyo", working_hours=AROUND_THE_CLOCK, holidays=[date(2025, 6, 4)]
     )
-    assert calendar_status(rep, utc(moment)) == status
+    assert calendar_status(cal, utc(moment)) == status
 
 
 def test_holiday_cancels_a_night_shift_that_starts_on_it() -> None:
-    rep = make_rep("night", working_hours={"mon": ["22:00-06:00"]}, holidays=[date(2025, 6, 2)])
-    assert calendar_status(rep, utc("2025-06-02T23:00+00:00")) == "holiday"
-    assert calendar_status(rep, utc("2025-06-03T02:00+00:00")) == "holiday"
-    assert calendar_status(rep, utc("2025-06-09T23:00+00:00")) == "working"
+    cal = calendar(working_hours={"mon": ["22:00-06:00"]}, holidays=[date(2025, 6, 2)])
+    assert calendar_status(cal, utc("2025-06-02T23:00+00:00")) == "holiday"
+    assert calendar_status(cal, utc("2025-06-03T02:00+00:00")) == "holiday"
+    assert calendar_status(cal, utc("2025-06-09T23:00+00:00")) == "working"
 
 
 def test_next_working_moment_after_a_weekend_is_monday_morning_local() -> None:
-    rep = make_rep("berlin", time_zone="Europe/Berlin", working_hours=OFFICE)
+    cal = calendar(time_zone="Europe/Berlin", working_hours=OFFICE)
     friday_evening = utc("2025-06-06T17:30+02:00")
-    assert next_working_moment(rep, friday_evening) == utc("2025-06-09T09:00+02:00")
+    assert next_working_moment(cal, friday_evening) == utc("2025-06-09T09:00+02:00")
 
 
 def test_next_working_moment_skips_holidays() -> None:
-    rep = make_rep(
-        "berlin", time_zone="Europe/Berlin", working_hours=OFFICE, holidays=[date(2025, 6, 9)]
-    )
-    assert next_working_moment(rep, utc("2025-06-06T17:30+02:00")) == utc("2025-06-10T09:00+02:00")
+    cal = calendar(time_zone="Europe/Berlin", working_hours=OFFICE, holidays=[date(2025, 6, 9)])
+    assert next_working_moment(cal, utc("2025-06-06T17:30+02:00")) == utc("2025-06-10T09:00+02:00")
 
 
 def test_next_working_moment_while_working_is_now() -> None:
-    rep = make_rep("berlin", time_zone="Europe/Berlin", working_hours=OFFICE)
-    assert next_working_moment(rep, utc("2025-06-04T10:00+02:00")) == utc("2025-06-04T10:00+02:00")
+    cal = calendar(time_zone="Europe/Berlin", working_hours=OFFICE)
+    assert next_working_moment(cal, utc("2025-06-04T10:00+02:00")) == utc("2025-06-04T10:00+02:00")
 
 
 def test_shift_starting_in_the_spring_forward_gap_starts_when_the_clock_jumps() -> None:
-    rep = make_rep("berlin", time_zone="Europe/Berlin", working_hours={"sun": ["02:30-04:00"]})
-    found = next_working_moment(rep, utc("2025-03-29T23:00+00:00"))
+    cal = calendar(time_zone="Europe/Berlin", working_hours={"sun": ["02:30-04:00"]})
+    found = next_working_moment(cal, utc("2025-03-29T23:00+00:00"))
     assert found == utc("2025-03-30T03:00+02:00")
 
 
 def test_shift_starting_in_the_repeated_fall_back_hour_starts_at_its_first_occurrence() -> None:
-    rep = make_rep("ny", time_zone="America/New_York", working_hours={"sun": ["01:30-03:00"]})
-    found = next_working_moment(rep, utc("2025-11-02T00:00-04:00"))
+    cal = calendar(time_zone="America/New_York", working_hours={"sun": ["01:30-03:00"]})
+    found = next_working_moment(cal, utc("2025-11-02T00:00-04:00"))
     assert found == utc("2025-11-02T01:30-04:00")
 
 
 def test_rep_without_any_working_hours_has_no_next_working_moment() -> None:
-    rep = make_rep("never", working_hours={})
-    assert next_working_moment(rep, utc("2025-06-04T10:00+00:00")) is None
+    cal = calendar(working_hours={})
+    assert next_working_moment(cal, utc("2025-06-04T10:00+00:00")) is None
 
 
 def test_naive_time_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        is_working(make_rep("a"), datetime(2025, 6, 4, 12, 0))
+        is_working(calendar(), datetime(2025, 6, 4, 12, 0))

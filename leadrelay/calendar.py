@@ -1,5 +1,6 @@
-"""Business calendars and business-time arithmetic.
+"""The one business calendar: working hours, time zones, holidays and business-time arithmetic.
 
+Routing asks whether a rep is working now (:func:`calendar_status`, :func:`next_working_moment`);
 SLA promises to sales are made in *business* time ("first touch within 1 business hour"), so a lead
 assigned on Friday evening is not overdue on Saturday morning. Everything here is pure: instants go
 in and come out as timezone-aware datetimes (results are always UTC), and the calendar's own time
@@ -7,8 +8,9 @@ zone decides what "09:00 on a Monday" is, including across daylight-saving chang
 
 Semantics worth knowing:
 
-* Working intervals are local wall-clock times per weekday, e.g. ``mon: ["09:00-17:00"]``. An
-  interval may cross midnight (``"22:00-06:00"``); ``24:00`` means midnight at the end of the day.
+* Working intervals are local wall-clock times per weekday, e.g. ``mon: ["09:00-17:00"]``; the
+  hour may have one digit (``"9:00-17:00"``). An interval may cross midnight (``"22:00-06:00"``);
+  ``24:00`` means midnight at the end of the day, and an end equal to the start is a whole day.
   An interval belongs to the day it *starts* on: a holiday removes the intervals starting that day.
 * Business time is real elapsed time inside working intervals. A 09:00-17:00 day is 8 business
   hours all year; a night shift spanning a DST change is one hour shorter or longer, as a clock on
@@ -31,10 +33,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-"""Keys of ``weekly_hours``; full English names ("monday") are accepted too."""
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""Keys of ``weekly_hours`` in ``date.weekday()`` order; full English names ("monday") are
+accepted too."""
+
+CalendarStatus = Literal["working", "holiday", "outside_working_hours"]
 
 DEFAULT_WEEKLY_HOURS: Mapping[str, tuple[str, ...]] = {
     day: ("09:00-17:00",) for day in ("mon", "tue", "wed", "thu", "fri")
@@ -43,6 +50,8 @@ DEFAULT_WEEKLY_HOURS: Mapping[str, tuple[str, ...]] = {
 _MINUTES_PER_DAY = 24 * 60
 _MAX_DAYS_WITHOUT_WORK = 3660
 """A calendar with no working time for ten years is broken; stop instead of looping forever."""
+SEARCH_HORIZON_DAYS = 400
+"""How far ``next_working_moment`` looks: a year of holidays plus a margin, then it gives up."""
 
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -59,6 +68,12 @@ class WorkInterval:
     @property
     def text(self) -> str:
         return f"{_hhmm(self.start)}-{_hhmm(self.end)}"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def covers(self, minute_of_day: float) -> bool:
+        return self.start <= minute_of_day < self.end
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,21 @@ class BusinessCalendar:
         zone = time_zone if isinstance(time_zone, ZoneInfo) else parse_time_zone(time_zone)
         hours = DEFAULT_WEEKLY_HOURS if weekly_hours is None else weekly_hours
         return cls(zone, parse_weekly_hours(hours), frozenset(holidays))
+
+    @classmethod
+    def of_week(
+        cls,
+        time_zone: str,
+        week: Mapping[Weekday, Sequence[WorkInterval]],
+        holidays: Iterable[date] = (),
+    ) -> BusinessCalendar:
+        """A calendar from intervals already parsed per weekday, without the whole-week checks.
+
+        A rep's roster entry may have no working hours at all (nobody routes to them); such a
+        calendar answers :func:`calendar_status` but cannot count business time.
+        """
+        weekly = tuple(tuple(sorted(week.get(day, ()))) for day in WEEKDAYS)
+        return cls(parse_time_zone(time_zone), weekly, frozenset(holidays))
 
     def day_intervals(self, day: date) -> tuple[UtcInterval, ...]:
         """The non-empty working intervals starting on local ``day``, as UTC instants, in order."""
@@ -142,10 +172,12 @@ def parse_weekly_hours(hours: Mapping[str, Sequence[str]]) -> tuple[tuple[WorkIn
     return tuple(week)
 
 
-def parse_interval(text: str) -> WorkInterval:
+def parse_interval(text: object) -> WorkInterval:
     """``"HH:MM-HH:MM"``; an end at or before the start means the interval crosses midnight."""
+    if isinstance(text, WorkInterval):
+        return text
     match = _INTERVAL.match(text) if isinstance(text, str) else None
-    if match is None:
+    if match is None or not isinstance(text, str):
         raise ValueError(f"invalid interval {text!r}: expected 'HH:MM-HH:MM', e.g. '09:00-17:00'")
     start = _minutes(text, int(match[1]), int(match[2]), allow_24=False)
     end = _minutes(text, int(match[3]), int(match[4]), allow_24=True)
@@ -249,11 +281,83 @@ def _intervals_from(calendar: BusinessCalendar, instant: datetime) -> Iterator[U
         yield from intervals
 
 
+def calendar_status(calendar: BusinessCalendar, at: datetime) -> CalendarStatus:
+    """Whether ``at`` is working time, and if not, whether a holiday is the reason.
+
+    Routing's question: a holiday is a day off, so nothing runs on that local date, and a night
+    shift that started on a holiday does not run into the next morning either.
+    """
+    local = to_utc(at).astimezone(calendar.time_zone)
+    today = local.date()
+    if today in calendar.holidays:
+        return "holiday"
+    minute = local.hour * 60 + local.minute + local.second / 60
+    if any(interval.covers(minute) for interval in calendar.weekly[today.weekday()]):
+        return "working"
+    yesterday = today - timedelta(days=1)
+    if any(iv.covers(minute + _MINUTES_PER_DAY) for iv in calendar.weekly[yesterday.weekday()]):
+        return "holiday" if yesterday in calendar.holidays else "working"
+    return "outside_working_hours"
+
+
+def is_working(calendar: BusinessCalendar, at: datetime) -> bool:
+    """Working hours and holidays only; activity and out-of-office are routing's business."""
+    return calendar_status(calendar, at) == "working"
+
+
+def next_working_moment(calendar: BusinessCalendar, at: datetime) -> datetime | None:
+    """The first instant at or after ``at`` that is working time (UTC), or None within a year.
+
+    Working time can only begin at ``at`` itself, at a shift start or at a local midnight (the end
+    of a holiday), so trying those in order finds the earliest one.
+    """
+    if is_working(calendar, at):
+        return to_utc(at)
+    first_day = calendar.local_date(at)
+    for offset in range(SEARCH_HORIZON_DAYS):
+        day = first_day + timedelta(days=offset)
+        starts = {0} | {interval.start for interval in calendar.weekly[day.weekday()]}
+        for minute in sorted(starts):
+            candidate = _first_instant_at_wall(day, minute, calendar.time_zone)
+            if candidate > at and is_working(calendar, candidate):
+                return candidate
+    return None
+
+
+def _first_instant_at_wall(day: date, minute: int, zone: ZoneInfo) -> datetime:
+    """The first UTC instant at which the local clock reads ``day`` ``minute`` or later.
+
+    On a fall-back day that is the first of the two occurrences; a time skipped by spring-forward
+    is reached when the clock jumps over it, which only a search can find (the jump's size and
+    wall time vary by zone).
+    """
+    wall = datetime.combine(day, time(minute // 60, minute % 60))
+    first, second = (wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1))
+    if first <= second:
+        return first
+    low, high = second, first  # in the gap: the clock jumps somewhere in (low, high]
+    while high - low > timedelta(minutes=1):
+        middle = low + (high - low) // 2
+        middle -= timedelta(seconds=middle.second, microseconds=middle.microsecond)
+        if middle <= low:
+            break
+        if middle.astimezone(zone).replace(tzinfo=None) >= wall:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def to_utc(instant: datetime) -> datetime:
     """Refuse naive datetimes (whose zone is a guess) and express aware ones in UTC."""
+    require_aware(instant)
+    return instant.astimezone(UTC)
+
+
+def require_aware(instant: datetime) -> None:
+    """Domain time is always an aware instant; a naive one would silently mean the host's zone."""
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"naive datetime {instant.isoformat()}: pass a timezone-aware instant")
-    return instant.astimezone(UTC)
 
 
 def _weekday_index(key: str) -> int:

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.sla_monitor.domain import (
+from leadrelay.calendar import (
     BusinessCalendar,
     add_business_days,
     add_business_time,
     business_time_between,
-    parse_duration,
 )
+from leadrelay.durations import parse_duration
 
 from .helpers import berlin, new_york
 
