@@ -24,6 +24,7 @@ from pydantic import (
 
 from services.handoff.domain import RosterConfig, RoutingConfig, cross_validate
 from services.scoring.domain import Scorecard
+from services.scoring.domain.config import RecycleCooldown
 from services.sla_monitor.domain import SlaConfig
 
 STAGES = (
@@ -52,11 +53,13 @@ class DefinitionsError(ValueError):
 
 
 class Lifecycle(BaseModel):
-    """Plain-language meaning of each stage (the stages themselves are fixed)."""
+    """Plain-language meaning of each stage (the stages themselves are fixed), and how long a
+    recycled lead cools down before it can be handed to sales again."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stages: dict[str, str] = Field(default_factory=dict)
+    recycle_cooldown: RecycleCooldown = Field(default_factory=RecycleCooldown)
 
     @field_validator("stages")
     @classmethod
@@ -83,6 +86,11 @@ class Definitions(BaseModel):
     @model_validator(mode="after")
     def _references_resolve(self) -> Definitions:
         cross_validate(self.routing, self.roster.reps)
+        rules = {rule.id for rule in self.scorecard.engagement.rules}
+        unknown = [r for r in self.lifecycle.recycle_cooldown.unless if r not in rules]
+        if unknown:
+            names = ", ".join(unknown)
+            raise ValueError(f"lifecycle.recycle_cooldown.unless: unknown engagement rule {names}")
         return self
 
     def summary(self) -> str:

@@ -49,6 +49,7 @@ from services.scoring.domain import (
     remembered,
     reported_by_sales,
 )
+from services.scoring.domain.config import RecycleCooldown
 from services.scoring.metrics import ScoringMetrics
 from services.scoring.repository import (
     StoredLead,
@@ -80,6 +81,8 @@ class ScoringHandlers:
     scorecard: Scorecard
     topics: OutputTopics
     metrics: ScoringMetrics
+    cooldown: RecycleCooldown | None = None
+    """The lifecycle's ``recycle_cooldown``; None: a recycled lead may re-qualify at once."""
 
     def table(self) -> Mapping[str, Handler]:
         """Event type -> handler, for the ``ServiceSpec``."""
@@ -107,7 +110,10 @@ class ScoringHandlers:
         if data.email is not None:
             state = apply_profile(state, Profile(email=data.email), event.id, data.occurred_at)
         await self._conclude(
-            event, tx, stored, apply_activity(self.scorecard, state, activity, tx.now())
+            event,
+            tx,
+            stored,
+            apply_activity(self.scorecard, state, activity, tx.now(), cooldown=self.cooldown),
         )
 
     async def on_form_submitted(self, event: CloudEvent, tx: Transaction) -> None:
@@ -120,7 +126,7 @@ class ScoringHandlers:
         state = _merged(stored.state, pending, data.anonymous_id)
         decision = apply_form_submission(
             self.scorecard, state, messages.form_profile(data),
-            messages.form_activity(event.id, data), tx.now(),
+            messages.form_activity(event.id, data), tx.now(), cooldown=self.cooldown,
         )  # fmt: skip
         await self._conclude(event, tx, stored, decision)
 

@@ -24,6 +24,7 @@ def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
     metrics = ScoringMetrics.create(runtime.registry)
     handlers = ScoringHandlers(
         scorecard=definitions.scorecard,
+        cooldown=definitions.lifecycle.recycle_cooldown,
         topics=OutputTopics(
             scores=runtime.topic(Topic.LEAD_SCORES),
             sales_ready=runtime.topic(Topic.SALES_READY),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Self
 
 from pydantic import (
@@ -365,6 +365,24 @@ class RecycleConfig(_Config):
 
     requires_fresh_engagement: bool = True
     min_engagement_after_recycle: float | None = Field(default=None, ge=0)
+
+
+class RecycleCooldown(_Config):
+    """Anti ping-pong in time (the ``lifecycle.recycle_cooldown`` section): for ``duration``
+    after a recycle the lead cannot be sales-ready again, unless the activity that would
+    qualify it matches one of the ``unless`` engagement rules (a demo request, say)."""
+
+    duration: Duration = timedelta(days=14)
+    unless: tuple[RuleId, ...] = ()
+
+    def holds_back(
+        self, recycled_at: datetime | None, at: datetime, rule_ids: Iterable[str]
+    ) -> bool:
+        """Whether a recycle at ``recycled_at`` still keeps the lead from qualifying at ``at``
+        on an activity matching ``rule_ids``."""
+        if recycled_at is None or at >= recycled_at + self.duration:
+            return False
+        return not set(self.unless).intersection(rule_ids)
 
 
 class Scorecard(_Config):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
-from services.scoring.domain.config import Scorecard
+from services.scoring.domain.config import RecycleCooldown, Scorecard
 from services.scoring.domain.model import (
     Activity,
     Decision,
@@ -92,7 +92,12 @@ SALES_OUTCOMES: Final = frozenset(_SALES_MOVES)
 
 
 def apply_activity(
-    scorecard: Scorecard, state: LeadState, activity: Activity, now: datetime
+    scorecard: Scorecard,
+    state: LeadState,
+    activity: Activity,
+    now: datetime,
+    *,
+    cooldown: RecycleCooldown | None = None,
 ) -> Decision:
     """Record one activity and decide whether the lead becomes sales-ready.
 
@@ -105,13 +110,17 @@ def apply_activity(
     sales-ready fires once per episode. Recycle guard (``recycle.requires_fresh_engagement``): a
     recycled lead qualifies only on an activity that occurred after ``recycled_at``, and only
     engagement from activities after ``recycled_at`` counts, against
-    ``recycle.min_engagement_after_recycle`` when set.
+    ``recycle.min_engagement_after_recycle`` when set. Recycle cooldown (``cooldown``, the
+    lifecycle's ``recycle_cooldown``; None: none): within its duration after ``recycled_at``
+    only an activity matching one of its ``unless`` rules can qualify a recycled lead.
     """
     if state.knows_event(activity.event_id) or not remembered(scorecard, [activity], now):
         return _unchanged(scorecard, state, now)
     recorded = replace(state, activities=remembered(scorecard, (*state.activities, activity), now))
     identified = _identify(recorded, activity.event_id, now)
-    return _assess(scorecard, state, identified, now, activity.event_id, activity)
+    return _assess(
+        scorecard, state, identified, now, activity.event_id, activity, cooldown=cooldown
+    )
 
 
 def apply_form_submission(
@@ -120,24 +129,31 @@ def apply_form_submission(
     profile_update: Profile,
     activity: Activity,
     now: datetime,
+    *,
+    cooldown: RecycleCooldown | None = None,
 ) -> Decision:
     """A form fill: merge what the person told us, then score the ``form_submitted`` activity."""
     if state.knows_event(activity.event_id):
         return _unchanged(scorecard, state, now)
     profiled = apply_profile(state, profile_update, activity.event_id, activity.occurred_at)
-    decision = apply_activity(scorecard, profiled, activity, now)
+    decision = apply_activity(scorecard, profiled, activity, now, cooldown=cooldown)
     return replace(decision, stage_changes=decision.state.changes_since(state))
 
 
 def reassess(
-    scorecard: Scorecard, state: LeadState, now: datetime, cause_event_id: str
+    scorecard: Scorecard,
+    state: LeadState,
+    now: datetime,
+    cause_event_id: str,
+    *,
+    cooldown: RecycleCooldown | None = None,
 ) -> Decision:
     """Re-check sales-readiness after a change without a new activity (e.g. ``merge_visitor``).
 
     No activity means no fast track, and a guarded recycled lead waits for fresh activity.
     """
     identified = _identify(state, cause_event_id, now)
-    return _assess(scorecard, state, identified, now, cause_event_id, None)
+    return _assess(scorecard, state, identified, now, cause_event_id, None, cooldown=cooldown)
 
 
 def apply_profile(
@@ -228,9 +244,13 @@ def _assess(
     now: datetime,
     cause_event_id: str,
     trigger: Activity | None,
+    *,
+    cooldown: RecycleCooldown | None,
 ) -> Decision:
     score = score_lead(scorecard, state, now)
-    qualification = _qualification(scorecard, state, score, trigger)
+    qualification = None
+    if not _cooling_down(scorecard, state, now, trigger, cooldown):
+        qualification = _qualification(scorecard, state, score, trigger)
     if qualification is None:
         return Decision(state, score, False, None, state.changes_since(before))
     qualified_by, rule, note = qualification
@@ -264,17 +284,33 @@ def _qualification(
     return None
 
 
+def _cooling_down(
+    scorecard: Scorecard,
+    state: LeadState,
+    now: datetime,
+    trigger: Activity | None,
+    cooldown: RecycleCooldown | None,
+) -> bool:
+    """Whether a recycled lead is still within its cooldown for this activity (or none)."""
+    if cooldown is None or state.stage is not Stage.RECYCLED:
+        return False
+    at = trigger.occurred_at if trigger is not None else now
+    matched = [] if trigger is None else _matching_rules(scorecard, trigger, cooldown.unless)
+    return cooldown.holds_back(state.recycled_at, at, matched)
+
+
+def _matching_rules(scorecard: Scorecard, trigger: Activity, rule_ids: Iterable[str]) -> list[str]:
+    return [
+        rule_id
+        for rule_id in rule_ids
+        if engagement_rule_matches(scorecard.engagement_rule(rule_id), trigger)
+    ]
+
+
 def _fast_track_rule(scorecard: Scorecard, trigger: Activity | None) -> str | None:
     if trigger is None:
         return None
-    return next(
-        (
-            rule_id
-            for rule_id in scorecard.fast_track.rules
-            if engagement_rule_matches(scorecard.engagement_rule(rule_id), trigger)
-        ),
-        None,
-    )
+    return next(iter(_matching_rules(scorecard, trigger, scorecard.fast_track.rules)), None)
 
 
 def _engagement_threshold(scorecard: Scorecard, state: LeadState) -> float:

@@ -31,6 +31,7 @@ from services.scoring.domain import (
     reassess,
     score_lead,
 )
+from services.scoring.domain.config import RecycleCooldown
 
 from .helpers import GRADE_B, GRADE_C, GRADE_D, act, at, card, known_lead
 
@@ -284,6 +285,42 @@ def test_a_fast_track_action_must_happen_after_the_recycle() -> None:
     assert old_demo.state.stage is Stage.RECYCLED
     new_demo = apply_activity(CARD, old_demo.state, act("d1", "demo_request", at(2)), at(2))
     assert (new_demo.qualified_by, new_demo.state.episode) == ("fast_track", 2)
+
+
+COOLDOWN = RecycleCooldown.model_validate({"duration": "14d", "unless": ["demo_request"]})
+
+
+def test_within_the_cooldown_fresh_engagement_does_not_requalify() -> None:
+    fresh = [act("n1", "pricing_page_view", at(2)), act("n2", "pricing_page_view", at(2)),
+             act("n3", "page_view", at(2))]  # fmt: skip
+    state = recycled()
+    for activity in fresh:
+        decision = apply_activity(CARD, state, activity, at(2), cooldown=COOLDOWN)
+        state = decision.state
+    assert decision.score.qualifying_engagement >= 50  # enough, were it not for the cooldown
+    assert (decision.state.stage, decision.became_sales_ready) == (Stage.RECYCLED, False)
+
+
+def test_after_the_cooldown_fresh_engagement_requalifies() -> None:
+    state = recycled()
+    for event_id in ("n1", "n2", "n3"):
+        action = "page_view" if event_id == "n3" else "pricing_page_view"
+        activity = act(event_id, action, at(15, hours=1))
+        state = apply_activity(CARD, state, activity, at(15, hours=1), cooldown=COOLDOWN).state
+    assert (state.stage, state.episode) == (Stage.MQL, 2)
+
+
+def test_a_named_high_intent_action_requalifies_within_the_cooldown() -> None:
+    demo = act("d1", "demo_request", at(1, hours=0.1))  # five minutes after the rejection
+    decision = apply_activity(CARD, recycled(GRADE_C), demo, at(1, hours=0.1), cooldown=COOLDOWN)
+    assert (decision.qualified_by, decision.state.episode) == ("fast_track", 2)
+
+
+def test_a_fast_track_action_not_named_in_the_cooldown_waits_for_it() -> None:
+    strict = RecycleCooldown.model_validate({"duration": "14d"})
+    demo = act("d1", "demo_request", at(1, hours=0.1))
+    decision = apply_activity(CARD, recycled(GRADE_C), demo, at(1, hours=0.1), cooldown=strict)
+    assert decision.state.stage is Stage.RECYCLED
 
 
 def test_recycle_can_set_its_own_fresh_threshold() -> None:
