@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.events import LeadAssigned, SalesActivity, parse_as
+from leadrelay.contracts.events import LeadAssigned, LeadRecycled, SalesActivity, parse_as
 from leadrelay.store.unit_of_work import Transaction
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
@@ -23,6 +23,7 @@ from services.sla_monitor.domain import (
     SlaClock,
     SlaConfig,
     end_assignment,
+    end_on_recycle,
     on_sales_activity,
     start_clocks,
     taken_away_by,
@@ -77,6 +78,16 @@ class SlaHandlers:
             log.info("sales activity %s parked: its assignment has no clocks yet", event.id)
             return
         await self._apply(tx, clocks, activity)
+
+    async def on_lead_recycled(self, event: CloudEvent, tx: Transaction) -> None:
+        """The lead went back to marketing (a rejection, a loss, our own ladder): end the clocks
+        of every assignment made before it, so no warning or breach follows a recycled lead."""
+        recycled = parse_as(event, LeadRecycled)
+        await repository.lock_lead(tx.connection, recycled.lead_key)
+        existing = await repository.load_lead(tx.connection, recycled.lead_key)
+        ended = end_on_recycle([s.clock for s in existing], recycled.recycled_at)
+        after = [s.replace(c) for s, c in zip(existing, ended, strict=True)]
+        await repository.save_changed(tx.connection, existing, after)
 
     async def _apply_parked(
         self, tx: Transaction, assigned: LeadAssigned, started: list[StoredClock]

@@ -159,6 +159,14 @@ def sales_activity(
     )
 
 
+def lead_recycled(at: datetime, *, reason: str, lead_key: str = LEAD) -> CloudEvent:
+    """A ``lead_recycled`` event as scoring announces a rep's rejection."""
+    data = {"lead_key": lead_key, "reason": reason, "recycled_at": at.isoformat()}
+    return new_event(
+        "leadrelay.lead_recycled.v1", "/leadrelay/scoring", data, subject=lead_key, time=at
+    )
+
+
 @dataclass
 class Harness:
     """A migrated SQLite store with a fake clock and the SLA monitor built on it."""

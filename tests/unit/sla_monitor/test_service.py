@@ -27,6 +27,7 @@ from .service_support import (
     definitions,
     harness,
     lead_assigned,
+    lead_recycled,
     outbox_events,
     sales_activity,
     topic,
@@ -262,6 +263,13 @@ async def test_activity_without_an_assignment_is_matched_within_the_configured_c
 def test_the_clock_skew_is_real_time_not_business_time() -> None:
     with pytest.raises(ValidationError, match="clock_skew is real time"):
         definitions().sla.model_validate({**definitions().sla.model_dump(), "clock_skew": "1bh"})
+
+
+async def test_a_recycle_announced_by_scoring_ends_the_leads_clocks(sla: Harness) -> None:
+    await assign(sla, "as-1", "rep-anna", ASSIGNED)
+    await sla.handle(lead_recycled(berlin(2026, 1, 13, 10, 20), reason="rejected_by_sales"))
+
+    assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []  # no warning, no breach, no ladder
 
 
 async def test_parked_activity_waits_for_its_own_assignment_and_expires_after_a_week(
