@@ -16,7 +16,13 @@ from services.scoring.metrics import ScoringMetrics
 from services.scoring.retention import VisitorRetention
 
 NAME: Final = "scoring"
-CONSUMES: Final = (Topic.WEB_ACTIVITY, Topic.FORM_SUBMISSIONS, Topic.SALES_ACTIVITY, Topic.RECYCLED)
+CONSUMES: Final = (
+    Topic.WEB_ACTIVITY,
+    Topic.FORM_SUBMISSIONS,
+    Topic.SALES_ACTIVITY,
+    Topic.RECYCLED,
+    Topic.ASSIGNMENTS,
+)
 
 
 def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:

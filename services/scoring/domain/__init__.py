@@ -23,6 +23,7 @@ from services.scoring.domain.lifecycle import (
     RECYCLE_REASONS,
     SALES_OUTCOMES,
     apply_activity,
+    apply_assignment,
     apply_form_submission,
     apply_profile,
     apply_recycle,
@@ -30,6 +31,7 @@ from services.scoring.domain.lifecycle import (
     merge_visitor,
     reassess,
     reported_by_sales,
+    taken_from,
 )
 from services.scoring.domain.model import (
     Activity,
@@ -37,6 +39,7 @@ from services.scoring.domain.model import (
     EngagementResult,
     FitResult,
     Grade,
+    Holding,
     InvalidTransition,
     LeadState,
     Profile,
@@ -77,6 +80,7 @@ __all__ = [
     "FitRule",
     "Grade",
     "Grades",
+    "Holding",
     "InvalidTransition",
     "LeadState",
     "Profile",
@@ -92,6 +96,7 @@ __all__ = [
     "StageChange",
     "UnknownOutcome",
     "apply_activity",
+    "apply_assignment",
     "apply_form_submission",
     "apply_profile",
     "apply_recycle",
@@ -112,4 +117,5 @@ __all__ = [
     "remembered",
     "reported_by_sales",
     "score_lead",
+    "taken_from",
 ]

@@ -30,6 +30,7 @@ from services.scoring.domain.config import RecycleCooldown, Scorecard
 from services.scoring.domain.model import (
     Activity,
     Decision,
+    Holding,
     InvalidTransition,
     LeadState,
     Profile,
@@ -188,14 +189,23 @@ def merge_visitor(
 
 
 def apply_sales_outcome(
-    state: LeadState, outcome: str, event_id: str, at: datetime, reason: str | None = None
+    state: LeadState,
+    outcome: str,
+    event_id: str,
+    at: datetime,
+    reason: str | None = None,
+    *,
+    rep_id: str | None = None,
+    assignment_id: str | None = None,
 ) -> LeadState:
     """Move the lead as sales reports: accepted->sal, qualified->sql, opportunity_created->
     opportunity, won->customer, lost->recycled (lost), rejected->recycled (rejected_by_sales),
     disqualified->disqualified; contact_attempted/contacted change no stage.
 
     Skipping ahead is allowed (CRMs report ``won`` without every step); an outcome at or behind
-    the lead's stage is ignored. ``reason`` (the rep's words) is kept as the change's note.
+    the lead's stage is ignored. ``reason`` (the rep's words) is kept as the change's note. A
+    rejection by a rep the lead was taken from (``rep_id``/``assignment_id`` name an earlier
+    attempt than the latest one in ``holdings``) is ignored: the rep who has it now decides.
     """
     require_aware("at", at)
     if outcome not in _SALES_MOVES:
@@ -205,6 +215,8 @@ def apply_sales_outcome(
     move = _SALES_MOVES[outcome]
     if move is None or state.stage in move.ignored_from:
         return state
+    if outcome == "rejected" and taken_from(state, rep_id, assignment_id):
+        return state
     if state.stage not in move.allowed_from:
         raise InvalidTransition(
             f"sales outcome {outcome!r} cannot apply to a lead in stage {state.stage}"
@@ -213,6 +225,31 @@ def apply_sales_outcome(
     if move.recycle_reason is None:
         return moved
     return replace(moved, recycled_at=at, recycle_reason=move.recycle_reason)
+
+
+def apply_assignment(state: LeadState, holding: Holding) -> LeadState:
+    """Remember who holds the lead; a new episode forgets the earlier one's holders."""
+    if state.holdings and state.holdings[-1].episode > holding.episode:
+        return state  # a late assignment of an episode already over
+    kept = [h for h in state.holdings if h.episode == holding.episode and h != holding]
+    holdings = tuple(sorted((*kept, holding), key=lambda h: h.attempt))
+    return state if holdings == state.holdings else replace(state, holdings=holdings)
+
+
+def taken_from(state: LeadState, rep_id: str | None, assignment_id: str | None) -> bool:
+    """Whether the lead was reassigned away from this rep (or this assignment).
+
+    Only an assignment scoring has seen superseded counts: an id it does not know may be a
+    newer attempt whose announcement is still on its way, so it is taken to be the current one.
+    """
+    if not state.holdings:
+        return False
+    current = state.holdings[-1]
+    if assignment_id is not None:
+        earlier = {h.assignment_id for h in state.holdings[:-1]}
+        return assignment_id != current.assignment_id and assignment_id in earlier
+    earlier_reps = {h.rep_id for h in state.holdings[:-1]}
+    return rep_id is not None and rep_id != current.rep_id and rep_id in earlier_reps
 
 
 def apply_recycle(state: LeadState, reason: str, at: datetime, event_id: str) -> LeadState:

@@ -111,6 +111,16 @@ PROFILE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(Profile)) - {"
 
 
 @dataclass(frozen=True)
+class Holding:
+    """An assignment of the lead, as hand-off announced it: who held it in which attempt."""
+
+    assignment_id: str
+    rep_id: str
+    episode: int
+    attempt: int
+
+
+@dataclass(frozen=True)
 class ScoreLine:
     """One rule's contribution, so marketing can show why a lead scored what it did.
 
@@ -177,6 +187,7 @@ class LeadState:
     state whatever order they arrived in. ``episode`` counts sales-ready episodes so far.
     ``recycled_at``/``recycle_reason`` describe the latest recycle. ``profile_updated_at`` is when
     the newest applied profile update happened (an older update arriving late only fills gaps).
+    ``holdings`` says who held the lead (so a rejection by a rep it was taken from is known).
     """
 
     lead_key: str
@@ -189,6 +200,8 @@ class LeadState:
     recycle_reason: str | None = None
     history: tuple[StageChange, ...] = ()
     profile_updated_at: datetime | None = None
+    holdings: tuple[Holding, ...] = ()
+    """The assignments of the latest episode scoring has seen, by attempt."""
 
     def __post_init__(self) -> None:
         object.__setattr__(

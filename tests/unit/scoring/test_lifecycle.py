@@ -11,6 +11,7 @@ import pytest
 from services.scoring.domain import (
     Activity,
     Decision,
+    Holding,
     InvalidTransition,
     LeadState,
     Profile,
@@ -20,6 +21,7 @@ from services.scoring.domain import (
     StageChange,
     UnknownOutcome,
     apply_activity,
+    apply_assignment,
     apply_form_submission,
     apply_profile,
     apply_recycle,
@@ -343,6 +345,42 @@ def test_without_the_guard_old_engagement_requalifies_at_once() -> None:
 
 
 # --- sales outcomes and recycles ----------------------------------------------------------
+
+
+def reassigned_from_anna() -> LeadState:
+    """An MQL that Anna had first (as-1) and Bob has now (as-2), after a reassignment."""
+    state = replace(known_lead(), stage=Stage.MQL, episode=1)
+    for holding in (Holding("as-2", "rep-bob", 1, 2), Holding("as-1", "rep-anna", 1, 1)):
+        state = apply_assignment(state, holding)  # in either order
+    return state
+
+
+@pytest.mark.parametrize(
+    ("rep_id", "assignment_id"), [("rep-anna", "as-1"), ("rep-anna", None)], ids=["id", "rep"]
+)
+def test_a_rejection_by_a_rep_the_lead_was_taken_from_does_not_recycle_it(
+    rep_id: str, assignment_id: str | None
+) -> None:
+    state = reassigned_from_anna()
+    after = apply_sales_outcome(
+        state, "rejected", "s1", at(1), "bad timing", rep_id=rep_id, assignment_id=assignment_id
+    )
+    assert after == state
+
+
+@pytest.mark.parametrize("assignment_id", ["as-2", "as-3-not-seen-yet", None])
+def test_a_rejection_by_the_rep_holding_the_lead_recycles_it(assignment_id: str | None) -> None:
+    after = apply_sales_outcome(
+        reassigned_from_anna(), "rejected", "s1", at(1), "bad timing",
+        rep_id="rep-bob", assignment_id=assignment_id,
+    )  # fmt: skip
+    assert (after.stage, after.recycle_reason) == (Stage.RECYCLED, "rejected_by_sales")
+
+
+def test_a_new_episode_forgets_who_held_the_lead_before() -> None:
+    state = apply_assignment(reassigned_from_anna(), Holding("as-3", "rep-anna", 2, 1))
+    assert state.holdings == (Holding("as-3", "rep-anna", 2, 1),)
+    assert apply_assignment(state, Holding("as-1", "rep-anna", 1, 1)) == state  # late, stale
 
 
 @pytest.mark.parametrize(

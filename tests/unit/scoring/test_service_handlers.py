@@ -29,6 +29,7 @@ from tests.unit.scoring.service_events import (
     web,
 )
 from tests.unit.scoring.service_harness import TOPICS, ScoringHarness, scoring_harness
+from tests.unit.sla_monitor.service_support import lead_assigned, sales_activity
 
 
 @pytest.fixture
@@ -164,6 +165,29 @@ async def test_a_rejection_recycles_the_lead_and_tells_marketing_why_once(
     assert await scoring.state(ADA_KEY) == state
     assert [c.to_stage for c in state.history] == [Stage.LEAD, Stage.MQL, Stage.SAL,
                                                    Stage.RECYCLED]  # fmt: skip
+
+
+async def test_a_rejection_by_a_rep_the_lead_was_reassigned_from_keeps_it_with_the_new_rep(
+    scoring: ScoringHarness,
+) -> None:
+    await qualify_ada(scoring)
+    await scoring.deliver(
+        lead_assigned("as-1", "rep-anna", DEMO_AT, lead_key=ADA_KEY),
+        lead_assigned("as-2", "rep-7", DEMO_AT + timedelta(hours=2), lead_key=ADA_KEY, attempt=2),
+    )
+    late = sales_activity("rejected", "rep-anna", DEMO_AT + timedelta(hours=3),
+                          reason="bad timing", assignment_id="as-1", lead_key=ADA_KEY)  # fmt: skip
+    await scoring.deliver(late)
+    assert (await scoring.state(ADA_KEY)).stage is Stage.MQL
+    assert await scoring.published(TOPICS.recycled) == []
+
+    holder = sales_activity(
+        "rejected", "rep-7", DEMO_AT + timedelta(hours=4),
+        reason="bad timing", assignment_id="as-2", lead_key=ADA_KEY,
+    )  # fmt: skip
+    await scoring.deliver(holder)
+    assert (await scoring.state(ADA_KEY)).stage is Stage.RECYCLED
+    assert len(await scoring.published(TOPICS.recycled)) == 1
 
 
 async def test_a_disqualification_ends_the_lead_and_tells_marketing_why(
