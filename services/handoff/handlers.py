@@ -40,6 +40,7 @@ from leadrelay.definitions import Definitions
 from leadrelay.runtime.consumer import Handler
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import (
+    Rejections,
     Rep,
     RepLoad,
     RoutingDecision,
@@ -68,6 +69,8 @@ log = logging.getLogger(__name__)
 
 RELEASING_OUTCOMES: Final = frozenset({"rejected", "disqualified", "won", "lost"})
 """Sales outcomes after which the rep no longer works the lead (it stops counting as open)."""
+REASSIGNED: Final = "reassigned"
+"""Why an assignment was released when the lead went to another rep."""
 
 
 class MissingLeadContextError(LookupError):
@@ -115,7 +118,7 @@ class HandoffHandlers:
         if current is None or current.rep_id != activity.rep_id or current.released_at:
             return
         await release_lead(tx.connection, activity.rep_id, tx.now())
-        await mark_released(tx.connection, current.assignment_id, tx.now())
+        await mark_released(tx.connection, current.assignment_id, tx.now(), activity.outcome)
         log.info(
             "rep %s released lead %s (%s)", activity.rep_id, activity.lead_key, activity.outcome
         )
@@ -160,7 +163,10 @@ class HandoffHandlers:
         started = time.perf_counter()
         roster = await load_roster(connection, self.definitions.roster, now)
         loads = await load_loads(connection)
-        facts = lead_facts(ready, request.excluded)
+        rejected_by = _rejected_by(
+            request.history, ready.episode, self.definitions.routing.rejections
+        )
+        facts = lead_facts(ready, request.excluded, rejected_by)
         decision = decide(
             self.definitions.routing, roster.reps, roster.accounts, facts, request.state, loads, now
         )
@@ -174,7 +180,7 @@ class HandoffHandlers:
         for load in _loads_after(held, rep, loads, now):
             await save_load(connection, load, now)
         if held is not None:
-            await mark_released(connection, held.assignment_id, now)
+            await mark_released(connection, held.assignment_id, now, REASSIGNED)
         payload = lead_assigned(
             ready,
             decision,
@@ -255,6 +261,21 @@ def _reps_of_episode(history: Iterable[StoredAssignment], episode: int) -> tuple
         dict.fromkeys(
             done.rep_id for done in history if done.episode == episode and done.rep_id is not None
         )
+    )
+
+
+def _rejected_by(
+    history: Iterable[StoredAssignment], episode: int, rejections: Rejections
+) -> frozenset[str]:
+    """Reps who rejected the lead in the ``exclude_rep_for_episodes`` episodes before
+    ``episode`` (a rejection the rep reported after losing the lead released nothing)."""
+    first = episode - rejections.exclude_rep_for_episodes
+    return frozenset(
+        done.rep_id
+        for done in history
+        if first <= done.episode < episode
+        and done.released_by == "rejected"
+        and done.rep_id is not None
     )
 
 

@@ -26,7 +26,9 @@ _TEXT_LIMIT: Final = 1000
 """Longest trace detail or reason the contract allows."""
 
 
-def lead_facts(ready: contract.LeadSalesReady, excluded: Iterable[str] = ()) -> LeadFacts:
+def lead_facts(
+    ready: contract.LeadSalesReady, excluded: Iterable[str] = (), rejected_by: Iterable[str] = ()
+) -> LeadFacts:
     """What routing may know about the lead: never the email address, only its domain."""
     profile = ready.profile
     return LeadFacts(
@@ -39,6 +41,7 @@ def lead_facts(ready: contract.LeadSalesReady, excluded: Iterable[str] = ()) -> 
         high_intent_actions=high_intent_actions(ready.high_intent),
         episode=ready.episode,
         excluded_rep_ids=frozenset(excluded),
+        rejected_by_rep_ids=frozenset(rejected_by),
     )
 
 

@@ -46,6 +46,8 @@ class StoredAssignment:
     event: dict[str, Any]
     assigned_at: datetime
     released_at: datetime | None = None
+    released_by: str | None = None
+    """The sales outcome that released it (``rejected``, ``won``...) or ``reassigned``."""
 
 
 async def lock_routing_state(connection: AsyncConnection, now: datetime) -> RoutingState:
@@ -162,12 +164,15 @@ async def insert_assignment(connection: AsyncConnection, assignment: StoredAssig
     await connection.execute(assignments.insert().values(**vars(assignment)))
 
 
-async def mark_released(connection: AsyncConnection, assignment_id: str, now: datetime) -> None:
-    """The rep no longer holds this assignment's lead; it never frees capacity twice."""
+async def mark_released(
+    connection: AsyncConnection, assignment_id: str, now: datetime, by: str
+) -> None:
+    """The rep no longer holds this assignment's lead (``by``: the outcome or ``reassigned``);
+    it never frees capacity twice."""
     await connection.execute(
         update(assignments)
         .where(assignments.c.assignment_id == assignment_id)
-        .values(released_at=now)
+        .values(released_at=now, released_by=by)
     )
 
 

@@ -96,6 +96,7 @@ assignments = Table(
     Column("event", JSON, nullable=False),
     Column("assigned_at", DateTime(timezone=True), nullable=False),
     Column("released_at", DateTime(timezone=True), nullable=True),
+    Column("released_by", String(32), nullable=True),
     UniqueConstraint("lead_key", "episode", "attempt", name="uq_handoff_assignments_attempt"),
     Index("ix_handoff_assignments_rep", "rep_id"),
 )

@@ -263,6 +263,15 @@ class Fallback(_Config):
     owner_rep_id: RepId | None = None
 
 
+class Rejections(_Config):
+    """What a rep's rejection of a lead means for routing it again (Distribution Engine's
+    "tracked assignees")."""
+
+    exclude_rep_for_episodes: int = Field(default=1, ge=0)
+    """A rep who rejected the lead does not get it in this many next sales-ready episodes
+    (0: they may get it straight back)."""
+
+
 class RoutingConfig(_Config):
     """The whole ``routing:`` section."""
 
@@ -272,6 +281,7 @@ class RoutingConfig(_Config):
     """Tried in order; the first rule whose conditions all hold decides the pool."""
     default: AssignTo = AssignTo(role="sdr")
     fallback: Fallback = Fallback()
+    rejections: Rejections = Rejections()
     respect_working_hours: bool = True
     account_owner_ignores_working_hours: bool = False
     """True: an account's owner gets its leads outside their working hours too."""

@@ -38,6 +38,7 @@ SkipReason = Literal[
     "segment_mismatch",
     "inactive",
     "excluded_reassignment",
+    "rejected_lead",
     "out_of_office",
     "holiday",
     "outside_working_hours",
@@ -69,6 +70,8 @@ class LeadFacts(_Value):
     """The sales-ready episode this decision is for."""
     excluded_rep_ids: frozenset[str] = frozenset()
     """Reps who already had the lead in this episode (a reassignment never returns it to them)."""
+    rejected_by_rep_ids: frozenset[str] = frozenset()
+    """Reps who rejected the lead in a recent episode (``routing.rejections``): not again."""
 
     @field_validator("email_domain")
     @classmethod
@@ -372,6 +375,8 @@ def _unavailable(
         return "inactive"
     if rep.id in lead.facts.excluded_rep_ids:
         return "excluded_reassignment"
+    if rep.id in lead.facts.rejected_by_rep_ids:
+        return "rejected_lead"
     if any(absence.covers(now, rep.time_zone) for absence in rep.out_of_office):
         return "out_of_office"
     status = calendar_status(rep.calendar, now)

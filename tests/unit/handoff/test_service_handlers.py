@@ -26,6 +26,7 @@ from tests.unit.handoff.service_support import (
     sales_ready,
     sales_ready_data,
 )
+from tests.unit.sla_monitor.service_support import sales_activity
 
 OFFICE_HOURS = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 QUEUE = "unassigned-leads"
@@ -369,3 +370,35 @@ async def test_a_decision_rolled_back_is_not_counted(two_sdrs: HandoffHarness) -
         two_sdrs.metric("leadrelay_handoff_assignments_total", route="round_robin", role="sdr") == 1
     )
     assert [e.data["rep_id"] for e in await two_sdrs.assigned()] == ["sdr-a"]
+
+
+@pytest.mark.parametrize(("episodes", "expected"), [(1, "sdr-b"), (0, "sdr-a")])
+async def test_a_rep_who_rejected_the_lead_does_not_get_its_next_episode(
+    tmp: Path, episodes: int, expected: str
+) -> None:
+    reps = [make_rep("sdr-a"), make_rep("sdr-b")]
+    rejections = {"exclude_rep_for_episodes": episodes}
+    async with harness_for(tmp, reps, rejections=rejections) as handoff:
+        await handoff.deliver(sales_ready("lk_ada"), sales_ready("lk_bob"))  # a, then b
+        await handoff.deliver(sales_activity("rejected", "sdr-a", NOW, lead_key="lk_ada"))
+        await handoff.deliver(sales_ready("lk_ada", episode=2))  # sdr-a's turn in the rotation
+
+        *_, again = await handoff.assigned()
+    assert again.data["rep_id"] == expected
+    skipped = {s["rep_id"]: s["reason"] for s in again.data["trace"]["skipped"]}
+    assert ("sdr-a" in skipped) is (episodes > 0)
+    if episodes:
+        assert skipped["sdr-a"] == "rejected_lead"
+
+
+async def test_a_rejection_by_a_rep_who_lost_the_lead_does_not_exclude_them(
+    two_sdrs: HandoffHarness,
+) -> None:
+    await two_sdrs.deliver(sales_ready("lk_ada"))  # sdr-a
+    await two_sdrs.deliver(reassignment("lk_ada", attempt=2, exclude=["sdr-a"]))  # sdr-b
+    await two_sdrs.deliver(sales_activity("rejected", "sdr-a", NOW, lead_key="lk_ada"))
+    await two_sdrs.deliver(sales_activity("rejected", "sdr-b", NOW, lead_key="lk_ada"))
+    await two_sdrs.deliver(sales_ready("lk_ada", episode=2))
+
+    *_, again = await two_sdrs.assigned()
+    assert again.data["rep_id"] == "sdr-a"  # only sdr-b's rejection counted
