@@ -21,9 +21,17 @@ from pydantic import BaseModel, ValidationError
 from leadrelay.api_auth import ApiToken
 from leadrelay.contracts.errors import FieldError, from_pydantic, json_pointer
 from leadrelay.definitions import Definitions
+from leadrelay.durations import format_elapsed
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import Store
-from services.handoff.domain import Account, Rep, unknown_territories
+from services.handoff.domain import (
+    Account,
+    PoolFairness,
+    Rep,
+    fairness_report,
+    unknown_territories,
+)
+from services.handoff.repository import rotation_counts
 from services.handoff.roster_store import Roster, load_roster, put_account, put_rep
 
 log = logging.getLogger(__name__)
@@ -48,10 +56,17 @@ def roster_router(store: Store, definitions: Definitions) -> APIRouter:
             return await load_roster(tx.connection, seed, tx.now())
 
     @router.get("/v1/reps")
-    async def list_reps(_: ApiToken) -> dict[str, list[dict[str, Any]]]:
-        """Every rep in the roster, sorted by id."""
-        roster = await current_roster()
-        return {"reps": [rep.model_dump(mode="json") for rep in roster.reps]}
+    async def list_reps(_: ApiToken) -> dict[str, Any]:
+        """Every rep in the roster, sorted by id, and how fair the rotation has been to them."""
+        window = routing.credit.fairness_window
+        async with store.transaction() as tx:
+            roster = await load_roster(tx.connection, seed, tx.now())
+            counts = await rotation_counts(tx.connection, tx.now() - window)
+        report = fairness_report(routing, roster.reps, counts)
+        return {
+            "reps": [rep.model_dump(mode="json") for rep in roster.reps],
+            "fairness": fairness_document(report, format_elapsed(window)),
+        }
 
     @router.put("/v1/reps/{rep_id}", response_model=None)
     async def replace_rep(
@@ -99,6 +114,30 @@ def roster_router(store: Store, definitions: Definitions) -> APIRouter:
         return account.model_dump(mode="json")
 
     return router
+
+
+def fairness_document(report: Sequence[PoolFairness], window: str) -> dict[str, Any]:
+    """The fairness part of ``GET /v1/reps``: per pool, each rep's expected and actual share."""
+    return {
+        "window": window,
+        "pools": [
+            {
+                "pool": pool.pool,
+                "largest_deviation": round(pool.largest_deviation, 4),
+                "reps": [
+                    {
+                        "rep_id": share.rep_id,
+                        "weight": share.weight,
+                        "assigned": share.assigned,
+                        "expected_share": round(share.expected, 4),
+                        "actual_share": round(share.actual, 4),
+                    }
+                    for share in pool.shares
+                ],
+            }
+            for pool in report
+        ],
+    }
 
 
 def account_problems(account: Account, roster: Roster) -> list[FieldError]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
@@ -40,12 +40,15 @@ from leadrelay.definitions import Definitions
 from leadrelay.runtime.consumer import Handler
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import (
+    Credit,
     Rejections,
     Rep,
     RepLoad,
     RoutingDecision,
     RoutingState,
     decide,
+    fairness_report,
+    give_turn_back,
     record_assignment,
 )
 from services.handoff.messages import SOURCE, assigned_event_id, lead_assigned, lead_facts
@@ -57,8 +60,10 @@ from services.handoff.repository import (
     load_lead_context,
     load_loads,
     lock_routing_state,
+    mark_credit_returned,
     mark_released,
     release_lead,
+    rotation_counts,
     save_lead_context,
     save_load,
     save_routing_state,
@@ -112,13 +117,16 @@ class HandoffHandlers:
         activity = parse_as(event, SalesActivity)
         if activity.outcome not in RELEASING_OUTCOMES:
             return
-        await lock_routing_state(tx.connection, tx.now())  # loads change under the state lock
+        state = await lock_routing_state(tx.connection, tx.now())  # loads change under the lock
         history = await lead_assignments(tx.connection, activity.lead_key)
         current = history[-1] if history else None
         if current is None or current.rep_id != activity.rep_id or current.released_at:
             return
         await release_lead(tx.connection, activity.rep_id, tx.now())
         await mark_released(tx.connection, current.assignment_id, tx.now(), activity.outcome)
+        if _quick_rejection(activity, current, self.definitions.routing.credit):
+            roster = await load_roster(tx.connection, self.definitions.roster, tx.now())
+            await self._give_turn_back(tx, state, current, roster)
         log.info(
             "rep %s released lead %s (%s)", activity.rep_id, activity.lead_key, activity.outcome
         )
@@ -158,10 +166,28 @@ class HandoffHandlers:
             tx, _Request(ready, request.attempt, excluded, history, state, event.time)
         )
 
+    async def _give_turn_back(
+        self, tx: Transaction, state: RoutingState, taken: StoredAssignment, roster: Roster
+    ) -> RoutingState:
+        """Return the rotation turn ``taken`` cost its rep; the state as saved."""
+        if taken.pool is None or taken.rep_id is None or taken.credit_returned:
+            return state
+        members = {rep.id: rep.weight for rep in roster.reps}
+        returned = give_turn_back(state, taken.pool, taken.rep_id, members)
+        if returned != state:
+            await save_routing_state(tx.connection, state.version, returned, tx.now())
+        await mark_credit_returned(tx.connection, taken.assignment_id)
+        log.info("turn given back to rep %s in pool %s", taken.rep_id, taken.pool)
+        return returned
+
     async def _assign(self, tx: Transaction, request: _Request) -> None:
         connection, now, ready = tx.connection, tx.now(), request.ready
         started = time.perf_counter()
         roster = await load_roster(connection, self.definitions.roster, now)
+        held = _still_held(request.history)
+        if held is not None and self.definitions.routing.credit.give_back_on_reassignment:
+            given = await self._give_turn_back(tx, request.state, held, roster)
+            request = replace(request, state=given)
         loads = await load_loads(connection)
         rejected_by = _rejected_by(
             request.history, ready.episode, self.definitions.routing.rejections
@@ -176,7 +202,6 @@ class HandoffHandlers:
         if decision.new_state != request.state:
             await save_routing_state(connection, request.state.version, decision.new_state, now)
         rep = roster.rep(decision.rep_id)
-        held = _still_held(request.history)
         for load in _loads_after(held, rep, loads, now):
             await save_load(connection, load, now)
         if held is not None:
@@ -203,6 +228,14 @@ class HandoffHandlers:
             ),
         )
         tx.after_commit(lambda: self._observe(decision, roster, payload, request.requested_at))
+        await self._measure_fairness(tx, roster)
+
+    async def _measure_fairness(self, tx: Transaction, roster: Roster) -> None:
+        """Export each rep's expected and actual share, and each pool's largest deviation."""
+        window = self.definitions.routing.credit.fairness_window
+        counts = await rotation_counts(tx.connection, tx.now() - window)
+        report = fairness_report(self.definitions.routing, roster.reps, counts)
+        tx.after_commit(lambda: self.metrics.observe_fairness(report))
 
     def _observe(
         self,
@@ -264,6 +297,14 @@ def _reps_of_episode(history: Iterable[StoredAssignment], episode: int) -> tuple
     )
 
 
+def _quick_rejection(activity: SalesActivity, held: StoredAssignment, credit: Credit) -> bool:
+    """Whether the rep rejected the lead soon enough after getting it to get their turn back."""
+    within = credit.give_back_on_rejection_within
+    if activity.outcome != "rejected" or within is None:
+        return False
+    return activity.occurred_at - held.assigned_at <= within
+
+
 def _rejected_by(
     history: Iterable[StoredAssignment], episode: int, rejections: Rejections
 ) -> frozenset[str]:
@@ -317,4 +358,5 @@ def _row(payload: LeadAssigned, decision: RoutingDecision) -> StoredAssignment:
         trace=event["trace"],
         event=event,
         assigned_at=payload.assigned_at,
+        pool=decision.pool,
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import LeadSalesReady
@@ -48,6 +48,10 @@ class StoredAssignment:
     released_at: datetime | None = None
     released_by: str | None = None
     """The sales outcome that released it (``rejected``, ``won``...) or ``reassigned``."""
+    pool: str | None = None
+    """The rotation pool it took a turn in (None: account owner or fallback, no turn)."""
+    credit_returned: bool = False
+    """Whether that turn was given back to the rep (routing's ``credit`` section)."""
 
 
 async def lock_routing_state(connection: AsyncConnection, now: datetime) -> RoutingState:
@@ -174,6 +178,35 @@ async def mark_released(
         .where(assignments.c.assignment_id == assignment_id)
         .values(released_at=now, released_by=by)
     )
+
+
+async def mark_credit_returned(connection: AsyncConnection, assignment_id: str) -> None:
+    """The turn this assignment cost its rep was given back."""
+    await connection.execute(
+        update(assignments)
+        .where(assignments.c.assignment_id == assignment_id)
+        .values(credit_returned=True)
+    )
+
+
+async def rotation_counts(
+    connection: AsyncConnection, since: datetime
+) -> dict[str, dict[str, int]]:
+    """Leads each rep got from each pool's rotation since ``since`` (turns given back aside):
+    ``{pool: {rep_id: count}}``."""
+    result = await connection.execute(
+        select(assignments.c.pool, assignments.c.rep_id, func.count())
+        .where(
+            assignments.c.assigned_at >= since,
+            assignments.c.pool.is_not(None),
+            assignments.c.credit_returned.is_(False),
+        )
+        .group_by(assignments.c.pool, assignments.c.rep_id)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for pool, rep_id, count in result.all():
+        counts.setdefault(pool, {})[rep_id] = int(count)
+    return counts
 
 
 def _assignment(values: dict[str, Any]) -> StoredAssignment:

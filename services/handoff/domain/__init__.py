@@ -11,6 +11,7 @@ from services.handoff.domain.config import (
     Account,
     AssignTo,
     Capacity,
+    Credit,
     Fallback,
     OutOfOffice,
     Rejections,
@@ -39,17 +40,26 @@ from services.handoff.domain.decision import (
     decide,
     record_assignment,
 )
-from services.handoff.domain.round_robin import RoutingState, pick, pool_key
+from services.handoff.domain.fairness import (
+    PoolFairness,
+    Share,
+    fairness_report,
+    largest_deviation,
+    shares,
+)
+from services.handoff.domain.round_robin import RoutingState, give_turn_back, pick, pool_key
 
 __all__ = [
     "DEFAULT_ROUTING_FILE",
     "Account",
     "AssignTo",
     "Capacity",
+    "Credit",
     "DecisionTrace",
     "Fallback",
     "LeadFacts",
     "OutOfOffice",
+    "PoolFairness",
     "Rejections",
     "Rep",
     "RepLoad",
@@ -63,15 +73,20 @@ __all__ = [
     "RuleWhen",
     "Segment",
     "SegmentBand",
+    "Share",
     "SkipReason",
     "SkippedRep",
     "TraceStep",
     "cross_validate",
     "decide",
+    "fairness_report",
+    "give_turn_back",
+    "largest_deviation",
     "load_roster",
     "load_routing",
     "pick",
     "pool_key",
     "record_assignment",
+    "shares",
     "unknown_territories",
 ]

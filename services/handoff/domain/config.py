@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -40,6 +40,7 @@ from leadrelay.calendar import (
     parse_interval,
     parse_time_zone,
 )
+from leadrelay.durations import ElapsedText
 
 DEFAULT_ROUTING_FILE = Path(__file__).resolve().parent.parent / "default_routing.yaml"
 """The shipped ``routing:`` and demo ``roster:`` sections (read with a YAML loader, then load_*)."""
@@ -248,6 +249,10 @@ class AssignTo(_Config):
     role: Role
     team: str | None = Field(default=None, min_length=1)
 
+    def includes(self, rep: Rep) -> bool:
+        """Whether ``rep`` is a member of this pool (the role, and the team when one is named)."""
+        return rep.role == self.role and (self.team is None or rep.team == self.team)
+
 
 class Rule(_Config):
     id: str = Field(min_length=1)
@@ -272,6 +277,17 @@ class Rejections(_Config):
     (0: they may get it straight back)."""
 
 
+class Credit(_Config):
+    """When a rep's rotation turn is given back, and the window fairness is measured over."""
+
+    give_back_on_rejection_within: ElapsedText | None = None
+    """A lead the rep rejected within this long of getting it gives the turn back (None: no)."""
+    give_back_on_reassignment: bool = False
+    """A lead taken from the rep by a reassignment (a missed SLA) gives the turn back."""
+    fairness_window: ElapsedText = timedelta(days=30)
+    """Expected vs actual shares (``GET /v1/reps``, metrics) count the leads of this window."""
+
+
 class RoutingConfig(_Config):
     """The whole ``routing:`` section."""
 
@@ -282,6 +298,7 @@ class RoutingConfig(_Config):
     default: AssignTo = AssignTo(role="sdr")
     fallback: Fallback = Fallback()
     rejections: Rejections = Rejections()
+    credit: Credit = Credit()
     respect_working_hours: bool = True
     account_owner_ignores_working_hours: bool = False
     """True: an account's owner gets its leads outside their working hours too."""

@@ -141,6 +141,8 @@ class RoutingDecision(_Value):
     rule_id: str | None = None
     account_id: str | None = None
     segment: Segment | None = None
+    pool: str | None = None
+    """The rotation pool the rep took a turn in (None: account owner or fallback)."""
     trace: DecisionTrace
     new_state: RoutingState
     """Store this in place of the state passed in (unchanged unless round robin picked)."""
@@ -249,6 +251,7 @@ def _pool_decision(
         fallback_queue=choice.queue,
         rule_id=pool.rule.id if pool.rule else None,
         segment=context.lead.segment,
+        pool=pool.key if choice.route != "fallback" else None,
         trace=DecisionTrace(
             steps=(*steps, eligibility, choice.step),
             skipped=tuple(SkippedRep(rep_id=rep, reason=why) for rep, why in skipped),
@@ -262,7 +265,7 @@ def _rotate(
     context: _Context, pool: _Pool, eligible: Sequence[str], state: RoutingState
 ) -> _Choice:
     """Step 3: the eligible rep with the most round-robin credit in the pool."""
-    members = {r.id: r.weight for r in context.reps.values() if _in_pool(r, pool.target)}
+    members = {r.id: r.weight for r in context.reps.values() if pool.target.includes(r)}
     rep_id, new_state = pick(state, pool.key, members, eligible)
     detail = (
         f"{rep_id} (weight {members[rep_id]}) had the most round-robin credit in pool {pool.key}"
@@ -425,10 +428,6 @@ def _covers_territory(rep: Rep, lead: _Lead) -> bool:
     if not rep.territories or country is None:
         return True
     return country in rep.territories or not set(lead.regions).isdisjoint(rep.territories)
-
-
-def _in_pool(rep: Rep, target: AssignTo) -> bool:
-    return rep.role == target.role and (target.team is None or rep.team == target.team)
 
 
 def _pool_text(target: AssignTo) -> str:

@@ -19,16 +19,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     PlainValidator,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from leadrelay.durations import format_elapsed, parse_elapsed
+from leadrelay.durations import ElapsedText, format_elapsed
 from services.scoring.domain.model import PROFILE_FIELDS, Grade
 
 Loc = tuple[str | int, ...]
@@ -62,16 +60,7 @@ def _fail(title: str, problems: Iterable[tuple[Loc, str, object]]) -> None:
         raise ValidationError.from_exception_data(title, details)
 
 
-def _duration(value: object) -> timedelta:
-    return parse_elapsed(value)
-
-
-Duration = Annotated[
-    timedelta,
-    PlainValidator(_duration),
-    PlainSerializer(format_elapsed, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\s*\d+\s*[smhdw]\s*$", "examples": ["14d"]}),
-]
+Duration = ElapsedText
 """A duration written ``"90m"``, ``"36h"``, ``"14d"`` or ``"2w"``."""
 
 

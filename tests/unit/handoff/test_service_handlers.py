@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -402,3 +403,39 @@ async def test_a_rejection_by_a_rep_who_lost_the_lead_does_not_exclude_them(
 
     *_, again = await two_sdrs.assigned()
     assert again.data["rep_id"] == "sdr-a"  # only sdr-b's rejection counted
+
+
+@pytest.mark.parametrize(("rejected_after", "next_rep"), [(5, "sdr-a"), (60, "sdr-b")])
+async def test_a_quick_rejection_gives_the_rep_their_turn_back(
+    tmp: Path, rejected_after: int, next_rep: str
+) -> None:
+    reps = [make_rep("sdr-a"), make_rep("sdr-b")]
+    credit = {"give_back_on_rejection_within": "15m"}
+    async with harness_for(tmp, reps, credit=credit) as handoff:
+        await handoff.deliver(sales_ready("lk_ada"))  # sdr-a
+        rejected_at = NOW + timedelta(minutes=rejected_after)
+        await handoff.deliver(sales_activity("rejected", "sdr-a", rejected_at, lead_key="lk_ada"))
+        await handoff.deliver(sales_ready("lk_bob"))
+
+        *_, bob = await handoff.assigned()
+        assert bob.data["rep_id"] == next_rep
+        assert handoff.metric("leadrelay_handoff_rep_share_expected", pool="sdr:*",
+                              rep_id="sdr-a") == 0.5  # fmt: skip
+        actual_a = 1.0 if rejected_after == 5 else 0.5  # a turn given back does not count
+        assert handoff.metric("leadrelay_handoff_rep_share_actual", pool="sdr:*",
+                              rep_id="sdr-a") == actual_a  # fmt: skip
+
+
+@pytest.mark.parametrize(("give_back", "next_rep"), [(True, "sdr-a"), (False, "sdr-b")])
+async def test_a_lead_taken_by_reassignment_can_give_the_turn_back(
+    tmp: Path, give_back: bool, next_rep: str
+) -> None:
+    reps = [make_rep("sdr-a"), make_rep("sdr-b")]
+    credit = {"give_back_on_reassignment": give_back}
+    async with harness_for(tmp, reps, credit=credit) as handoff:
+        await handoff.deliver(sales_ready("lk_ada"))  # sdr-a
+        await handoff.deliver(reassignment("lk_ada", attempt=2, exclude=["sdr-a"]))  # sdr-b
+        await handoff.deliver(sales_ready("lk_bob"))
+
+        *_, bob = await handoff.assigned()
+    assert bob.data["rep_id"] == next_rep
