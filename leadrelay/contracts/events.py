@@ -221,6 +221,8 @@ class TraceStep(Part):
     step: Name
     outcome: Label
     detail: Annotated[str, Field(max_length=1000)]
+    method: Label | None = None
+    confidence: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
 class SkippedRep(Part):

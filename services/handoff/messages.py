@@ -34,6 +34,7 @@ def lead_facts(
     return LeadFacts(
         lead_key=ready.lead_key,
         email_domain=email_domain(profile.email),
+        company=profile.company,
         country=profile.country,
         company_size=profile.company_size,
         grade=ready.grade,
@@ -138,7 +139,13 @@ def decision_trace(decision: RoutingDecision) -> contract.DecisionTrace:
     trace = decision.trace
     return contract.DecisionTrace(
         steps=tuple(
-            contract.TraceStep(step=s.step, outcome=s.outcome, detail=_clip(s.detail))
+            contract.TraceStep(
+                step=s.step,
+                outcome=s.outcome,
+                detail=_clip(s.detail),
+                method=s.method,
+                confidence=s.confidence,
+            )
             for s in trace.steps
         ),
         skipped=tuple(contract.SkippedRep(rep_id=s.rep_id, reason=s.reason) for s in trace.skipped),

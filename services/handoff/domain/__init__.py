@@ -9,6 +9,7 @@ chooses the calendar an assignment's SLA deadlines count in, for hand-off and th
 from services.handoff.domain.config import (
     DEFAULT_ROUTING_FILE,
     Account,
+    AccountMatching,
     AssignTo,
     Capacity,
     Credit,
@@ -52,6 +53,7 @@ from services.handoff.domain.round_robin import RoutingState, give_turn_back, pi
 __all__ = [
     "DEFAULT_ROUTING_FILE",
     "Account",
+    "AccountMatching",
     "AssignTo",
     "Capacity",
     "Credit",

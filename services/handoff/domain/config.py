@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -277,6 +277,53 @@ class Rejections(_Config):
     (0: they may get it straight back)."""
 
 
+FREE_MAIL_DOMAINS: Final = frozenset(
+    [
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "hotmail.com",
+        "outlook.com",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "mail.com",
+        "yandex.ru",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+        "zoho.com",
+    ]
+)
+
+
+class AccountMatching(_Config):
+    """How leads are matched to accounts beyond their exact email domain (LeanData style)."""
+
+    fuzzy_threshold: float = Field(default=90, ge=0, le=100)
+    """The least similarity (0-100) a fuzzy company-name or domain match needs."""
+    ambiguity_margin: float = Field(default=3, ge=0, le=100)
+    """Fuzzy matches this close to the best one make the match ambiguous."""
+    tie_break: Literal["fallback", "rules"] = "fallback"
+    """An ambiguous match: ``fallback`` queues the lead for a person, ``rules`` ignores the
+    accounts and routes by the rules."""
+    free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
+    """Domains of personal mailboxes: never matched to an account by domain."""
+
+    @field_validator("free_mail_domains")
+    @classmethod
+    def _lower(cls, value: frozenset[str]) -> frozenset[str]:
+        return frozenset(domain.strip().lower() for domain in value)
+
+
 class Credit(_Config):
     """When a rep's rotation turn is given back, and the window fairness is measured over."""
 
@@ -299,6 +346,7 @@ class RoutingConfig(_Config):
     fallback: Fallback = Fallback()
     rejections: Rejections = Rejections()
     credit: Credit = Credit()
+    account_matching: AccountMatching = AccountMatching()
     respect_working_hours: bool = True
     account_owner_ignores_working_hours: bool = False
     """True: an account's owner gets its leads outside their working hours too."""

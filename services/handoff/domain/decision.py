@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadrelay.calendar import calendar_status, require_aware
+from services.handoff.domain.accounts import Ambiguous, match_account
 from services.handoff.domain.config import (
     Account,
     AssignTo,
@@ -59,6 +60,8 @@ class LeadFacts(_Value):
 
     lead_key: str = Field(min_length=1)
     email_domain: str | None = None
+    company: str | None = None
+    """The company the lead named (a form's answer), for matching accounts by name."""
     country: str | None = None
     """ISO 3166 alpha-2; unknown means territories cannot narrow the pool."""
     company_size: int | None = Field(default=None, ge=0)
@@ -116,6 +119,10 @@ class TraceStep(_Value):
     step: StepName
     outcome: str
     detail: str
+    method: str | None = None
+    """How the account was matched (``domain``, ``domain_variant``, ``company_name``, ``fuzzy``)."""
+    confidence: float | None = None
+    """How sure the account match is, 0-1."""
 
 
 class SkippedRep(_Value):
@@ -208,7 +215,10 @@ def decide(
     reps = {rep.id: rep for rep in sorted(roster, key=lambda rep: rep.id)}
     context = _Context(routing, reps, lead, loads, now)
     account_step, owned = _account_owner(context, accounts)
-    if owned is not None:
+    if isinstance(owned, Ambiguous) and routing.account_matching.tie_break == "fallback":
+        pool = _Pool(None, routing.default)
+        return _decision(context, pool, (account_step,), _fallback(routing, lead, state))
+    if isinstance(owned, tuple):
         return _owner_decision(context, owned, account_step, state)
     pool, rule_step = _match_rule(routing, lead)
     return _pool_decision(context, pool, (account_step, rule_step), state)
@@ -243,6 +253,17 @@ def _pool_decision(
         choice = _rotate(context, pool, eligible, state)
     else:
         choice = _fallback(context.routing, context.lead, state)
+    return _decision(context, pool, (*steps, eligibility), choice, skipped)
+
+
+def _decision(
+    context: _Context,
+    pool: _Pool,
+    steps: tuple[TraceStep, ...],
+    choice: _Choice,
+    skipped: Sequence[tuple[str, SkipReason]] = (),
+) -> RoutingDecision:
+    """The decision for ``choice`` out of ``pool``, its trace ending with the choice's step."""
     return RoutingDecision(
         rep_id=choice.rep_id,
         role=pool.target.role,
@@ -253,7 +274,7 @@ def _pool_decision(
         segment=context.lead.segment,
         pool=pool.key if choice.route != "fallback" else None,
         trace=DecisionTrace(
-            steps=(*steps, eligibility, choice.step),
+            steps=(*steps, choice.step),
             skipped=tuple(SkippedRep(rep_id=rep, reason=why) for rep, why in skipped),
             chosen_reason=choice.reason,
         ),
@@ -304,42 +325,51 @@ def _fallback(routing: RoutingConfig, lead: _Lead, state: RoutingState) -> _Choi
 
 def _account_owner(
     context: _Context, accounts: Sequence[Account]
-) -> tuple[TraceStep, tuple[Account, Rep] | None]:
-    """Step 1: the account's owner, if the account has one and they can take the lead now."""
+) -> tuple[TraceStep, tuple[Account, Rep] | Ambiguous | None]:
+    """Step 1: the account's owner, if the lead matches one account that has an owner who can
+    take the lead now; an ambiguous match is returned for the tie-break."""
     lead, routing = context.lead, context.routing
-    account = _find_account(accounts, lead.facts.email_domain)
-    if account is None:
+    facts = lead.facts
+    found = match_account(accounts, facts.email_domain, facts.company, routing.account_matching)
+    if found is None:
         return TraceStep(step="account_match", outcome="no_account", detail=_no_account(lead)), None
+    if isinstance(found, Ambiguous):
+        return _ambiguous_step(found, routing.account_matching.tie_break), found
+    account = found.account
+    how = {"method": found.method, "confidence": found.confidence}
+    matched = f"account {account.id} matched by {found.method} ({found.confidence:.2f})"
     owner = context.reps.get(account.owner_rep_id or "")
     if owner is None:
         outcome = "no_owner" if account.owner_rep_id is None else "owner_unknown"
-        detail = f"account {account.id} matched, owner {account.owner_rep_id or 'not set'}"
-        return TraceStep(step="account_match", outcome=outcome, detail=detail), None
+        detail = f"{matched}, owner {account.owner_rep_id or 'not set'}"
+        return TraceStep(step="account_match", outcome=outcome, detail=detail, **how), None
     ignore_hours = routing.account_owner_ignores_working_hours or not routing.respect_working_hours
     reason = context.unavailable(owner, ignore_hours=ignore_hours)
     if reason is not None:
-        detail = f"account {account.id} owner {owner.id} skipped: {reason}; routing by rules"
-        return TraceStep(step="account_match", outcome="owner_unavailable", detail=detail), None
-    detail = f"account {account.id} ({account.name}) owner {owner.id} is available"
-    return TraceStep(step="account_match", outcome="assigned", detail=detail), (account, owner)
+        detail = f"{matched}; owner {owner.id} skipped: {reason}; routing by rules"
+        step = TraceStep(step="account_match", outcome="owner_unavailable", detail=detail, **how)
+        return step, None
+    detail = f"{matched} ({account.name}); owner {owner.id} is available"
+    step = TraceStep(step="account_match", outcome="assigned", detail=detail, **how)
+    return step, (account, owner)
+
+
+def _ambiguous_step(found: Ambiguous, tie_break: str) -> TraceStep:
+    ids = ", ".join(a.id for a in found.accounts)
+    then = "fallback queue" if tie_break == "fallback" else "routing by rules"
+    detail = f"accounts {ids} match equally by {found.method} ({found.confidence:.2f}); {then}"
+    return TraceStep(
+        step="account_match",
+        outcome="ambiguous",
+        detail=detail,
+        method=found.method,
+        confidence=found.confidence,
+    )
 
 
 def _no_account(lead: _Lead) -> str:
     domain = lead.facts.email_domain
     return f"no account for domain {domain}" if domain else "lead has no email domain"
-
-
-def _find_account(accounts: Sequence[Account], domain: str | None) -> Account | None:
-    """The account of the domain or its closest parent (``uk.acme.com`` belongs to ``acme.com``)."""
-    if not domain:
-        return None
-    labels = domain.split(".")
-    for start in range(len(labels) - 1):
-        candidate = ".".join(labels[start:])
-        owners = sorted((a for a in accounts if candidate in a.domains), key=lambda a: a.id)
-        if owners:
-            return owners[0]
-    return None
 
 
 def _match_rule(routing: RoutingConfig, lead: _Lead) -> tuple[_Pool, TraceStep]:
