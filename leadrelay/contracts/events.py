@@ -93,6 +93,7 @@ class BreakdownItem(Part):
     raw_points: float | None = None
     decay_factor: Annotated[float, Field(ge=0, le=1)] | None = None
     source_event_ids: tuple[Id, ...]
+    limited_by: Label | None = None
 
 
 class ActivityItem(Part):

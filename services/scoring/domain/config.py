@@ -148,6 +148,36 @@ class Range(_Config):
         return (self.min is None or number >= self.min) and (self.max is None or number < self.max)
 
 
+class GroupLimit(_Config):
+    """A rule group's limit: its rules together give at most ``cap`` points."""
+
+    cap: float = Field(ge=0)
+    description: str | None = None
+
+
+class AxisLimits(_Config):
+    """HubSpot-style limits on one axis: per-group caps and a cap on the axis's total.
+
+    Rules name their ``group``; a group's positive points are filled in the order its rules
+    are listed until the group's ``cap``, then the axis's positive points until ``total_cap``.
+    Negative points are never limited (a floor is a rule's own ``cap``).
+    """
+
+    groups: Mapping[RuleId, GroupLimit] = Field(default_factory=dict)
+    total_cap: float | None = Field(default=None, ge=0)
+
+    def check_groups(
+        self, rules: Iterable[tuple[int, str | None]]
+    ) -> list[tuple[Loc, str, object]]:
+        """A problem for every rule (index, group) naming a group that is not defined."""
+        known = ", ".join(sorted(self.groups)) or "none defined"
+        return [
+            (("rules", index, "group"), f"unknown group {group!r} (groups: {known})", group)
+            for index, group in rules
+            if group is not None and group not in self.groups
+        ]
+
+
 class FitRule(_Config):
     """Points for who the lead is: ``field`` compared with exactly one operator.
 
@@ -165,6 +195,7 @@ class FitRule(_Config):
     regex: str | None = None
     email_domain_in: DomainsOrList | None = None
     points: float
+    group: RuleId | None = None
     description: str | None = None
 
     @field_validator("field")
@@ -220,10 +251,11 @@ class FitConfig(_Config):
         Field(default_factory=dict)
     )
     rules: tuple[FitRule, ...] = ()
+    limits: AxisLimits = AxisLimits()
 
     @model_validator(mode="after")
     def _lists_exist(self) -> Self:
-        problems: list[tuple[Loc, str, object]] = []
+        problems = self.limits.check_groups((i, rule.group) for i, rule in enumerate(self.rules))
         for index, rule in enumerate(self.rules):
             loc: Loc = ("rules", index, "email_domain_in")
             ref = rule.email_domain_in
@@ -264,6 +296,7 @@ class EngagementRule(_Config):
     cap: float | None = None
     window: Duration | None = None
     max_per_window: int | None = Field(default=None, ge=1)
+    group: RuleId | None = None
     description: str | None = None
 
     @model_validator(mode="after")
@@ -299,6 +332,13 @@ class EngagementConfig(_Config):
     half_life: Duration
     rules: tuple[EngagementRule, ...] = ()
     retention: Duration = DEFAULT_RETENTION
+    limits: AxisLimits = AxisLimits()
+
+    @model_validator(mode="after")
+    def _groups_exist(self) -> Self:
+        problems = self.limits.check_groups((i, rule.group) for i, rule in enumerate(self.rules))
+        _fail("EngagementConfig", problems)
+        return self
 
     @model_validator(mode="after")
     def _retention_covers(self) -> Self:

@@ -127,6 +127,7 @@ class ScoreLine:
     ``points`` is what counts now (decayed, rounded to 2 dp); ``raw_points`` what the rule
     awarded before decay (after caps and windows); ``decay_factor`` is ``points / raw_points``
     (1.0 for fit); ``source_event_ids`` the activities that earned it, oldest first.
+    ``limited_by`` names the group or total cap that reduced ``points`` (see ``AxisLimits``).
     """
 
     rule: str
@@ -135,6 +136,8 @@ class ScoreLine:
     raw_points: float
     decay_factor: float
     source_event_ids: tuple[str, ...] = ()
+    limited_by: str | None = None
+    """``group:<name>`` or ``total`` when a group or the axis's total cap cut ``points``."""
 
 
 @dataclass(frozen=True)

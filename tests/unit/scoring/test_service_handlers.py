@@ -97,10 +97,12 @@ async def test_a_journey_hands_off_once_with_everything_sales_needs(
     assert ready.id == stable_event_id("sales_ready", ADA_KEY, "1")
     assert (data["episode"], data["grade"], data["qualified_by"]) == (1, "A", "fast_track")
     assert data["fit_score"] == 70.0
-    assert data["engagement_score"] == 56.0
+    assert data["engagement_score"] == 46.0
     assert {rule: line["points"] for rule, line in lines(ready).items()} == {
-        **ADA_FIT, "page_view": 1.0, "pricing_page": 5.0, "form_fill": 10.0, "demo_request": 40.0,
+        **ADA_FIT, "page_view": 1.0, "pricing_page": 5.0, "form_fill": 10.0, "demo_request": 30.0,
     }  # fmt: skip
+    # the ebook's form_fill and the demo share the demo_intent group's cap of 40
+    assert lines(ready)["demo_request"]["limited_by"] == "group:demo_intent"
     assert lines(ready)["demo_request"]["source_event_ids"] == ["demo"]
     assert data["profile"]["email"] == "ada@acme.example"
     assert data["profile"]["phone"] == "+15550100"
@@ -301,7 +303,7 @@ async def test_the_read_model_explains_the_score_and_tells_the_story_in_order(
     view = await scoring.view(ADA_KEY)
     assert view is not None
     assert (view["stage"], view["grade"], view["episode"]) == ("mql", "A", 1)
-    assert (view["fit_score"], view["engagement_score"]) == (70.0, 56.0)
+    assert (view["fit_score"], view["engagement_score"]) == (70.0, 46.0)
     assert view["profile"]["email"] == "ada@acme.example"
     assert view["anonymous_ids"] == [ADA_COOKIE]
     assert [(e["kind"], e.get("event_id") or e["to_stage"]) for e in view["timeline"]] == [
@@ -312,7 +314,7 @@ async def test_the_read_model_explains_the_score_and_tells_the_story_in_order(
 
     later = await scoring.view(ADA_KEY, scorecard=scoring.scorecard, now=DEMO_AT + HALF_LIFE)
     assert later is not None
-    assert later["engagement_score"] == 28.0  # every activity two weeks older: half
+    assert later["engagement_score"] == 23.0  # every activity two weeks older: half
     assert later["fit_score"] == 70.0
 
 
