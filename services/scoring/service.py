@@ -1,7 +1,7 @@
 """The scoring service on the runtime: what it consumes and the handlers that react.
 
 ``leadrelay run scoring`` and ``leadrelay up`` call :func:`build_service` with the process's
-runtime and the definitions file; tests call it the same way.
+runtime and the definitions file's ``scorecard:`` section; tests call it the same way.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime, ServiceSpec
+from services.scoring.domain import Scorecard
+from services.scoring.domain.config import RecycleCooldown
 from services.scoring.handlers import OutputTopics, ScoringHandlers
+from services.scoring.jobs.retention import VisitorRetention
 from services.scoring.metrics import ScoringMetrics
-from services.scoring.retention import VisitorRetention
 
 NAME: Final = "scoring"
 CONSUMES: Final = (
@@ -25,12 +26,15 @@ CONSUMES: Final = (
 )
 
 
-def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
-    """Scoring with ``definitions.scorecard``, its metrics registered on ``runtime.registry``."""
+def build_service(
+    runtime: Runtime, scorecard: Scorecard, cooldown: RecycleCooldown | None = None
+) -> ServiceSpec:
+    """Scoring with ``scorecard`` and the lifecycle's recycle ``cooldown``, its metrics
+    registered on ``runtime.registry``."""
     metrics = ScoringMetrics.create(runtime.registry)
     handlers = ScoringHandlers(
-        scorecard=definitions.scorecard,
-        cooldown=definitions.lifecycle.recycle_cooldown,
+        scorecard=scorecard,
+        cooldown=cooldown,
         topics=OutputTopics(
             scores=runtime.topic(Topic.LEAD_SCORES),
             sales_ready=runtime.topic(Topic.SALES_READY),
@@ -40,7 +44,7 @@ def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
     )
     retention = VisitorRetention(
         runtime.store,
-        definitions.scorecard.engagement.retention,
+        scorecard.engagement.retention,
         metrics,
         every_seconds=runtime.settings.retention_sweep_seconds,
     )

@@ -1,9 +1,9 @@
-"""The hand-off domain: routing config, the rep calendar, round robin and the routing decision.
+"""The hand-off domain: routing config, round robin and the routing decision.
 
 Pure: nothing here reads a clock, a database or a broker. The service layer loads the config, reads
 the roster, accounts, round-robin state and loads, calls :func:`decide` and stores what it returns.
-``services.handoff.domain.sla_calendar`` (imported on its own, as it builds on the SLA domain)
-chooses the calendar an assignment's SLA deadlines count in, for hand-off and the SLA monitor.
+A rep's working calendar is the kernel's (``leadrelay.calendar``, via ``Rep.calendar``); the SLA
+deadlines an assignment announces come through the ``ports.SlaDeadlines`` port.
 """
 
 from services.handoff.domain.config import (

@@ -18,7 +18,11 @@ from services.scoring.domain.config import (
     Scorecard,
     load_scorecard,
 )
-from services.scoring.domain.defaults import default_scorecard_mapping, load_default_scorecard
+from services.scoring.domain.defaults import (
+    DEFAULT_SCORECARD_FILE,
+    default_scorecard_mapping,
+    load_default_scorecard,
+)
 from services.scoring.domain.lifecycle import (
     RECYCLE_REASONS,
     SALES_OUTCOMES,
@@ -67,6 +71,7 @@ from services.scoring.domain.serialization import (
 )
 
 __all__ = [
+    "DEFAULT_SCORECARD_FILE",
     "RECYCLE_REASONS",
     "SALES_OUTCOMES",
     "Activity",
