@@ -69,7 +69,9 @@ REGISTRY: tuple[ServiceEntry, ...] = (
         consumer=lambda runtime, d: services.handoff.service.build_service(
             runtime, d.routing, d.roster, AnnouncedDeadlines(d.sla)
         ),
-        router=lambda runtime, d: services.handoff.api.build_router(runtime, d.routing, d.roster),
+        router=lambda runtime, d: services.handoff.api.build_router(
+            runtime, d.routing, d.roster, AnnouncedDeadlines(d.sla)
+        ),
         lead_view=lambda _runtime, _d: services.handoff.read_model.lead_view,
     ),
     ServiceEntry(

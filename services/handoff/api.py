@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from leadrelay.api_auth import ApiToken
 from leadrelay.contracts.errors import FieldError, from_pydantic, json_pointer
@@ -33,7 +34,18 @@ from services.handoff.domain import (
     fairness_report,
     unknown_territories,
 )
-from services.handoff.repository import Roster, load_roster, put_account, put_rep, rotation_counts
+from services.handoff.domain.ports import SlaDeadlines
+from services.handoff.handlers import HandoffHandlers
+from services.handoff.repository import (
+    Roster,
+    StoredAssignment,
+    load_roster,
+    put_account,
+    put_rep,
+    queued,
+    rotation_counts,
+)
+from services.handoff.service import handoff_handlers
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +54,82 @@ _M = TypeVar("_M", bound=BaseModel)
 Document = Annotated[dict[str, Any], Body(description="Every field of the entry")]
 
 
-def build_router(runtime: Runtime, routing: RoutingConfig, seed: RosterConfig) -> APIRouter:
-    """The roster routes on the runtime's store (what the composition root mounts on the API)."""
-    return roster_router(runtime.store, routing, seed)
+def build_router(
+    runtime: Runtime, routing: RoutingConfig, seed: RosterConfig, deadlines: SlaDeadlines
+) -> APIRouter:
+    """The roster and queue routes on the runtime's store (what the composition root mounts)."""
+    router = roster_router(runtime.store, routing, seed)
+    handlers = handoff_handlers(runtime, routing, seed, deadlines)
+    router.include_router(queue_router(runtime.store, handlers))
+    return router
+
+
+def queue_router(store: Store, handlers: HandoffHandlers) -> APIRouter:
+    """``/v1/queues``: the fallback queues, the leads waiting in one, and a rep claiming one."""
+    router = APIRouter(tags=["queues"])
+
+    @router.get("/v1/queues")
+    async def list_queues(_: ApiToken) -> dict[str, Any]:
+        """Every queue with leads waiting: how many, and how long the oldest has waited."""
+        async with store.transaction() as tx:
+            waiting, now = await queued(tx.connection), tx.now()
+        names = sorted(
+            {w.fallback_queue or "" for w in waiting} | {handlers.routing.fallback.queue}
+        )
+        return {"queues": [_queue_summary(name, waiting, now) for name in names]}
+
+    @router.get("/v1/queues/{queue}")
+    async def read_queue(queue: str, _: ApiToken) -> dict[str, Any]:
+        """The leads waiting in ``queue``, oldest first."""
+        async with store.transaction() as tx:
+            waiting, now = await queued(tx.connection, queue), tx.now()
+        return {**_queue_summary(queue, waiting, now), "leads": [_waiting(w, now) for w in waiting]}
+
+    @router.post("/v1/queues/{queue}/{lead_key}/claim", response_model=None)
+    async def claim_lead(
+        queue: str, lead_key: str, body: ClaimBody, _: ApiToken
+    ) -> dict[str, Any] | JSONResponse:
+        """A rep takes a queued lead: it is assigned to them (a new attempt, with SLA clocks)."""
+        async with store.transaction() as tx:
+            outcome = await handlers.claim(tx, queue, lead_key, body.rep_id)
+        if outcome == "not_queued":
+            return _not_found(f"lead {lead_key} is not waiting in queue {queue}")
+        if outcome == "unknown_rep":
+            return problem([FieldError("/rep_id", "no active rep with this id")])
+        log.info("rep %s claimed lead %s from queue %s", body.rep_id, lead_key, queue)
+        return {"queue": queue, "lead_key": lead_key, "rep_id": body.rep_id}
+
+    return router
+
+
+class ClaimBody(BaseModel):
+    """Who claims the lead."""
+
+    rep_id: str = Field(min_length=1, max_length=128)
+
+
+def _queue_summary(name: str, waiting: Sequence[StoredAssignment], now: datetime) -> dict[str, Any]:
+    mine = [w for w in waiting if w.fallback_queue == name]
+    oldest = max(((now - w.assigned_at).total_seconds() for w in mine), default=0.0)
+    return {"queue": name, "depth": len(mine), "oldest_age_seconds": round(oldest, 3)}
+
+
+def _waiting(waiting: StoredAssignment, now: datetime) -> dict[str, Any]:
+    return {
+        "lead_key": waiting.lead_key,
+        "episode": waiting.episode,
+        "attempt": waiting.attempt,
+        "queued_at": waiting.assigned_at.isoformat(),
+        "age_seconds": round((now - waiting.assigned_at).total_seconds(), 3),
+    }
+
+
+def _not_found(detail: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_404_NOT_FOUND,
+        media_type=PROBLEM_JSON,
+        content={"type": "about:blank", "title": "Not queued", "status": 404, "detail": detail},
+    )
 
 
 def roster_router(store: Store, routing: RoutingConfig, seed: RosterConfig) -> APIRouter:

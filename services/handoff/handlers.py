@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final
+from typing import Final, Literal
 
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.events import (
@@ -41,10 +41,12 @@ from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import (
     Credit,
     Rejections,
+    RepLoad,
     RosterConfig,
     RoutingConfig,
     RoutingDecision,
     RoutingState,
+    claimed,
     decide,
     fairness_report,
     give_turn_back,
@@ -64,6 +66,7 @@ from services.handoff.repository import (
     lock_routing_state,
     mark_credit_returned,
     mark_released,
+    queued,
     release_lead,
     rotation_counts,
     save_lead_context,
@@ -73,6 +76,9 @@ from services.handoff.repository import (
 
 log = logging.getLogger(__name__)
 
+QUEUE_BATCH: Final = 100
+"""Queued leads tried per pass of the queue router (oldest first)."""
+ClaimResult = Literal["claimed", "not_queued", "unknown_rep"]
 REASSIGNED: Final = "reassigned"
 """Why an assignment was released when the lead went to another rep."""
 
@@ -181,7 +187,65 @@ class HandoffHandlers:
         log.info("turn given back to rep %s in pool %s", taken.rep_id, taken.pool)
         return returned
 
-    async def _assign(self, tx: Transaction, request: _Request) -> None:
+    async def route_queued(self, tx: Transaction, limit: int = QUEUE_BATCH) -> int:
+        """Give queued leads, oldest first, to a rep who can take them now (capacity freed,
+        shift started, back from out-of-office); the others stay queued. How many moved."""
+        moved = 0
+        for waiting in await queued(tx.connection, limit=limit):
+            state = await lock_routing_state(tx.connection, tx.now())
+            request = await self._next_attempt(tx, waiting, state)
+            if request is not None and await self._assign(tx, request, only_to_a_rep=True):
+                moved += 1
+        if moved:
+            log.info("routed %d queued leads to reps", moved)
+        await self._measure_queues(tx)
+        return moved
+
+    async def _measure_queues(self, tx: Transaction) -> None:
+        """Export each queue's depth and the age of its oldest lead (the configured queue even
+        when empty)."""
+        depth: dict[str, int] = {self.routing.fallback.queue: 0}
+        oldest: dict[str, float] = {self.routing.fallback.queue: 0.0}
+        for waiting in await queued(tx.connection):
+            name = waiting.fallback_queue or ""
+            depth[name] = depth.get(name, 0) + 1
+            age = (tx.now() - waiting.assigned_at).total_seconds()
+            oldest[name] = max(oldest.get(name, 0.0), age)
+        tx.after_commit(lambda: self.metrics.observe_queues(depth, oldest))
+
+    async def claim(self, tx: Transaction, queue: str, lead_key: str, rep_id: str) -> ClaimResult:
+        """A rep takes a lead waiting in ``queue``: the next attempt is theirs."""
+        state = await lock_routing_state(tx.connection, tx.now())
+        waiting = [w for w in await queued(tx.connection, queue) if w.lead_key == lead_key]
+        if not waiting:
+            return "not_queued"
+        roster = await load_roster(tx.connection, self.roster, tx.now())
+        rep = roster.rep(rep_id)
+        if rep is None or not rep.active:
+            return "unknown_rep"
+        request = await self._next_attempt(tx, waiting[0], state)
+        if request is None:
+            return "not_queued"
+        loads = await load_loads(tx.connection)
+        await self._record(tx, request, claimed(rep, queue, state), roster, loads, None)
+        return "claimed"
+
+    async def _next_attempt(
+        self, tx: Transaction, waiting: StoredAssignment, state: RoutingState
+    ) -> _Request | None:
+        """The request that routes a queued lead again (its episode's next attempt)."""
+        ready = await load_lead_context(tx.connection, waiting.lead_key, waiting.episode)
+        if ready is None:
+            return None
+        history = await lead_assignments(tx.connection, waiting.lead_key)
+        excluded = frozenset(_reps_of_episode(history, waiting.episode))
+        return _Request(ready, waiting.attempt + 1, excluded, history, state, tx.now())
+
+    async def _assign(
+        self, tx: Transaction, request: _Request, *, only_to_a_rep: bool = False
+    ) -> bool:
+        """Decide and record the assignment; with ``only_to_a_rep``, a decision for the
+        fallback queue records nothing (False)."""
         connection, now, ready = tx.connection, tx.now(), request.ready
         started = time.perf_counter()
         roster = await load_roster(connection, self.roster, now)
@@ -198,6 +262,22 @@ class HandoffHandlers:
         tx.after_commit(
             lambda: self.metrics.decision_seconds.observe(time.perf_counter() - started)
         )
+        if only_to_a_rep and decision.route == "fallback":
+            return False
+        await self._record(tx, request, decision, roster, loads, held)
+        return True
+
+    async def _record(
+        self,
+        tx: Transaction,
+        request: _Request,
+        decision: RoutingDecision,
+        roster: Roster,
+        loads: Mapping[str, RepLoad],
+        held: StoredAssignment | None,
+    ) -> None:
+        """Store the decision (state, loads, assignment row) and queue its ``lead_assigned``."""
+        connection, now, ready = tx.connection, tx.now(), request.ready
         if decision.new_state != request.state:
             await save_routing_state(connection, request.state.version, decision.new_state, now)
         rep = roster.rep(decision.rep_id)

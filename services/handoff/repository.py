@@ -222,6 +222,41 @@ async def rotation_counts(
     return counts
 
 
+async def queued(
+    connection: AsyncConnection, queue: str | None = None, limit: int | None = None
+) -> list[StoredAssignment]:
+    """Leads waiting in a fallback queue with nobody on them (their latest assignment went to
+    the queue without an owner), oldest first; ``queue`` narrows to one queue."""
+    later = assignments.alias("later")
+    superseded = (
+        select(later.c.assignment_id)
+        .where(
+            later.c.lead_key == assignments.c.lead_key,
+            (later.c.episode > assignments.c.episode)
+            | (
+                (later.c.episode == assignments.c.episode)
+                & (later.c.attempt > assignments.c.attempt)
+            ),
+        )
+        .exists()
+    )
+    query = (
+        select(assignments)
+        .where(
+            assignments.c.fallback_queue.is_not(None),
+            assignments.c.rep_id.is_(None),
+            assignments.c.released_at.is_(None),
+            ~superseded,
+        )
+        .order_by(assignments.c.assigned_at, assignments.c.assignment_id)
+        .limit(limit)
+    )
+    if queue is not None:
+        query = query.where(assignments.c.fallback_queue == queue)
+    result = await connection.execute(query)
+    return [_assignment(dict(row._mapping)) for row in result]
+
+
 def _assignment(values: dict[str, Any]) -> StoredAssignment:
     values["assigned_at"] = as_utc(values["assigned_at"])
     if values["released_at"] is not None:

@@ -38,6 +38,7 @@ from services.handoff.domain.decision import (
     SkippedRep,
     SkipReason,
     TraceStep,
+    claimed,
     decide,
     record_assignment,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "SkipReason",
     "SkippedRep",
     "TraceStep",
+    "claimed",
     "cross_validate",
     "decide",
     "fairness_report",

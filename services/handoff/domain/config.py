@@ -266,6 +266,9 @@ class Fallback(_Config):
 
     queue: str = Field(default="unassigned-leads", min_length=1)
     owner_rep_id: RepId | None = None
+    route_again_every: ElapsedText = timedelta(seconds=30)
+    """How often queued leads are routed again, oldest first, so one goes to a rep as soon as
+    a rep can take it (capacity freed, shift started, back from out-of-office)."""
 
 
 class Rejections(_Config):

@@ -476,3 +476,20 @@ def _eligibility_step(
         detail=f"pool {pool}, country {country}, segment {segment}: {names} eligible,"
         f" {len(skipped)} skipped",
     )
+
+
+def claimed(rep: Rep, queue: str, state: RoutingState) -> RoutingDecision:
+    """A rep took a lead out of fallback ``queue`` by hand: theirs now, no rotation turn used."""
+    detail = f"{rep.id} claimed the lead from queue {queue}"
+    return RoutingDecision(
+        rep_id=rep.id,
+        role=rep.role,
+        team=rep.team,
+        route="fallback",
+        fallback_queue=queue,
+        trace=DecisionTrace(
+            steps=(TraceStep(step="fallback", outcome="claimed", detail=detail),),
+            chosen_reason=f"claimed from fallback queue {queue} by {rep.id}",
+        ),
+        new_state=state,
+    )

@@ -212,7 +212,10 @@ async def test_a_roster_change_through_the_api_routes_the_next_lead_without_a_re
     async with running_handoff(kafka_bootstrap, database_url, unique_topic_prefix) as runtime:
         app = FastAPI()
         app.state.api_token = TOKEN
-        app.include_router(build_router(runtime, DEFINITIONS.routing, DEFINITIONS.roster))
+        deadlines = AnnouncedDeadlines(DEFINITIONS.sla)
+        app.include_router(
+            build_router(runtime, DEFINITIONS.routing, DEFINITIONS.roster, deadlines)
+        )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport,
