@@ -7,7 +7,7 @@ a silently missing SLA. ``services/sla_monitor/default_sla.yaml`` is the annotat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +28,7 @@ from leadrelay.calendar import (
     parse_weekly_hours,
 )
 from leadrelay.durations import DURATION_PATTERN, Duration, TimeBasis, parse_duration
+from leadrelay.public_holidays import HolidayEntry, holiday_dates, parse_holiday
 from services.sla_monitor.domain.warn_rules import WarnRule, parse_warn_rule
 
 DEFAULT = "default"
@@ -44,6 +45,12 @@ DurationText = Annotated[
     PlainValidator(parse_duration),
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["1bh"]}),
+]
+HolidayText = Annotated[
+    HolidayEntry,
+    PlainValidator(parse_holiday),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ["2026-12-24", "US", "DE-BY"]}),
 ]
 WarnText = Annotated[
     WarnRule,
@@ -62,7 +69,9 @@ class CalendarConfig(_Config):
 
     time_zone: str
     weekly_hours: dict[str, tuple[str, ...]] | None = None
-    holidays: tuple[date, ...] = ()
+    holidays: tuple[HolidayText, ...] = ()
+    """Explicit dates (``2026-12-24``) and regions whose public holidays count (``US``,
+    ``DE-BY``), from the ``holidays`` package."""
 
     @field_validator("time_zone")
     @classmethod
@@ -80,7 +89,8 @@ class CalendarConfig(_Config):
         return value
 
     def to_calendar(self) -> BusinessCalendar:
-        return BusinessCalendar.from_parts(self.time_zone, self.weekly_hours, self.holidays)
+        days = holiday_dates(self.holidays)
+        return BusinessCalendar.from_parts(self.time_zone, self.weekly_hours, days)
 
 
 class AppliesTo(_Config):
