@@ -157,7 +157,7 @@ async def test_a_realistic_journey_produces_exactly_one_sales_ready_event(
     scored = await scoring.outputs(Topic.LEAD_SCORES, expected=2)
     for event in scored:
         validate_event(event)
-    assert [e.data["engagement_score"] for e in scored] == [16.0, 56.0]
+    assert [e.data["engagement_score"] for e in scored] == [16.0, 46.0]
     assert [e.data["stage"] for e in scored] == ["lead", "mql"]
 
 
