@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     """A message whose handler fails this many times goes to the dead-letter topic."""
     retry_backoff_seconds: float = Field(default=0.2, ge=0)
     broker_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    instance_id: str | None = Field(default=None, min_length=1, max_length=200)
+    """This instance's stable name (a StatefulSet pod's, a host's): static Kafka group
+    membership, so a restarted instance takes its partitions back at once instead of after the
+    session timeout. Unset: dynamic membership. Two live instances must never share one."""
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1)
 

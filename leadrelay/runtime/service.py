@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from leadrelay.contracts.topics import Topic, topic_name
 from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
 from leadrelay.runtime.periodic import repeat
 from leadrelay.runtime.producer import EventProducer
@@ -100,6 +101,12 @@ def require_bootstrap(settings: Settings) -> str:
     return settings.kafka_bootstrap
 
 
+def backoff_policy(settings: Settings) -> BackoffPolicy:
+    """The process's one back-off policy, from ``LEADRELAY_RETRY_BACKOFF_SECONDS`` and
+    ``LEADRELAY_BROKER_BACKOFF_MAX_SECONDS``."""
+    return BackoffPolicy(settings.retry_backoff_seconds, settings.broker_backoff_max_seconds)
+
+
 def consumer_for(runtime: Runtime, spec: ServiceSpec) -> ConsumerLoop:
     """The consume loop of ``spec`` on ``runtime``'s adapters."""
     settings = runtime.settings
@@ -110,8 +117,10 @@ def consumer_for(runtime: Runtime, spec: ServiceSpec) -> ConsumerLoop:
         batch_size=settings.consumer_batch_size,
         transaction_batch=settings.consumer_transaction_batch,
         handler_max_attempts=settings.handler_max_attempts,
-        retry_backoff_seconds=settings.retry_backoff_seconds,
-        broker_backoff_max_seconds=settings.broker_backoff_max_seconds,
+        backoff=backoff_policy(settings),
+        group_instance_id=(
+            f"{spec.name}-{settings.instance_id}" if settings.instance_id is not None else None
+        ),
     )
     return ConsumerLoop(
         config,
@@ -138,9 +147,7 @@ async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec], stop: asy
     )
     coroutines: list[Awaitable[None]] = [
         relay.run(
-            stop,
-            poll_seconds=settings.outbox_poll_seconds,
-            backoff_max_seconds=settings.broker_backoff_max_seconds,
+            stop, poll_seconds=settings.outbox_poll_seconds, backoff=backoff_policy(settings)
         ),
         report_outbox_backlog(runtime.store, runtime.metrics, stop),
     ]

@@ -22,6 +22,7 @@ from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.periodic import repeat
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
@@ -121,7 +122,11 @@ class OutboxRelay:
         return len(sent_ids)
 
     async def run(
-        self, stop: asyncio.Event, *, poll_seconds: float = 0.2, backoff_max_seconds: float = 10.0
+        self,
+        stop: asyncio.Event,
+        *,
+        poll_seconds: float = 0.2,
+        backoff: BackoffPolicy | None = None,
     ) -> None:
         """Publish until ``stop`` is set, draining quickly while there is a backlog.
 
@@ -133,7 +138,7 @@ class OutboxRelay:
             lambda: self._drain(stop),
             every=poll_seconds,
             name="outbox relay",
-            backoff_max_seconds=backoff_max_seconds,
+            backoff=backoff,
         )
         await self.publish_pending()  # a last drain so a clean stop leaves nothing behind
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.periodic import repeat
 from leadrelay.store.unit_of_work import Store
 from services.sla_monitor import repository
@@ -82,14 +83,14 @@ class FiringLoop:
         *,
         poll_seconds: float,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        backoff_max_seconds: float = 10.0,
+        backoff: BackoffPolicy | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._metrics = metrics
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
-        self._backoff_max_seconds = backoff_max_seconds
+        self._backoff = backoff
         self._next_gauge = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -99,7 +100,7 @@ class FiringLoop:
             self._round,
             every=self._poll_seconds,
             name="SLA firing",
-            backoff_max_seconds=self._backoff_max_seconds,
+            backoff=self._backoff,
         )
 
     async def _round(self) -> None:
@@ -145,7 +146,7 @@ class FiringLoop:
 
     async def refresh_open_clocks(self) -> None:
         """Set the open-clocks gauge from the table."""
-        async with self._store.engine.connect() as connection:
+        async with self._store.read() as connection:
             counts = await repository.count_open(connection)
         for state, count in counts.items():
             self._metrics.open_clocks.labels(state).set(count)

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.topics import ensure_topics
@@ -153,7 +154,7 @@ async def _loop(
             batch_size=100,
             transaction_batch=transaction_batch,
             handler_max_attempts=2,
-            retry_backoff_seconds=0.01,
+            backoff=BackoffPolicy(0.01, 1.0),
             session_timeout_ms=6000,
             heartbeat_interval_ms=500,
         ),
