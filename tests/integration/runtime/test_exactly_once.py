@@ -10,20 +10,16 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.metrics import RuntimeMetrics
-from leadrelay.runtime.backoff import BackoffPolicy
-from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
 from leadrelay.runtime.producer import EventProducer
-from leadrelay.runtime.topics import ensure_topics
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.outbox_relay import OutboxRelay
 from leadrelay.store.unit_of_work import Store, Transaction
 from tests.integration.runtime.crash_worker import CRASH_EXIT_CODE
 from tests.integration.runtime.effects import (
+    Topics,
+    consumer_loop,
     create_effects_table,
     effect_counts,
     effects,
@@ -35,31 +31,6 @@ from tests.integration.runtime.effects import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-class Topics:
-    def __init__(self, prefix: str) -> None:
-        self.input = f"{prefix}input"
-        self.output = f"{prefix}output"
-        self.dlq = f"{prefix}dead-letter"
-        self.group = f"{prefix}group"
-
-    @property
-    def all(self) -> list[str]:
-        return [self.input, self.output, self.dlq]
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, unique_topic_prefix: str) -> Topics:
-    names = Topics(unique_topic_prefix)
-    await ensure_topics(kafka_bootstrap, names.all, partitions=3)
-    return names
-
-
-@pytest.fixture
-async def migrated_url(database_url: str) -> str:
-    await upgrade_async(database_url)
-    return database_url
 
 
 def run_worker(
@@ -137,35 +108,6 @@ async def test_process_killed_before_outbox_publish_publishes_once_after_restart
     assert published == Counter({f"{e.id}:recycled": 1 for e in events})
 
 
-async def _loop(
-    bootstrap: str,
-    store: Store,
-    producer: EventProducer,
-    topics: Topics,
-    name: str,
-    handler: Handler | None = None,
-    transaction_batch: int = 50,
-) -> ConsumerLoop:
-    return ConsumerLoop(
-        ConsumerConfig(
-            group=topics.group,
-            topics=[topics.input],
-            dead_letter_topic=topics.dlq,
-            batch_size=100,
-            transaction_batch=transaction_batch,
-            handler_max_attempts=2,
-            backoff=BackoffPolicy(0.01, 1.0),
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=500,
-        ),
-        bootstrap=bootstrap,
-        handlers={"leadrelay.sales_activity.v1": handler or make_handler(topics.output, name)},
-        store=store,
-        producer=producer,
-        metrics=RuntimeMetrics.create(CollectorRegistry()),
-    )
-
-
 async def test_poison_message_is_dead_lettered_and_the_partition_keeps_moving(
     kafka_bootstrap: str, migrated_url: str, topics: Topics
 ) -> None:
@@ -186,7 +128,7 @@ async def test_poison_message_is_dead_lettered_and_the_partition_keeps_moving(
     producer = EventProducer(kafka_bootstrap)
     await producer.start()
     stop = asyncio.Event()
-    loop = await _loop(kafka_bootstrap, store, producer, topics, "c1")
+    loop = await consumer_loop(kafka_bootstrap, store, producer, topics, "c1")
     task = asyncio.create_task(loop.run(stop))
     try:
 
@@ -230,7 +172,7 @@ async def test_handler_that_keeps_failing_is_dead_lettered_after_its_attempts(
     producer = EventProducer(kafka_bootstrap)
     await producer.start()
     stop = asyncio.Event()
-    loop = await _loop(
+    loop = await consumer_loop(
         kafka_bootstrap,
         Store(engine),
         producer,
@@ -276,7 +218,8 @@ async def test_rebalance_mid_stream_applies_every_effect_exactly_once(
     stops = [asyncio.Event(), asyncio.Event()]
     relay_stop = asyncio.Event()
     loops = [
-        await _loop(kafka_bootstrap, Store(engines[i]), producer, topics, f"c{i}") for i in range(2)
+        await consumer_loop(kafka_bootstrap, Store(engines[i]), producer, topics, f"c{i}")
+        for i in range(2)
     ]
     tasks = [
         asyncio.create_task(loops[0].run(stops[0])),
