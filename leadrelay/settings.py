@@ -65,7 +65,11 @@ class Settings(BaseSettings):
     """SLA clock acceleration for demos (`leadrelay simulate`); 1.0 in production."""
     sla_poll_seconds: float = Field(default=1.0, gt=0)
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
-    """How often scoring deletes visitors idle for the scorecard's ``engagement.retention``."""
+    """How often retention sweeps run: scoring's idle visitors (the scorecard's
+    ``engagement.retention``), the runtime's inbox and sent outbox."""
+    state_retention_days: float = Field(default=7.0, gt=0)
+    """How long inbox and sent-outbox rows are kept. The inbox recognises redeliveries, so keep
+    it longer than the retention of every topic a service consumes."""
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -24,6 +25,7 @@ from leadrelay.runtime.topics import ensure_topics
 from leadrelay.settings import Settings
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.outbox_relay import OutboxRelay
+from leadrelay.store.retention import StateRetention
 from leadrelay.store.unit_of_work import Clock, Store, utc_now
 
 log = logging.getLogger(__name__)
@@ -133,7 +135,8 @@ def consumer_for(runtime: Runtime, spec: ServiceSpec) -> ConsumerLoop:
 
 
 async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec], stop: asyncio.Event) -> None:
-    """Run every spec's consumer and background tasks plus one outbox relay, until ``stop``.
+    """Run every spec's consumer and background tasks plus one outbox relay and the inbox and
+    outbox retention sweep, until ``stop``.
 
     If any task dies, the others are stopped too: a half-running service is worse than a
     stopped one, because its orchestrator would not restart it.
@@ -150,6 +153,12 @@ async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec], stop: asy
             stop, poll_seconds=settings.outbox_poll_seconds, backoff=backoff_policy(settings)
         ),
         report_outbox_backlog(runtime.store, runtime.metrics, stop),
+        StateRetention(
+            runtime.store,
+            runtime.metrics,
+            retention=timedelta(days=settings.state_retention_days),
+            every_seconds=settings.retention_sweep_seconds,
+        ).run(stop),
     ]
     for spec in specs:
         if spec.consumes:
