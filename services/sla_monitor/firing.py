@@ -7,6 +7,11 @@ says it happened. Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the singl
 SQLite) let several monitor instances share the work without firing a clock twice. The loop
 runs at start, so clocks that came due while the service was down fire as soon as it is back.
 
+A poison clock (one whose firing raises a bug's error rather than an outage's) cannot stop the
+others: the round rolls back, the assignment's clocks are quarantined in their own transaction
+(state ``failed``, no next fire time, ``leadrelay_sla_clocks_quarantined_total`` counts them, an
+alert fires) and the next round fires everything else. An outage still backs off and retries.
+
 ``now`` is the store's clock, injected in tests; the loop never reads the system clock itself.
 """
 
@@ -21,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from leadrelay.runtime.backoff import BackoffPolicy
+from leadrelay.runtime.failure import is_retried_without_limit
 from leadrelay.runtime.periodic import repeat
-from leadrelay.store.unit_of_work import Store
+from leadrelay.store.unit_of_work import Store, Transaction
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
     Breach,
@@ -52,6 +58,7 @@ class FiringReport:
     actions: int = 0
     deferred_assignments: int = 0
     lags: tuple[float, ...] = field(default=(), repr=False)
+    quarantined: int = 0
 
     def __add__(self, other: FiringReport) -> FiringReport:
         return FiringReport(
@@ -60,7 +67,16 @@ class FiringReport:
             self.actions + other.actions,
             self.deferred_assignments + other.deferred_assignments,
             self.lags + other.lags,
+            self.quarantined + other.quarantined,
         )
+
+
+class _PoisonClocksError(Exception):
+    """One assignment's clocks whose firing raised: the round rolls back, they are quarantined."""
+
+    def __init__(self, failures: Mapping[str, Exception]) -> None:
+        super().__init__(f"{len(failures)} clock(s) failed to fire")
+        self.failures = dict(failures)
 
 
 @dataclass(frozen=True)
@@ -117,11 +133,20 @@ class FiringLoop:
         while True:
             report = await self.fire_batch()
             total += report
+            if report.quarantined:
+                continue  # the round was rolled back for them: fire the rest now
             if report.selected < self._batch_size or report.fired_clocks == 0:
                 return total
 
     async def fire_batch(self) -> FiringReport:
-        """One round: lock up to a batch of due clocks, fire them, save, queue events, commit."""
+        """One round: lock up to a batch of due clocks, fire them, save, queue events, commit;
+        or, if some clocks' firing raised, roll back and quarantine those instead."""
+        try:
+            return await self._fire_batch()
+        except _PoisonClocksError as poisoned:
+            return FiringReport(quarantined=await self._quarantine(poisoned.failures))
+
+    async def _fire_batch(self) -> FiringReport:
         async with self._store.transaction() as tx:
             now = to_utc(tx.now())
             due = await repository.lock_due(tx.connection, now, self._batch_size)
@@ -133,16 +158,41 @@ class FiringLoop:
             after: list[StoredClock] = []
             fired: list[_Fired] = []
             for group in groups.values():
-                updated, actions = fire_due([s.clock for s in group], now)
+                try:
+                    updated, group_fired = await self._fire_group(tx, group, now)
+                except Exception as error:  # named policy: outages back off, bugs quarantine
+                    if is_retried_without_limit(error):
+                        raise
+                    # at once: on PostgreSQL the failed statement may have aborted the transaction
+                    raise _PoisonClocksError({s.clock.clock_id: error for s in group}) from error
                 before += group
-                after += [s.replace(c) for s, c in zip(group, updated, strict=True)]
-                fired += _attribute(actions, group)
-            await self._publisher.publish(tx, [(f.action, f.stored.team) for f in fired])
+                after += updated
+                fired += group_fired
             changed = await repository.save_changed(tx.connection, before, after)
         if deferred:
             log.info("deferred %d assignment(s) another instance is firing", len(deferred))
         lags = self._record(fired, to_utc(self._store.clock()))
         return FiringReport(len(due), len(changed), len(fired), len(deferred), lags)
+
+    async def _fire_group(
+        self, tx: Transaction, group: list[StoredClock], now: datetime
+    ) -> tuple[list[StoredClock], list[_Fired]]:
+        """Fire one assignment's clocks and queue their events; raises if any step does."""
+        updated, actions = fire_due([s.clock for s in group], now)
+        fired = _attribute(actions, group)
+        await self._publisher.publish(tx, [(f.action, f.stored.team) for f in fired])
+        return [s.replace(c) for s, c in zip(group, updated, strict=True)], fired
+
+    async def _quarantine(self, failures: Mapping[str, Exception]) -> int:
+        """Set the failed clocks aside for good (state ``failed``), count and log them."""
+        async with self._store.transaction() as tx:
+            count = await repository.quarantine(tx.connection, sorted(failures))
+        self._metrics.quarantined_clocks.inc(count)
+        for clock_id, error in sorted(failures.items()):
+            log.error(
+                "SLA clock %s quarantined, its firing raised %s", clock_id, type(error).__name__
+            )
+        return count
 
     async def refresh_open_clocks(self) -> None:
         """Set the open-clocks gauge from the table."""
