@@ -97,7 +97,7 @@ async def test_the_relay_waits_out_an_unreachable_broker_and_publishes_everythin
     publisher = BrokerAwayOnce(stop, expected=len(QUEUED))
     relay = OutboxRelay(store, publisher, batch_size=2)
     # An hour between polls: the backlog must drain batch after batch without waiting for one.
-    await asyncio.wait_for(relay.run(stop, poll_seconds=3600), timeout=10)
+    await asyncio.wait_for(relay.run(stop, poll_seconds=3600), timeout=30)
     assert publisher.delivered == QUEUED
     assert await store.outbox_backlog() == 0
 
@@ -106,7 +106,7 @@ async def test_the_backlog_gauge_survives_a_database_restart(store: Store) -> No
     stop = asyncio.Event()
     metrics = RuntimeMetrics.create(registry := CollectorRegistry())
     restarting = RestartingDatabase(store, stop)
-    await asyncio.wait_for(report_outbox_backlog(restarting, metrics, stop), timeout=10)
+    await asyncio.wait_for(report_outbox_backlog(restarting, metrics, stop), timeout=30)
     assert restarting.queries == 2
     assert registry.get_sample_value("leadrelay_outbox_backlog") == len(QUEUED)
 
@@ -131,9 +131,9 @@ async def test_two_relays_on_one_sqlite_file_never_send_a_row_twice(store: Store
     broker = SlowBroker()
     first, second = OutboxRelay(store, broker), OutboxRelay(store, broker)
     in_flight = asyncio.create_task(first.publish_pending())
-    await asyncio.wait_for(broker.sending.wait(), timeout=10)  # the first waits for acks
+    await asyncio.wait_for(broker.sending.wait(), timeout=30)  # the first waits for acks
     # without the lock it would read the same rows and wait for the same acks
-    assert await asyncio.wait_for(second.publish_pending(), timeout=5) == 0
+    assert await asyncio.wait_for(second.publish_pending(), timeout=30) == 0
     broker.release.set()
     assert await in_flight == len(QUEUED)
     assert await second.publish_pending() == 0

@@ -88,7 +88,7 @@ async def effect_counts(
 ) -> dict[str, int]:
     """How many effects were applied per input event (or ``per=effects.c.consumer``: per
     consumer)."""
-    async with engine.connect() as connection:
+    async with Store(engine).read() as connection:  # never waits for the worker's writes
         rows = await connection.execute(select(per, func.count()).group_by(per))
         return {name: count for name, count in rows.all()}
 
