@@ -12,9 +12,9 @@ Every error a message can meet falls in exactly one class; :func:`classify` deci
 |                                                   |                  | several types)          |
 | database or broker unreachable: ConnectionError,  | INFRASTRUCTURE   | back off, retry the     |
 | DNS failure, DatabaseUnavailableError, dropped    |                  | same message until it   |
-| connection, SQLSTATE 08xxx / 57Pxx, SQLAlchemy    |                  | works or we stop; never |
-| OperationalError, Kafka connection/timeout/leader |                  | an attempt, never       |
-|                                                   |                  | skipped                 |
+| connection, SQLSTATE 08xxx / 57Pxx, SQLite busy / |                  | works or we stop; never |
+| I/O / cannot open / full, Kafka connection,       |                  | an attempt, never       |
+| timeout and leader errors                         |                  | skipped                 |
 | PostgreSQL 40001 serialization_failure, 40P01     | TRANSIENT        | roll back, back off,    |
 | deadlock_detected, 55P03 lock_not_available,      |                  | retry; never an         |
 | 57014 query_canceled                              |                  | attempt, never skipped  |
@@ -23,7 +23,7 @@ Every error a message can meet falls in exactly one class; :func:`classify` deci
 |                                                   |                  | ``refused``             |
 | anything else the handler raised: a bug, a        | HANDLER          | ``handler_max_attempts``|
 | constraint violation, FileNotFoundError,          |                  | tries with back-off,    |
-| TimeoutError                                      |                  | then ``handler_failed`` |
+| TimeoutError, SQLite "no such table"              |                  | then ``handler_failed`` |
 
 Waits follow the runtime's one :class:`~leadrelay.runtime.backoff.BackoffPolicy`. Periodic jobs
 (:func:`~leadrelay.runtime.periodic.repeat`) wait out ``INFRASTRUCTURE`` and ``TRANSIENT`` the
@@ -73,7 +73,6 @@ class DeadLetterReason(enum.Enum):
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     socket.gaierror,
-    OperationalError,
     KafkaConnectionError,
     KafkaTimeoutError,
     NotLeaderForPartitionError,
@@ -81,6 +80,16 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 
 UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")
 """PostgreSQL's "connection exception" class and its shutdown / "cannot connect now" codes."""
+
+SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database table is locked",
+    "disk i/o error",
+    "unable to open database file",
+    "database or disk is full",
+)
+"""SQLite's ``OperationalError`` messages that mean the file is busy or unusable. The rest (no such
+table, a syntax error) are a handler's bug, which must not block a partition forever."""
 
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
 """serialization_failure, deadlock_detected, lock_not_available, query_canceled."""
@@ -122,6 +131,9 @@ def _sqlstate(error: BaseException) -> str | None:
 def _is_unavailable(error: BaseException, sqlstate: str | None) -> bool:
     if not isinstance(error, DBAPIError):
         return False
-    return error.connection_invalidated or (
-        sqlstate is not None and sqlstate.startswith(UNAVAILABLE_SQLSTATE_PREFIXES)
-    )
+    if error.connection_invalidated:
+        return True
+    if sqlstate is not None:
+        return sqlstate.startswith(UNAVAILABLE_SQLSTATE_PREFIXES)
+    message = str(error.orig).lower()
+    return isinstance(error, OperationalError) and message.startswith(SQLITE_UNAVAILABLE)

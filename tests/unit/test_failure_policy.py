@@ -8,15 +8,18 @@ tests/integration/runtime/test_failure_classes.py.
 from __future__ import annotations
 
 import socket
+import sqlite3
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from leadrelay.contracts.errors import DomainRefusal
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.failure import FailureClass, classify, is_infrastructure_error
-from leadrelay.store.unit_of_work import DatabaseUnavailableError
+from leadrelay.store.engine import create_engine_for
+from leadrelay.store.unit_of_work import DatabaseUnavailableError, Store
 
 
 class PostgresError(Exception):
@@ -69,7 +72,8 @@ def test_a_dropped_connection_is_infrastructure() -> None:
         BrokenPipeError("pipe"),
         socket.gaierror("no such host"),
         DatabaseUnavailableError("cannot open a database connection (TimeoutError)"),
-        OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked")),
+        OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")),
+        OperationalError("INSERT", None, sqlite3.OperationalError("disk I/O error")),
         KafkaConnectionError("broker down"),
     ],
     ids=lambda e: type(e).__name__,
@@ -88,6 +92,18 @@ def test_a_handlers_own_os_error_or_timeout_is_a_handler_failure(error: Exceptio
     failure = classify(error)
     assert failure is FailureClass.HANDLER
     assert failure.counts_as_attempt
+
+
+async def test_a_sqlite_schema_error_is_the_handlers_problem(sqlite_url: str) -> None:
+    """SQLite reports a missing table as OperationalError too: a bug, not an outage."""
+    store = Store(create_engine_for(sqlite_url))
+    try:
+        with pytest.raises(OperationalError) as caught:
+            async with store.transaction() as tx:
+                await tx.connection.execute(text("SELECT * FROM no_such_table"))
+    finally:
+        await store.dispose()
+    assert classify(caught.value) is FailureClass.HANDLER
 
 
 def test_a_domain_refusal_is_refused() -> None:
