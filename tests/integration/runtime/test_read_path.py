@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store, Transaction
+from tests.harness.postgres import scratch_database
 
 READER_DEADLINE = 20.0
 """Shorter than SQLite's 30 s busy timeout: a reader that queued behind the writer fails here."""
@@ -68,3 +69,17 @@ async def test_a_read_sees_one_snapshot_while_others_commit(store: Store) -> Non
         after = (await connection.execute(count)).scalar_one()
     assert (before, after) == (0, 0)
     assert await store.outbox_backlog() == 1
+
+
+@pytest.mark.postgres
+async def test_a_read_on_postgres_is_read_only(postgres_url: str) -> None:
+    async with scratch_database(postgres_url) as url:
+        await upgrade_async(url)
+        store = Store(create_engine_for(url))
+        try:
+            async with store.read() as connection:
+                level = await connection.scalar(text("SHOW transaction_isolation"))
+                read_only = await connection.scalar(text("SHOW transaction_read_only"))
+        finally:
+            await store.dispose()
+    assert (level, read_only) == ("repeatable read", "on")
