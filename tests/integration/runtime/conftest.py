@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from leadrelay.app.schema import upgrade_async
 from leadrelay.runtime.topics import ensure_topics
-from leadrelay.store.migrate import upgrade_async
 from tests.integration.runtime.effects import Topics
 
 

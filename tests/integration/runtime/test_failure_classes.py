@@ -20,13 +20,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.errors import DomainRefusal
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.failure import FailureClass, classify
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.unit_of_work import DatabaseUnavailableError, Store, Transaction
 from tests.harness.postgres import scratch_database
 from tests.integration.runtime.effects import (

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, insert, select, text
 
+from leadrelay.app.schema import upgrade_async
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store, Transaction
 from tests.harness.postgres import scratch_database

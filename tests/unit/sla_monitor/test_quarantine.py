@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from leadrelay.store.unit_of_work import Transaction
 from services.sla_monitor.domain import SlaAction
-from services.sla_monitor.events import ActionPublisher
-from services.sla_monitor.firing import FiringLoop
+from services.sla_monitor.jobs.firing import FiringLoop
+from services.sla_monitor.messages import ActionPublisher
 from services.sla_monitor.tables import sla_clocks
 
 from .helpers import berlin
-from .service_support import Harness, harness, lead_assigned, outbox_events
+from .support import Harness, harness, lead_assigned, outbox_events
 
 ASSIGNED = berlin(2026, 1, 13, 10, 0)  # a Tuesday; SDR first touch is due within a business hour
 POISON = "lk_poison00"
@@ -55,7 +55,7 @@ async def test_a_clock_whose_firing_raises_is_quarantined_and_the_others_keep_fi
     for lead_key in (POISON, HEALTHY):
         await sla.handle(lead_assigned(f"asg-{lead_key}", "rep-anna", ASSIGNED, lead_key=lead_key))
     real = sla.monitor.firing._publisher
-    poisoned = PoisonedPublisher(real.roster, real.topic_name)
+    poisoned = PoisonedPublisher(real.topic_name)
     firing = FiringLoop(sla.store, poisoned, sla.monitor.metrics, poll_seconds=0.01)
     sla.clock.set(berlin(2026, 1, 16, 10, 0))  # days later: every first-touch step is due
 
