@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -40,6 +41,7 @@ from tests.integration.runtime.effects import (
     sales_activity,
     wait_until,
 )
+from tests.unit.scoring.service_events import web
 
 MAX_ATTEMPTS = 2  # consumer_loop's handler_max_attempts
 
@@ -269,3 +271,22 @@ async def test_a_handlers_own_os_error_is_dead_lettered_after_its_attempts(
     assert handler.calls["input-0"] == MAX_ATTEMPTS
     assert failures(registry, topics, "handler") == MAX_ATTEMPTS
     assert await dead_letters(kafka_bootstrap, topics, expected=1) == [b"handler_failed"]
+
+
+async def test_an_event_type_without_a_handler_is_skipped(
+    kafka_bootstrap: str, migrated_url: str, topics: Topics
+) -> None:
+    """Topics carry several types: one this service does not handle is neither applied nor
+    dead-lettered, and the events behind it on its partition still are."""
+    other = web("web-1", datetime.now(UTC), key="lk_test0000")  # input-0's key: same partition
+    await produce(kafka_bootstrap, topics.input, [other])
+
+    async def never(tx: Transaction) -> None:
+        raise AssertionError("not called")
+
+    handler = Failing(topics, never, times=0)
+    registry = CollectorRegistry()
+    counts = await run_until_applied(kafka_bootstrap, migrated_url, topics, handler, registry)
+    assert counts == {"input-0": 1, "input-50": 1}
+    assert "web-1" not in handler.calls
+    assert await dead_letters(kafka_bootstrap, topics, expected=0) == []
