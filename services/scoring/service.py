@@ -28,8 +28,10 @@ def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
             scores=runtime.topic(Topic.LEAD_SCORES),
             sales_ready=runtime.topic(Topic.SALES_READY),
             recycled=runtime.topic(Topic.RECYCLED),
+            lifecycle=runtime.topic(Topic.LIFECYCLE),
         ),
         metrics=metrics,
+        segment_for=definitions.routing.segment_for,
     )
     retention = VisitorRetention(
         runtime.store,
