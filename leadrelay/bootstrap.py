@@ -30,13 +30,14 @@ CONSUMER_SERVICES = {
     "scoring": "services.scoring.service",
     "handoff": "services.handoff.service",
     "sla-monitor": "services.sla_monitor.service",
+    "reporting": "services.reporting.service",
 }
 """Each module has ``build_service(runtime, definitions) -> ServiceSpec``."""
 SERVICES = ("ingest", *CONSUMER_SERVICES)
 LEAD_VIEW_PARTS = ("services.handoff.read_model", "services.sla_monitor.read_model")
 """Each module has ``lead_view(connection, lead_key)``; they follow scoring's part, which owns
 the lead and is bound in :func:`create_api` to the scorecard and the runtime's clock."""
-API_ROUTER_MODULES = ("services.handoff.api",)
+API_ROUTER_MODULES = ("services.handoff.api", "services.reporting.api")
 """Each module has ``build_router(runtime, definitions)``, mounted on the ingest app."""
 DRAIN_SECONDS = 15.0
 

@@ -5,6 +5,7 @@ Used where the complete schema matters: the test that compares migrations with d
 
 import services.handoff.tables  # imported for its side effect: tables on metadata
 import services.ingest.tables
+import services.reporting.tables
 import services.scoring.tables
 import services.sla_monitor.tables  # noqa: F401
 from leadrelay.store.tables import metadata
