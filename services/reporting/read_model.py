@@ -16,16 +16,10 @@ from services.reporting.domain import (
     ROUTING_BY,
     SLA_BY,
     SPEED_BY,
-    Assignment,
     BusinessTime,
-    Engagement,
     History,
-    Recycle,
     Report,
     RosterEntry,
-    SlaSignal,
-    StageChange,
-    Touch,
     Window,
     funnel,
     recycled,
@@ -47,15 +41,8 @@ async def load_history(
     )
     if lead_key is not None:
         query = query.where(reporting_facts.c.lead_key == lead_key)
-    facts = [load_fact(kind, document) for kind, document in await connection.execute(query)]
-    return History.of(
-        changes=[f for f in facts if isinstance(f, StageChange)],
-        assignments=[f for f in facts if isinstance(f, Assignment)],
-        touches=[f for f in facts if isinstance(f, Touch)],
-        signals=[f for f in facts if isinstance(f, SlaSignal)],
-        recycles=[f for f in facts if isinstance(f, Recycle)],
-        engagement=[f for f in facts if isinstance(f, Engagement)],
-    )
+    rows = await connection.execute(query)
+    return History.from_facts(load_fact(kind, document) for kind, document in rows)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 MAIN_PATH: tuple[str, ...] = ("lead", "mql", "sal", "sql", "opportunity", "customer")
 """The funnel's stages in order; ``recycled`` and ``disqualified`` are exits from it."""
 EXITS: tuple[str, ...] = ("recycled", "disqualified")
+T = TypeVar("T")
 NONE_LABEL = "(none)"
 """The group of facts whose dimension is unknown (an unassigned lead has no rep)."""
 
@@ -131,6 +133,19 @@ class History:
             tuple(sorted(recycles, key=lambda r: (r.at, r.event_id))),
             tuple(sorted(engagement, key=lambda e: (e.at, e.event_id))),
         )
+
+    @classmethod
+    def from_facts(cls, facts: Iterable[object]) -> History:
+        """A history from facts of every kind, mixed."""
+        mixed = list(facts)
+
+        def of_kind(kind: type[T]) -> list[T]:
+            return [f for f in mixed if isinstance(f, kind)]
+
+        return cls.of(
+            of_kind(StageChange), of_kind(Assignment), of_kind(Touch), of_kind(SlaSignal),
+            of_kind(Recycle), of_kind(Engagement),
+        )  # fmt: skip
 
     def assignment(self, assignment_id: str) -> Assignment | None:
         return next((a for a in self.assignments if a.assignment_id == assignment_id), None)

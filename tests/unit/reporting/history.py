@@ -51,7 +51,7 @@ def _event(payload: EventPayload, key: str, *cause: str) -> CloudEvent:
     return new_event(payload.EVENT_TYPE, "/tests", payload, subject=key, id=stable_event_id(*cause))
 
 
-def _stage(key: str, moves: list[tuple[str, str, str, int]], **attrs: Any) -> list[CloudEvent]:
+def _stage(key: str, moves: list[tuple[str, str, datetime, int]], **attrs: Any) -> list[CloudEvent]:
     """One lead's transitions (from, to, at, episode); every one carries ``attrs``."""
     events = []
     for index, (from_stage, to_stage, when, episode) in enumerate(moves):
@@ -95,7 +95,7 @@ def _sla(due: datetime, acceptance: datetime) -> dict[str, str]:
 def _sales(key: str, rep: str, outcome: str, when: datetime, assignment: str) -> CloudEvent:
     data = SalesActivity(
         lead_key=key, rep_id=rep, outcome=outcome, occurred_at=when, assignment_id=assignment
-    )  # type: ignore[arg-type]
+    )
     return _event(data, key, "sales", key, outcome, when.isoformat())
 
 

@@ -18,10 +18,7 @@ from tests.unit.reporting.history import MONDAY, ROSTER, WINDOW, known_history
 
 
 def history_of_events() -> History:
-    facts = [fact for event in known_history() if (fact := fact_of(event)) is not None]
-    kinds = {name: [f for f in facts if type(f).__name__ == name] for name in
-             ("StageChange", "Assignment", "Touch", "SlaSignal", "Recycle", "Engagement")}  # fmt: skip
-    return History.of(*kinds.values())
+    return History.from_facts(fact_of(event) for event in known_history())
 
 
 def report(name: str, by: str | None = None, window: Window = WINDOW) -> Report:
