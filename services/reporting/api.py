@@ -11,9 +11,10 @@ import csv
 import io
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 
@@ -54,7 +55,7 @@ def window_of(start: datetime | None, end: datetime | None, now: datetime) -> Wi
     try:
         return Window(start or end - DEFAULT_SPAN, end)
     except ValueError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
 
 
 async def compute(reports: Reports, name: str, window: Window, by: str | None) -> Report:
@@ -62,7 +63,7 @@ async def compute(reports: Reports, name: str, window: Window, by: str | None) -
     try:
         return await reports.report(name, window, by)
     except UnknownDimension as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
 
 
 def report_json(report: Report) -> dict[str, Any]:
