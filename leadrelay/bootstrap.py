@@ -10,19 +10,22 @@ import asyncio
 import importlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from leadrelay.definitions import Definitions, load_definitions
-from leadrelay.lead_view import LeadViewPart, lead_view_router
+from leadrelay.lead_view import LeadViewPart, lead_view_router, read_lead
 from leadrelay.ops import ops_app
 from leadrelay.process import serve_http, stop_on_signals
 from leadrelay.runtime.service import Runtime, ServiceSpec, open_runtime, run_services
 from leadrelay.runtime.waiting import pause
 from leadrelay.settings import Settings
 from leadrelay.store.migrate import ensure_schema_current, upgrade_async
-from leadrelay.store.unit_of_work import accelerated_clock
+from leadrelay.store.unit_of_work import Store, accelerated_clock
+from services.reporting.console.pages import RepCard
 
 log = logging.getLogger("leadrelay")
 
@@ -62,11 +65,57 @@ def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
         lead_view_at_request(definitions.scorecard, runtime.store.clock),
         *(importlib.import_module(m).lead_view for m in LEAD_VIEW_PARTS),
     ]
-    routers = [lead_view_router(runtime.store, parts)]
+    routers = [lead_view_router(runtime.store, parts), console_router(runtime, definitions, parts)]
     routers += [
         importlib.import_module(m).build_router(runtime, definitions) for m in API_ROUTER_MODULES
     ]
     return create_app(runtime, definitions, routers)
+
+
+def console_router(
+    runtime: Runtime, definitions: Definitions, parts: Sequence[LeadViewPart]
+) -> APIRouter:
+    """The console on the reports, the lead view and hand-off's roster."""
+    from services.reporting.console.routes import Console
+    from services.reporting.service import reports_for
+
+    async def lead(lead_key: str) -> dict[str, Any] | None:
+        return await read_lead(runtime.store, parts, lead_key)
+
+    reports = reports_for(runtime.store, definitions)
+    return Console(reports, lead, HandoffRoster(runtime.store, definitions)).router()
+
+
+@dataclass(frozen=True)
+class HandoffRoster:
+    """The console's roster port on hand-off's roster store (the API process owns both)."""
+
+    store: Store
+    definitions: Definitions
+
+    async def reps(self) -> list[RepCard]:
+        from services.handoff.roster_store import load_roster
+
+        async with self.store.transaction() as tx:
+            roster = await load_roster(tx.connection, self.definitions.roster, tx.now())
+        return [_card(rep) for rep in roster.reps]
+
+    async def set_active(self, rep_id: str, active: bool) -> bool:
+        from services.handoff.roster_store import load_roster, put_rep
+
+        async with self.store.transaction() as tx:
+            roster = await load_roster(tx.connection, self.definitions.roster, tx.now())
+            rep = next((r for r in roster.reps if r.id == rep_id), None)
+            if rep is None:
+                return False
+            await put_rep(tx.connection, rep.model_copy(update={"active": active}), tx.now())
+        log.info("console: rep %s marked %s", rep_id, "active" if active else "away")
+        return True
+
+
+def _card(rep: Any) -> RepCard:
+    return RepCard(rep.id, rep.name, rep.role, rep.team, rep.weight, rep.capacity.daily,
+                   rep.capacity.open, rep.active)  # fmt: skip
 
 
 async def serve(names: Sequence[str], settings: Settings, *, embedded: bool) -> int:

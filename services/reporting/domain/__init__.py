@@ -15,8 +15,13 @@ from services.reporting.domain.funnel import FUNNEL_BY, funnel
 from services.reporting.domain.recycled import RECYCLED_BY, recycled
 from services.reporting.domain.report import Cell, Report, Row, UnknownDimension
 from services.reporting.domain.routing import ROUTING_BY, RosterEntry, routing
-from services.reporting.domain.sla import SLA_BY, sla
-from services.reporting.domain.speed import SPEED_BY, BusinessTime, speed_to_lead
+from services.reporting.domain.sla import SLA_BY, daily_compliance, sla
+from services.reporting.domain.speed import (
+    SPEED_BY,
+    BusinessTime,
+    first_touch_distribution,
+    speed_to_lead,
+)
 from services.reporting.domain.stats import Window, quantile, rate
 
 __all__ = [
@@ -41,6 +46,8 @@ __all__ = [
     "Touch",
     "UnknownDimension",
     "Window",
+    "daily_compliance",
+    "first_touch_distribution",
     "funnel",
     "quantile",
     "rate",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.reporting.domain.facts import Assignment, History, Touch
 from services.reporting.domain.report import ALL, Report, Row, dimension, grouped
@@ -102,3 +102,21 @@ def _row(history: History, dim: str, group: str, members: list[Assignment]) -> R
         "reassignments": signals("reassignment_requested"),
         "recycles": sum(1 for r in history.recycles if r.assignment_id in ids),
     }
+
+
+def daily_compliance(
+    history: History, window: Window, days: int = 7
+) -> list[tuple[str, float | None]]:
+    """Compliance of the assignments made on each of the window's last ``days`` UTC days (None
+    for a day outside the window or without a decided clock)."""
+    last = window.end - timedelta(microseconds=1)
+    points: list[tuple[str, float | None]] = []
+    for back in range(days - 1, -1, -1):
+        start = datetime.combine(
+            (last - timedelta(days=back)).date(), datetime.min.time(), last.tzinfo
+        )
+        begin, end = max(start, window.start), min(start + timedelta(days=1), window.end)
+        rows = sla(history, Window(begin, end)).rows if begin < end else ()
+        value = rows[0]["compliance"] if rows else None
+        points.append((start.date().isoformat(), float(value) if value is not None else None))
+    return points

@@ -109,3 +109,25 @@ def _row(dim: str, group: str, members: list[Episode], business_time: BusinessTi
 
 def _known(values: list[float | None]) -> list[float]:
     return [v for v in values if v is not None]
+
+
+TOUCH_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("under 5 min", FIVE_MINUTES),
+    ("5-60 min", ONE_HOUR),
+    ("1-4 h", 4 * ONE_HOUR),
+    ("4-24 h", 24 * ONE_HOUR),
+    ("over 1 day", float("inf")),
+)
+
+
+def first_touch_distribution(history: History, window: Window) -> list[tuple[str, int]]:
+    """How many episodes qualifying within the window were first touched within each bucket of
+    wall time after qualifying, and how many not at all."""
+    waits = [e.wall(e.touch.occurred_at if e.touch else None) for e in episodes(history)
+             if window.holds(e.qualified_at)]  # fmt: skip
+    counts = []
+    lower = -1.0
+    for label, upper in TOUCH_BUCKETS:
+        counts.append((label, sum(1 for w in waits if w is not None and lower < w <= upper)))
+        lower = upper
+    return [*counts, ("not touched", sum(1 for w in waits if w is None))]

@@ -9,7 +9,15 @@ import pytest
 
 from leadrelay.contracts.schemas import validate_event
 from leadrelay.definitions import load_definitions
-from services.reporting.domain import History, Report, UnknownDimension, Window, quantile
+from services.reporting.domain import (
+    History,
+    Report,
+    UnknownDimension,
+    Window,
+    daily_compliance,
+    first_touch_distribution,
+    quantile,
+)
 from services.reporting.messages import dump_fact, fact_of, load_fact
 from services.reporting.read_model import Reports
 from services.sla_monitor.domain.calendar import business_time_between
@@ -99,3 +107,16 @@ def test_facts_survive_their_json_form() -> None:
         fact = fact_of(event)
         assert fact is not None
         assert load_fact(type(fact).__name__, dump_fact(fact)) == fact
+
+
+def test_daily_compliance_is_per_utc_day_of_the_window() -> None:
+    points = daily_compliance(history_of_events(), WINDOW, days=4)
+    assert points == [("2024-06-02", None), ("2024-06-03", 0.75), ("2024-06-04", None),
+                      ("2024-06-05", None)]  # fmt: skip
+
+
+def test_first_touch_distribution_buckets_every_episode() -> None:
+    assert first_touch_distribution(history_of_events(), WINDOW) == [
+        ("under 5 min", 0), ("5-60 min", 1), ("1-4 h", 1), ("4-24 h", 0), ("over 1 day", 0),
+        ("not touched", 1),
+    ]  # fmt: skip
