@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from leadrelay.api_docs import docs_router
 from leadrelay.definitions import Definitions, load_definitions
 from leadrelay.lead_view import LeadViewPart, lead_view_router, read_lead
 from leadrelay.ops import ops_app
@@ -65,7 +66,11 @@ def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
         lead_view_at_request(definitions.scorecard, runtime.store.clock),
         *(importlib.import_module(m).lead_view for m in LEAD_VIEW_PARTS),
     ]
-    routers = [lead_view_router(runtime.store, parts), console_router(runtime, definitions, parts)]
+    routers = [
+        lead_view_router(runtime.store, parts),
+        console_router(runtime, definitions, parts),
+        docs_router(),
+    ]
     routers += [
         importlib.import_module(m).build_router(runtime, definitions) for m in API_ROUTER_MODULES
     ]

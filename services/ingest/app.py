@@ -44,7 +44,9 @@ def create_app(
     """
     del definitions
     metrics = IngestMetrics.create(runtime.registry)
-    app = FastAPI(title="LeadRelay", version="1", description=DESCRIPTION)
+    app = FastAPI(
+        title="LeadRelay", version="1", description=DESCRIPTION, docs_url=None, redoc_url=None
+    )  # /docs is served locally (leadrelay.api_docs): Swagger UI would load from a CDN
     app.state.api_token = runtime.settings.api_token.get_secret_value()
     app.include_router(ingest_router(Gateway(runtime, metrics)))
     app.include_router(ops_router(runtime.registry, runtime.readiness_checks()))

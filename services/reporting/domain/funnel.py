@@ -45,7 +45,7 @@ def funnel(history: History, window: Window, by: str | None = None) -> Report:
     dim = dimension(by, FUNNEL_BY)
     entries = [e for e in stage_entries(history) if window.holds(e.change.at)]
     rows: list[Row] = []
-    for group, members in grouped(entries, entry_label(history, dim)).items():
+    for group, members in grouped(entries, entry_label(history, dim), dim).items():
         rows.extend(_stage_row(dim, group, stage, members) for stage in (*MAIN_PATH, *EXITS))
     return Report("funnel", window, dim, tuple(rows))
 

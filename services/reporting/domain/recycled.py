@@ -21,7 +21,7 @@ def recycled(history: History, window: Window, by: str | None = None) -> Report:
     def label(recycle: Recycle) -> str | None:
         return ALL if dim == ALL else recycle.reason if dim == "reason" else recycle.rep_id
 
-    rows = [_row(history, dim, g, members) for g, members in grouped(chosen, label).items()]
+    rows = [_row(history, dim, g, members) for g, members in grouped(chosen, label, dim).items()]
     return Report("recycled", window, dim, tuple(rows))
 
 

@@ -48,9 +48,15 @@ def dimension(by: str | None, allowed: Iterable[str]) -> str:
     return by
 
 
-def grouped(items: Iterable[T], label: Callable[[T], str | None]) -> Mapping[str, list[T]]:
-    """Items by their group label, groups sorted by name; unknown labels become ``(none)``."""
+def grouped(
+    items: Iterable[T], label: Callable[[T], str | None], dim: str
+) -> Mapping[str, list[T]]:
+    """Items by their group label, groups sorted by name; unknown labels become ``(none)``.
+    Without a dimension (``all``) the one group exists even when it is empty, so a report of
+    nothing yet has its rows of zeros."""
     groups: dict[str, list[T]] = defaultdict(list)
+    if dim == ALL:
+        groups[ALL] = []
     for item in items:
         groups[label(item) or NONE_LABEL].append(item)
     return dict(sorted(groups.items()))

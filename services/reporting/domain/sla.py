@@ -32,7 +32,9 @@ def sla(history: History, window: Window, by: str | None = None) -> Report:
     dim = dimension(by, SLA_BY)
     chosen = [a for a in history.assignments if window.holds(a.assigned_at) and a.policy]
     label = _label(dim)
-    rows = [_row(history, dim, group, members) for group, members in grouped(chosen, label).items()]
+    rows = [
+        _row(history, dim, group, members) for group, members in grouped(chosen, label, dim).items()
+    ]
     return Report("sla", window, dim, tuple(rows))
 
 

@@ -53,7 +53,7 @@ def speed_to_lead(
 
     rows = [
         _row(dim, group, members, business_time)
-        for group, members in grouped(chosen, label).items()
+        for group, members in grouped(chosen, label, dim).items()
     ]
     return Report("speed-to-lead", window, dim, tuple(rows))
 
