@@ -6,6 +6,7 @@ background task, so a Grafana panel shows what the console and ``/v1/reports`` s
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -61,20 +62,23 @@ class ReportingMetrics:
 
     def show(self, funnel: Report, speed: Report, sla: Report) -> None:
         """Set the gauges from the overall (``by=all``) funnel, speed-to-lead and per-policy SLA
-        reports; a number that has no value yet (nothing to divide) is left out."""
+        reports; a number without a value (nothing to divide) is left out."""
         for row in funnel.rows:
-            _set(self.stage_conversion.labels(str(row["stage"])), row["conversion"])
+            _show(self.stage_conversion, (str(row["stage"]),), row["conversion"])
         for row in sla.rows:
-            _set(self.sla_compliance.labels(str(row["policy"])), row["compliance"])
+            _show(self.sla_compliance, (str(row["policy"]),), row["compliance"])
         for row in speed.rows:
             for measure in ("assignment", "first_touch"):
                 for q in ("p50", "p90", "p95"):
-                    gauge = self.speed_to_lead.labels(measure, q)
-                    _set(gauge, row[f"{measure}_{q}_seconds"])
-            _set(self.touched_within.labels("5m"), row["touched_within_5m"])
-            _set(self.touched_within.labels("1h"), row["touched_within_1h"])
+                    _show(self.speed_to_lead, (measure, q), row[f"{measure}_{q}_seconds"])
+            _show(self.touched_within, ("5m",), row["touched_within_5m"])
+            _show(self.touched_within, ("1h",), row["touched_within_1h"])
 
 
-def _set(gauge: Gauge, value: object) -> None:
+def _show(gauge: Gauge, labels: tuple[str, ...], value: object) -> None:
+    """Set the labelled gauge; a value that is not there (yet, or any more) removes it."""
     if isinstance(value, int | float):
-        gauge.set(value)
+        gauge.labels(*labels).set(value)
+        return
+    with contextlib.suppress(KeyError):  # never set: nothing to remove
+        gauge.remove(*labels)
