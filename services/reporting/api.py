@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -19,11 +19,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 
 from leadrelay.api_auth import ApiToken
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime
-from services.reporting.domain import Report, UnknownDimension, Window
+from services.reporting.domain import BusinessTime, Report, RosterEntry, UnknownDimension, Window
 from services.reporting.read_model import REPORTS, Reports
-from services.reporting.service import reports_for
 
 DEFAULT_SPAN = timedelta(days=30)
 CSV = "text/csv"
@@ -102,6 +100,8 @@ def _route(reports: Reports, name: str) -> Callable[..., Awaitable[Response]]:
     return get_report
 
 
-def build_router(runtime: Runtime, definitions: Definitions) -> APIRouter:
+def build_router(
+    runtime: Runtime, business_time: BusinessTime, roster: Mapping[str, RosterEntry]
+) -> APIRouter:
     """The report routes on the runtime's store (what the composition root mounts)."""
-    return reports_router(reports_for(runtime.store, definitions))
+    return reports_router(Reports(runtime.store, business_time, roster))

@@ -1,29 +1,26 @@
 """The reporting service: consumes the public topics into its own table and keeps the headline
 gauges current; the API mounts the report routes and the console on the same facts.
 
-``leadrelay run reporting`` and ``leadrelay up`` call :func:`build_service`; the API process
-calls :func:`reports_for`. Business time is counted in the definitions' default SLA calendar,
-and the weighted shares come from the definitions' roster.
+``leadrelay run reporting`` and ``leadrelay up`` call :func:`build_service`. The composition
+root hands it plain inputs derived from the definitions: how business time is counted (the SLA
+calendar) and each rep's team and round-robin weight; reporting imports no other service.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.periodic import repeat
 from leadrelay.runtime.service import Runtime, ServiceSpec
-from leadrelay.store.unit_of_work import Store
-from services.reporting.domain import RosterEntry, Window
+from services.reporting.domain import BusinessTime, RosterEntry, Window
 from services.reporting.handlers import ReportingHandlers
 from services.reporting.metrics import ReportingMetrics
 from services.reporting.read_model import Reports
-from services.sla_monitor.domain.calendar import business_time_between
 
 NAME: Final = "reporting"
 CONSUMES: Final = (
@@ -37,13 +34,6 @@ CONSUMES: Final = (
 HEADLINE_SPAN: Final = timedelta(days=30)
 """The trailing window the gauges cover."""
 HEADLINE_REFRESH_SECONDS: Final = 15.0
-
-
-def reports_for(store: Store, definitions: Definitions) -> Reports:
-    """The reports on ``store``, in the definitions' calendar and roster."""
-    calendar = definitions.sla.calendar()
-    roster = {rep.id: RosterEntry(rep.team, rep.weight) for rep in definitions.roster.reps}
-    return Reports(store, partial(business_time_between, calendar), roster)
 
 
 @dataclass(frozen=True)
@@ -69,11 +59,13 @@ class Headlines:
         await repeat(stop, self.refresh, every=self.every_seconds, name="reporting headlines")
 
 
-def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
+def build_service(
+    runtime: Runtime, business_time: BusinessTime, roster: Mapping[str, RosterEntry]
+) -> ServiceSpec:
     """Reporting on ``runtime``: the consumer of the public topics and the gauge refresher."""
     metrics = ReportingMetrics.create(runtime.registry)
     handlers = ReportingHandlers(metrics)
-    headlines = Headlines(reports_for(runtime.store, definitions), metrics)
+    headlines = Headlines(Reports(runtime.store, business_time, roster), metrics)
     return ServiceSpec(
         name=NAME, consumes=CONSUMES, handlers=handlers.table(), background=[headlines.run]
     )

@@ -22,18 +22,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from leadrelay.definitions import load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.process import serve_http
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.unit_of_work import Store
 from services.reporting.api import reports_router
 from services.reporting.console.pages import RepCard
 from services.reporting.console.routes import Console
 from services.reporting.messages import fact_of
 from services.reporting.repository import save_facts
-from services.reporting.service import reports_for
-from tests.unit.reporting.history import ROSTER, WINDOW, known_history
+from tests.unit.reporting.history import ROSTER, WINDOW, known_history, reports_on
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -100,7 +98,7 @@ async def console_url(tmp_path: Path) -> AsyncIterator[str]:
     store = Store(create_engine_for(database_url), clock=lambda: WINDOW.end)
     async with store.transaction() as tx:
         await save_facts(tx.connection, [f for e in known_history() if (f := fact_of(e))])
-    reports = dataclasses.replace(reports_for(store, load_definitions()), roster=ROSTER)
+    reports = reports_on(store)
     app = FastAPI()
     app.state.api_token = TOKEN
     app.include_router(reports_router(reports))

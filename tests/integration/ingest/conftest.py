@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
+from leadrelay.app.api import create_api
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import Topic
-from leadrelay.definitions import load_definitions
 from leadrelay.runtime.service import Runtime, open_runtime
 from leadrelay.settings import load_settings
-from leadrelay.store.migrate import upgrade_async
-from services.ingest.app import create_app
 from services.ingest.signatures import parse_secret, sign_hubspot_v3, sign_standard_webhook
 from tests.integration.runtime.effects import produce, read_topic
 
@@ -158,7 +158,7 @@ async def open_ingest(
         }
     )
     runtime = await open_runtime(settings)
-    app = create_app(runtime, load_definitions(None))
+    app = create_api(runtime, load_definitions(None))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
     return Ingest(runtime, client, kafka_bootstrap), runtime
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import dataclasses
 import io
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -18,20 +17,21 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import delete, func, select
 
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.registry import business_time
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.topics import topic_for_event_type
-from leadrelay.definitions import load_definitions
 from leadrelay.runtime.service import Runtime, ServiceSpec, open_runtime, run_services
 from leadrelay.settings import load_settings
-from leadrelay.store.migrate import upgrade_async
 from services.reporting.api import reports_router
 from services.reporting.handlers import ReportingHandlers
 from services.reporting.metrics import ReportingMetrics
-from services.reporting.service import CONSUMES, build_service, reports_for
+from services.reporting.service import CONSUMES, build_service
 from services.reporting.tables import reporting_facts
 from tests.integration.runtime.effects import produce, wait_until
 from tests.unit.reporting import expected
-from tests.unit.reporting.history import ROSTER, WINDOW, known_history
+from tests.unit.reporting.history import ROSTER, WINDOW, known_history, reports_on
 
 TOKEN = "reporting-test-token"
 
@@ -44,7 +44,7 @@ class RunningReporting:
         self.bootstrap = bootstrap
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
-        reports = dataclasses.replace(reports_for(runtime.store, load_definitions()), roster=ROSTER)
+        reports = reports_on(runtime.store)
         app = FastAPI()
         app.state.api_token = TOKEN
         app.include_router(reports_router(reports))
@@ -97,7 +97,7 @@ async def reporting(
                              topic_prefix=unique_topic_prefix, topic_partitions=3)  # fmt: skip
     runtime = await open_runtime(settings)
     running = RunningReporting(runtime, kafka_bootstrap)
-    running.start(build_service(runtime, load_definitions()))
+    running.start(build_service(runtime, business_time(load_definitions()), ROSTER))
     try:
         await running.deliver(known_history())
         await wait_until(lambda: _has(running, FACTS))

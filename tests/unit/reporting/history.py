@@ -18,6 +18,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.registry import business_time
 from leadrelay.contracts.envelope import CloudEvent, new_event, stable_event_id
 from leadrelay.contracts.events import (
     EventPayload,
@@ -33,13 +35,20 @@ from leadrelay.contracts.events import (
     StageAttributes,
 )
 from leadrelay.contracts.schemas import schemas_dir
+from leadrelay.store.unit_of_work import Store
 from services.reporting.domain import RosterEntry, Window
+from services.reporting.read_model import Reports
 
 MONDAY = datetime(2024, 6, 3, tzinfo=UTC)
 WINDOW = Window(MONDAY, MONDAY + timedelta(days=3))
 ROSTER = {"rep-1": RosterEntry("east", 2), "rep-2": RosterEntry("west", 1)}
 POLICY = "sdr-standard"
 QUEUE = "unassigned-leads"
+
+
+def reports_on(store: Store) -> Reports:
+    """The reports on ``store`` in the default definitions' calendar, with ``ROSTER``."""
+    return Reports(store, business_time(load_definitions()), ROSTER)
 
 
 def at(hhmm: str, day: int = 0) -> datetime:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from leadrelay.definitions import load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.unit_of_work import Store
 from services.reporting.messages import fact_of
 from services.reporting.metrics import ReportingMetrics
 from services.reporting.repository import save_facts
-from services.reporting.service import Headlines, reports_for
-from tests.unit.reporting.history import MONDAY, ROSTER, known_history
+from services.reporting.service import Headlines
+from tests.unit.reporting.history import MONDAY, known_history, reports_on
 
 
 async def test_gauges_equal_the_reports_of_the_last_30_days(tmp_path: Path) -> None:
@@ -27,7 +25,7 @@ async def test_gauges_equal_the_reports_of_the_last_30_days(tmp_path: Path) -> N
         async with store.transaction() as tx:
             await save_facts(tx.connection, [f for e in known_history() if (f := fact_of(e))])
         registry = CollectorRegistry()
-        reports = dataclasses.replace(reports_for(store, load_definitions()), roster=ROSTER)
+        reports = reports_on(store)
         await Headlines(reports, ReportingMetrics.create(registry)).refresh()
     finally:
         await store.dispose()

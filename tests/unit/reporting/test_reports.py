@@ -7,8 +7,9 @@ from functools import partial
 
 import pytest
 
+from leadrelay.app.definitions import load_definitions
+from leadrelay.calendar import business_time_between
 from leadrelay.contracts.schemas import validate_event
-from leadrelay.definitions import load_definitions
 from services.reporting.domain import (
     History,
     Report,
@@ -20,7 +21,6 @@ from services.reporting.domain import (
 )
 from services.reporting.messages import dump_fact, fact_of, load_fact
 from services.reporting.read_model import Reports
-from services.sla_monitor.domain.calendar import business_time_between
 from tests.unit.reporting import expected
 from tests.unit.reporting.history import MONDAY, ROSTER, WINDOW, known_history
 
