@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.reporting.domain.facts import Assignment, History
-from services.reporting.domain.report import Report, Row, dimension, seconds
+from services.reporting.domain.report import ALL, Report, Row, dimension, seconds
 from services.reporting.domain.stats import Window, rate
 
 ROUTING_BY = ("rep", "team")
@@ -32,7 +32,8 @@ def routing(
     share and the share their weight promises among the roster; per fallback queue its depth
     (leads whose latest assignment, as of the window's end, is to the queue) and the age of the
     oldest; per skip reason how often a rep was passed over for it."""
-    dim = "rep" if by is None else dimension(by, ROUTING_BY)
+    dim = dimension(by, ROUTING_BY)
+    dim = "rep" if dim == ALL else dim  # shares only mean something per rep or team
     made = [a for a in history.assignments if window.holds(a.assigned_at)]
     rows = [
         *_share_rows(dim, [a for a in made if a.route != FALLBACK], roster),

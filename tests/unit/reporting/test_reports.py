@@ -76,6 +76,11 @@ def test_recycled_re_engagement_and_re_qualification() -> None:
 
 def test_routing_shares_queues_and_skip_reasons() -> None:
     assert list(report("routing").rows) == expected.ROUTING
+    assert list(report("routing", "all").rows) == expected.ROUTING
+    by_team = [r for r in report("routing", "team").rows if r["kind"] == "team"]
+    assert [(r["team"], r["assignments"], r["weighted_share"]) for r in by_team] == [
+        ("east", 2, 0.6667), ("west", 1, 0.3333)
+    ]  # fmt: skip
 
 
 def test_a_window_counts_only_what_happened_inside_it() -> None:
