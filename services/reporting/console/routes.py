@@ -177,8 +177,8 @@ class Console:
         report = await compute(self.reports, name, window, by)
         body = await self._body(name, report, window, render)
         key = active or name
-        form = html.window_form(f"/console/{key}", window.start.isoformat(),
-                                window.end.isoformat(), report.by, REPORTS[name])  # fmt: skip
+        start, end = (t.isoformat(timespec="seconds") for t in (window.start, window.end))
+        form = html.window_form(f"/console/{key}", start, end, report.by, REPORTS[name])
         csrf = self._csrf(request)
         page = html.page(title, form + body, active=key, csrf=csrf)
         return self._page(request, page, csrf=csrf)
