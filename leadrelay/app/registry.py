@@ -74,7 +74,7 @@ REGISTRY: tuple[ServiceEntry, ...] = (
         "scoring",
         services.scoring.migrations.LOCATION,
         consumer=lambda runtime, d: services.scoring.service.build_service(
-            runtime, d.scorecard, d.routing.segment_for
+            runtime, d.scorecard, d.lifecycle.recycle_cooldown, d.routing.segment_for
         ),
         lead_view=lambda runtime, d: services.scoring.read_model.lead_view_at_request(
             d.scorecard, runtime.store.clock
@@ -86,7 +86,9 @@ REGISTRY: tuple[ServiceEntry, ...] = (
         consumer=lambda runtime, d: services.handoff.service.build_service(
             runtime, d.routing, d.roster, AnnouncedDeadlines(d.sla)
         ),
-        router=lambda runtime, d: services.handoff.api.build_router(runtime, d.routing, d.roster),
+        router=lambda runtime, d: services.handoff.api.build_router(
+            runtime, d.routing, d.roster, AnnouncedDeadlines(d.sla)
+        ),
         lead_view=lambda _runtime, _d: services.handoff.read_model.lead_view,
     ),
     ServiceEntry(

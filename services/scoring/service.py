@@ -12,6 +12,7 @@ from typing import Final
 from leadrelay.contracts.topics import Topic
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.scoring.domain import Scorecard
+from services.scoring.domain.config import RecycleCooldown
 from services.scoring.handlers import OutputTopics, ScoringHandlers
 from services.scoring.jobs.retention import VisitorRetention
 from services.scoring.metrics import ScoringMetrics
@@ -24,19 +25,28 @@ def no_segment(_: int | None) -> str | None:
     return None
 
 
-CONSUMES: Final = (Topic.WEB_ACTIVITY, Topic.FORM_SUBMISSIONS, Topic.SALES_ACTIVITY, Topic.RECYCLED)
+CONSUMES: Final = (
+    Topic.WEB_ACTIVITY,
+    Topic.FORM_SUBMISSIONS,
+    Topic.SALES_ACTIVITY,
+    Topic.RECYCLED,
+    Topic.ASSIGNMENTS,
+)
 
 
 def build_service(
     runtime: Runtime,
     scorecard: Scorecard,
+    cooldown: RecycleCooldown | None = None,
     segment_for: Callable[[int | None], str | None] = no_segment,
 ) -> ServiceSpec:
-    """Scoring with ``scorecard``, its metrics registered on ``runtime.registry``;
-    ``segment_for`` names a company size's routing segment in the lifecycle events."""
+    """Scoring with ``scorecard`` and the lifecycle's recycle ``cooldown``, its metrics
+    registered on ``runtime.registry``; ``segment_for`` names a company size's routing segment
+    in the lifecycle events."""
     metrics = ScoringMetrics.create(runtime.registry)
     handlers = ScoringHandlers(
         scorecard=scorecard,
+        cooldown=cooldown,
         topics=OutputTopics(
             scores=runtime.topic(Topic.LEAD_SCORES),
             sales_ready=runtime.topic(Topic.SALES_READY),
