@@ -1,4 +1,5 @@
-"""Event handlers: an assignment starts clocks, sales activity stops or advances them.
+"""Event handlers: an assignment starts clocks, sales activity stops or advances them; a recycle
+ends them and starts marketing's, which the MAP's acknowledgement completes.
 
 Each handler runs inside the consume loop's transaction (inbox row, clock rows and parked
 activity commit together): parse, lock the lead, load, call the pure domain, save. The handlers

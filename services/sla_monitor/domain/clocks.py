@@ -12,6 +12,10 @@ the step sets ``after``. A ``reassign`` step whose ``max`` is already used up is
 schedule, so the next step takes its place. Reassign and recycle end the assignment: the clock
 stops, and the new assignment (if any) gets fresh clocks.
 
+Marketing's clock (``marketing_acknowledgement``, policy ``marketing``) has the same lifecycle: a
+recycle starts it (:func:`start_marketing_clock`), the MAP's acknowledgement completes it
+(:func:`on_marketing_activity`), it warns and breaches like a sales clock and has no ladder.
+
 Every action fires exactly once: the new clock records it, so repeating a call with the same ``now``
 yields nothing. After downtime, every step due by ``now`` fires in order, except a warning whose
 deadline has also passed (the breach says more).
