@@ -14,7 +14,8 @@ stops, and the new assignment (if any) gets fresh clocks.
 
 Marketing's clock (``marketing_acknowledgement``, policy ``marketing``) has the same lifecycle: a
 recycle starts it (:func:`start_marketing_clock`), the MAP's acknowledgement completes it
-(:func:`on_marketing_activity`), it warns and breaches like a sales clock and has no ladder.
+(:func:`on_marketing_activity`), it warns, breaches and escalates like a sales clock (its ladder
+can only escalate).
 
 Every action fires exactly once: the new clock records it, so repeating a call with the same ``now``
 yields nothing. After downtime, every step due by ``now`` fires in order, except a warning whose
@@ -266,7 +267,8 @@ def start_marketing_clock(
 
     It is the recycle's, not an assignment's: ``recycle_id`` (the recycle event's id) stands in
     ``assignment_id``, and marketing (``MARKETING``) in ``rep_id``, so no sales activity reaches
-    it. Warning and deadline follow ``policy.acknowledge`` as for the sales clocks; no ladder.
+    it. Warning and deadline follow ``policy.acknowledge``, its ladder ``policy.on_breach``,
+    as for the sales clocks.
     """
     facts = AssignmentFacts(
         lead_key=lead_key,
@@ -279,10 +281,8 @@ def start_marketing_clock(
         attempt=1,
         assigned_at=recycled_at,
     )
-    spec = policy.acknowledge
-    return _start_clock(
-        ClockKind.MARKETING_ACKNOWLEDGEMENT, spec, MARKETING, (), calendar, facts, 0
-    )
+    kind, spec = ClockKind.MARKETING_ACKNOWLEDGEMENT, policy.acknowledge
+    return _start_clock(kind, spec, MARKETING, policy.on_breach, calendar, facts, 0)
 
 
 def on_marketing_activity(

@@ -191,10 +191,21 @@ MARKETING = "marketing"
 
 class MarketingPolicy(_Config):
     """Marketing's side: how soon the MAP must acknowledge a recycled lead (e.g. enrol it in
-    nurture), counted in ``calendar``. Warn and breach only: no escalation ladder."""
+    nurture), counted in ``calendar``; ``on_breach`` may only escalate, to a named owner
+    (marketing has no rep snapshot, so ``manager`` would reach nobody)."""
 
     acknowledge: ClockPolicy
     calendar: str = DEFAULT
+    on_breach: tuple[EscalateStep, ...] = ()
+
+    @field_validator("on_breach")
+    @classmethod
+    def _named_owner(cls, steps: tuple[EscalateStep, ...]) -> tuple[EscalateStep, ...]:
+        if any(step.to == "manager" for step in steps):
+            raise ValueError(
+                "marketing escalates to a named owner (e.g. marketing-ops), not manager"
+            )
+        return steps
 
 
 class SlaConfig(_Config):

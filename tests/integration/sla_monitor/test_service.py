@@ -298,7 +298,7 @@ async def test_a_recycle_starts_marketings_clock_and_the_maps_enrolment_meets_it
     assert queued == 0  # no warning, no breach: marketing acknowledged in time
 
 
-async def test_marketing_is_warned_then_breached_when_the_map_never_acknowledges(
+async def test_marketing_is_warned_breached_and_escalated_when_the_map_never_acknowledges(
     kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
 ) -> None:
     c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
@@ -310,9 +310,14 @@ async def test_marketing_is_warned_then_breached_when_the_map_never_acknowledges
         c.clock.set(berlin(2026, 1, 14, 15, 0))  # past 75% of 16 working hours (Wed 14:20)
         warned = await events_on(c, Topic.SLA_EVENTS, expected=1)
         c.clock.set(berlin(2026, 1, 15, 10, 30))  # past Thursday 10:20
-        events = await events_on(c, Topic.SLA_EVENTS, expected=2)
+        events = await events_on(c, Topic.SLA_EVENTS, expected=3)
     assert [e.type for e in warned] == ["leadrelay.sla_warning.v1"]
-    assert [e.type for e in events] == ["leadrelay.sla_warning.v1", "leadrelay.sla_breached.v1"]
+    assert [e.type for e in events] == [
+        "leadrelay.sla_warning.v1",
+        "leadrelay.sla_breached.v1",
+        "leadrelay.sla_escalated.v1",
+    ]
+    assert events[2].data["escalated_to"] == "marketing-ops"
     breach = events[1].data
     assert (breach["clock"], breach["policy"], breach["rep_id"]) == (
         "marketing_acknowledgement",

@@ -270,7 +270,10 @@ async def test_a_recycle_announced_by_scoring_ends_the_leads_clocks(sla: Harness
 
     # nothing for sales (no warning, no breach, no ladder); marketing never acknowledged it
     fired = steps(await fire_at(sla, berlin(2026, 3, 1, 0, 0)))
-    assert fired == [("sla_breached", "marketing_acknowledgement")]
+    assert fired == [
+        ("sla_breached", "marketing_acknowledgement"),
+        ("sla_escalated", "marketing_acknowledgement"),
+    ]
 
 
 async def test_the_maps_acknowledgement_meets_marketings_clock(sla: Harness) -> None:

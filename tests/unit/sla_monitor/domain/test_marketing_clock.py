@@ -12,6 +12,8 @@ from services.sla_monitor.domain import (
     Breach,
     ClockKind,
     ClockState,
+    Escalate,
+    EscalateStep,
     SlaClock,
     Warn,
     fire_due,
@@ -43,7 +45,9 @@ def test_the_shipped_policy_gives_marketing_two_business_days_with_a_warning() -
     assert clock.assignment_id == "evt-recycle-1"
     assert clock.due_at == berlin(2026, 1, 20, 15, 0)  # Friday 15:00 + 2bd = Tuesday 15:00
     assert clock.warn_at == berlin(2026, 1, 20, 11, 0)  # 75% of 16 working hours: 12h in
-    assert clock.ladder == ()
+    assert [(s.at, s.step) for s in clock.ladder] == [
+        (clock.due_at, EscalateStep(action="escalate", to="marketing-ops"))
+    ]
 
 
 def test_nurture_enrollment_meets_the_clock() -> None:
@@ -55,12 +59,15 @@ def test_nurture_enrollment_meets_the_clock() -> None:
     assert fire_due([met], berlin(2026, 1, 21, 9, 0)) == ([met], [])
 
 
-def test_without_acknowledgement_marketing_is_warned_then_breached_and_no_more() -> None:
+def test_without_acknowledgement_marketing_is_warned_breached_and_escalated_once() -> None:
     clocks, actions = fire_due([recycled_clock()], berlin(2026, 1, 20, 11, 0))
     assert [type(a) for a in actions] == [Warn]
     clocks, actions = fire_due(clocks, berlin(2026, 1, 27, 9, 0))
-    assert [type(a) for a in actions] == [Breach]
+    assert [type(a) for a in actions] == [Breach, Escalate]
     assert actions[0].clock is ClockKind.MARKETING_ACKNOWLEDGEMENT
+    assert isinstance(actions[1], Escalate)
+    assert actions[1].escalated_to == "marketing-ops"
+    assert fire_due(clocks, berlin(2026, 2, 27, 9, 0)) == (clocks, [])
     assert clocks[0].state is ClockState.BREACHED
     assert clocks[0].was_breached
 
@@ -91,6 +98,10 @@ def test_marketing_calendar_must_exist_and_its_id_is_reserved() -> None:
         load_sla(
             {**section, "marketing": {"acknowledge": {"within": "1bd"}, "calendar": "nowhere"}}
         )
+    escalate = [{"action": "escalate", "to": "manager"}]
+    marketing = {"acknowledge": {"within": "1bd"}, "on_breach": escalate}
+    with pytest.raises(ValueError, match="named owner"):
+        load_sla({**section, "marketing": marketing})
     taken = [*section["policies"], {"id": "marketing", "first_touch": {"within": "1bh"}}]
     with pytest.raises(ValueError, match="is marketing's"):
         load_sla({**section, "policies": taken})
