@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadrelay.api_auth import ApiToken
 from leadrelay.store.unit_of_work import Store
 
+NO_SUCH_LEAD = "no lead has this id (a lead id is its lead key, lk_..., never an email address)"
+"""The 404 detail: it never repeats the id asked for, which a caller may have set to an email."""
 LeadViewPart = Callable[[AsyncConnection, str], Awaitable[dict[str, Any] | None]]
 
 
@@ -28,7 +30,7 @@ def lead_view_router(store: Store, parts: Sequence[LeadViewPart]) -> APIRouter:
         async with store.engine.connect() as connection:
             views = [await part(connection, lead_id) for part in parts]
         if not views or views[0] is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no lead {lead_id}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, NO_SUCH_LEAD)
         merged: dict[str, Any] = {}
         for view in views:
             merged.update(view or {})

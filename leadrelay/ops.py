@@ -20,8 +20,8 @@ ReadinessCheck = Callable[[], Awaitable[object]]
 READINESS_TIMEOUT_SECONDS = 3.0
 
 
-def ops_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> APIRouter:
-    """The three operational routes, on the process's own metrics registry."""
+def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    """``/healthz`` and ``/readyz``: safe on the public port (they name no lead and no rep)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -39,6 +39,13 @@ def ops_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]
             "checks": {name: failures.get(name, "ok") for name in checks},
         }
         return JSONResponse(body, status_code=200 if not failures else 503)
+
+    return router
+
+
+def metrics_router(registry: CollectorRegistry) -> APIRouter:
+    """``/metrics``: per-rep counts and rep ids, so only ever on the metrics listener."""
+    router = APIRouter(tags=["operations"])
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -58,7 +65,14 @@ async def _check(name: str, check: ReadinessCheck) -> tuple[str, str | None]:
 
 
 def ops_app(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> FastAPI:
-    """A bare app with only the operational routes, for services without an HTTP API."""
-    app = FastAPI(title="LeadRelay operations", docs_url=None, redoc_url=None)
-    app.include_router(ops_router(registry, checks))
+    """The metrics listener (``LEADRELAY_METRICS_PORT``) of every process: the three routes."""
+    app = FastAPI(
+        title="LeadRelay operations",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
+    app.include_router(health_router(checks))
+    app.include_router(metrics_router(registry))
     return app

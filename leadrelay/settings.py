@@ -6,10 +6,10 @@ Nothing here is built at import time: call :func:`load_settings` from a bootstra
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-only-change-me"  # noqa: S105 - refused in production by the validator
 
@@ -41,12 +41,26 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1)
 
+    public_url: str | None = None
+    """The scheme and host senders call (``https://hooks.example.com``): HubSpot v3 signs it."""
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    """Comma-separated addresses or networks of the proxies in front of ingest; only their
+    ``X-Forwarded-Host``/``X-Forwarded-Proto`` are believed (for the HubSpot v3 URL)."""
+
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
     metrics_port: int = Field(default=9100, ge=0, le=65535)
     """Where services without an HTTP API expose /metrics, /healthz and /readyz."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_event_bytes: int = Field(default=1_000_000, ge=1024, le=1_048_000)
+    """The largest encoded event ingest accepts (413 above it): below the producer's
+    ``max_request_size`` and the broker's ``message.max.bytes`` (both about 1 MiB by default),
+    so an event answered 202 is never one the broker refuses. Raise all three together."""
+    max_batch_events: int = Field(default=500, ge=1, le=10_000)
+    """The most events (items) one request may carry; 413 above it. With it, producing a whole
+    batch fits ``produce_timeout_seconds``."""
     produce_timeout_seconds: float = Field(default=10.0, gt=0)
+    """One deadline for every event of a request to be acknowledged; past it, 503."""
 
     api_token: SecretStr = SecretStr(DEV_SECRET)
     webhook_secrets: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEV_SECRET)])
@@ -62,6 +76,13 @@ class Settings(BaseSettings):
     sla_poll_seconds: float = Field(default=1.0, gt=0)
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
     """How often scoring deletes visitors idle for the scorecard's ``engagement.retention``."""
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:

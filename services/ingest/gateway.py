@@ -29,6 +29,7 @@ from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import utc_now
 from services.ingest import problems
 from services.ingest.deliveries import DeliveryConflict, Seen, SeenDeliveries
+from services.ingest.json_values import unrepresentable
 from services.ingest.mapping.common import IngestContext
 from services.ingest.metrics import IngestMetrics
 from services.ingest.problems import ProblemError
@@ -51,6 +52,8 @@ class Gateway:
         self.hubspot_secret = settings.hubspot_client_secret.get_secret_value().encode("utf-8")
         self.marketo_token = settings.marketo_token.get_secret_value()
         self.tolerance = timedelta(seconds=settings.webhook_tolerance_seconds)
+        self.public_url = settings.public_url
+        self.trusted_proxies = list(settings.trusted_proxies)
         self.seen = SeenDeliveries(runtime.store.engine, self.tolerance)
         self._lead_key_secret = settings.lead_key_secret.get_secret_value()
 
@@ -115,29 +118,31 @@ class Gateway:
                 problems.unavailable("the state store is unavailable; retry later")
             ) from None
 
-    @staticmethod
-    def parse_json(body: bytes) -> Any:
-        """The decoded body, or 400 (``NaN`` and ``Infinity`` are not JSON)."""
-        try:
-            return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
-        except UnicodeDecodeError:
-            raise ProblemError(problems.malformed("the body is not UTF-8")) from None
-        except json.JSONDecodeError as error:
-            raise ProblemError(
-                problems.malformed(
-                    f"the body is not valid JSON: {error.msg} at line {error.lineno} "
-                    f"column {error.colno}"
-                )
-            ) from None
-        except (ValueError, RecursionError) as error:
-            raise ProblemError(problems.malformed(f"the body is not valid JSON: {error}")) from None
+    def parse_json(self, body: bytes) -> Any:
+        """The decoded body: 400 if not JSON, 422 for values no event can carry, 413 above
+        ``LEADRELAY_MAX_BATCH_EVENTS`` items."""
+        raw = _decoded(body)
+        unfit = unrepresentable(raw)
+        if unfit:
+            raise ProblemError(problems.invalid(unfit))
+        limit = self.runtime.settings.max_batch_events
+        if isinstance(raw, list) and len(raw) > limit:
+            raise ProblemError(problems.too_many_events(limit))
+        return raw
 
     def map(self, mapping: Callable[[IngestContext], Sequence[CloudEvent]]) -> list[CloudEvent]:
-        """Run a source mapping; contract errors become 422 naming each field."""
+        """Run a source mapping; contract errors become 422 naming each field, and an event
+        the broker would refuse for its size 413 (before anything is produced)."""
         try:
-            return list(mapping(self.context()))
+            events = list(mapping(self.context()))
         except ContractError as error:
             raise ProblemError(problems.invalid(error.errors)) from None
+        limit = self.runtime.settings.max_event_bytes
+        for index, event in enumerate(events):
+            if len(event.to_bytes()) > limit:
+                pointer = f"/{index}" if len(events) > 1 else ""
+                raise ProblemError(problems.event_too_large(pointer, limit))
+        return events
 
     async def accept(
         self,
@@ -206,6 +211,23 @@ class Gateway:
             await self.seen.remember(source, delivery, self.wall_clock())
         except (SQLAlchemyError, OSError) as error:
             log.warning("could not record an accepted delivery: %s", type(error).__name__)
+
+
+def _decoded(body: bytes) -> Any:
+    """The JSON value of ``body``, or 400 (``NaN`` and ``Infinity`` are not JSON)."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise ProblemError(problems.malformed("the body is not UTF-8")) from None
+    except json.JSONDecodeError as error:
+        raise ProblemError(
+            problems.malformed(
+                f"the body is not valid JSON: {error.msg} at line {error.lineno} "
+                f"column {error.colno}"
+            )
+        ) from None
+    except (ValueError, RecursionError) as error:
+        raise ProblemError(problems.malformed(f"the body is not valid JSON: {error}")) from None
 
 
 def _refuse_constant(name: str) -> Any:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
@@ -28,6 +28,8 @@ WEBHOOK_SIGNATURE = "webhook-signature"
 HUBSPOT_SIGNATURE = "x-hubspot-signature-v3"
 HUBSPOT_TIMESTAMP = "x-hubspot-request-timestamp"
 MARKETO_TOKEN = "x-marketo-token"  # noqa: S105 - a header name
+STANDARD_WEBHOOK_HEADERS = (WEBHOOK_ID, WEBHOOK_TIMESTAMP, WEBHOOK_SIGNATURE)
+HUBSPOT_HEADERS = (HUBSPOT_SIGNATURE, HUBSPOT_TIMESTAMP)
 
 
 class SignatureError(Exception):
@@ -52,6 +54,22 @@ class Delivery:
     content_sha256: str
     body_sha256: str
     signed_at: datetime
+
+
+def unambiguous(pairs: Iterable[tuple[str, str]], names: Collection[str]) -> dict[str, str]:
+    """The headers ``names`` (lower-case) of a request, each with its one value.
+
+    A header repeated with another value is refused: which one was signed, and which one a
+    proxy or the framework would pick, is anybody's guess.
+    """
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        if key in names and found.setdefault(key, value) != value:
+            raise SignatureError(
+                "ambiguous_headers", f"the {key} header is repeated with another value"
+            )
+    return found
 
 
 def parse_secret(secret: str) -> bytes:
@@ -104,6 +122,8 @@ def verify_standard_webhook(
         )
     if len(webhook_id) > MAX_DELIVERY_ID_LENGTH:
         raise SignatureError("malformed_headers", "webhook-id is too long")
+    if "." in webhook_id:  # the signed content is id.timestamp.body: a dot would blur the parts
+        raise SignatureError("malformed_headers", "webhook-id must not contain '.'")
     timestamp = _integer(raw_timestamp, WEBHOOK_TIMESTAMP)
     signed_at = _check_timestamp(timestamp, now, tolerance)
     content = _signed_content(webhook_id, timestamp, body)

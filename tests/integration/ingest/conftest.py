@@ -16,6 +16,7 @@ import pytest
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import Topic
 from leadrelay.definitions import load_definitions
+from leadrelay.ops import ops_app
 from leadrelay.runtime.service import Runtime, open_runtime
 from leadrelay.settings import load_settings
 from leadrelay.store.migrate import upgrade_async
@@ -45,6 +46,13 @@ class Ingest:
 
     def topic(self, topic: Topic) -> str:
         return self.runtime.topic(topic)
+
+    async def metrics(self) -> str:
+        """The Prometheus text of the metrics listener (not the public app, which has none)."""
+        listener = ops_app(self.runtime.registry, self.runtime.readiness_checks())
+        transport = httpx.ASGITransport(app=listener)
+        async with httpx.AsyncClient(transport=transport, base_url="http://metrics.test") as http:
+            return (await http.get("/metrics")).text
 
     async def post_events(
         self,
