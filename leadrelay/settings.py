@@ -8,8 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from leadrelay.credentials import DEV_SECRETS_FILE, SECRET_SETTINGS, production_problems
 
 DEV_SECRET = "dev-only-change-me"  # noqa: S105 - refused in production by the validator
 
@@ -85,27 +94,29 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_dev_secrets_in_production(self) -> Settings:
-        """A production deployment that forgot a secret must not start with a public default."""
+    def _refuse_unsafe_secrets_in_production(self) -> Settings:
+        """Production refuses the dev default, short secrets and one secret in two roles.
+
+        The refusal names settings only: no message ever carries a secret or part of one.
+        """
         if self.environment != "production":
             return self
-        secrets = {
-            "api_token": [self.api_token],
-            "webhook_secrets": self.webhook_secrets,
-            "hubspot_client_secret": [self.hubspot_client_secret],
-            "marketo_token": [self.marketo_token],
-            "lead_key_secret": [self.lead_key_secret],
-        }
-        unsafe = [
-            name
-            for name, values in secrets.items()
-            if any(v.get_secret_value() == DEV_SECRET for v in values)
-        ]
-        if unsafe:
-            raise ValueError(f"set these secrets for production: {', '.join(unsafe)}")
+        problems = production_problems(self.secret_values(), DEV_SECRET)
+        if problems:
+            raise ValueError("unsafe secrets for production: " + "; ".join(problems))
         if self.clock_speed != 1.0:
             raise ValueError("clock_speed must be 1.0 in production")
         return self
+
+    def secret_values(self) -> dict[str, list[str]]:
+        """Every secret setting and its values (a list: webhook secrets rotate)."""
+        values: dict[str, list[str]] = {}
+        for name in SECRET_SETTINGS:
+            value: SecretStr | list[SecretStr] = getattr(self, name)
+            values[name] = [
+                v.get_secret_value() for v in (value if isinstance(value, list) else [value])
+            ]
+        return values
 
     def topic(self, logical_name: str) -> str:
         """The real topic name of a logical one (``web-activity`` -> ``leadrelay.web-activity``)."""
@@ -113,5 +124,27 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment; tests pass overrides instead of patching it."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Build settings from the environment; tests pass overrides instead of patching it.
+
+    In dev, the per-install secrets ``leadrelay up`` generated (``.leadrelay/dev-secrets.env``)
+    fill every secret the environment and ``.env`` leave unset.
+    """
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.environment == "dev" and DEV_SECRETS_FILE.is_file():
+        files = (DEV_SECRETS_FILE, ".env")  # the later file wins, the environment over both
+        settings = Settings(_env_file=files, **overrides)  # type: ignore[arg-type]
+    return settings
+
+
+def describe_refusal(error: ValidationError | SettingsError) -> str:
+    """Why settings were refused, for a person: each setting and what is wrong with it.
+
+    Never the value given (pydantic's ``input_value``): it may be a secret.
+    """
+    if isinstance(error, SettingsError):
+        return f"  {error}"
+    lines = []
+    for item in error.errors(include_input=False, include_url=False, include_context=False):
+        where = ".".join(str(part) for part in item["loc"]) or "settings"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.errors import ContractError
 from leadrelay.contracts.topics import topic_for_event_type
+from leadrelay.credentials import parse_secret
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import utc_now
 from services.ingest import problems
@@ -33,11 +34,13 @@ from services.ingest.json_values import unrepresentable
 from services.ingest.mapping.common import IngestContext
 from services.ingest.metrics import IngestMetrics
 from services.ingest.problems import ProblemError
-from services.ingest.signatures import Delivery, SignatureError, parse_secret
+from services.ingest.signatures import Delivery, SignatureError
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+HISTORY_TIMEOUT_SECONDS = 2.0
+"""How long the delivery history may take before ingest goes on without it."""
 T = TypeVar("T")
 
 
@@ -103,20 +106,28 @@ class Gateway:
         """Whether this delivery is new or a retry of one accepted; 401 for a replay.
 
         409 for another body under an accepted id: answering 202 "duplicate" there would drop
-        a genuinely different event without anybody noticing.
+        a genuinely different event without anybody noticing. While the state store (which
+        keeps this history) is down, the delivery is taken as new: the signature and its
+        timestamp window still hold, and a replay or retry inside the window produces events
+        with the ids already on the topic, which every consumer drops as redeliveries. So
+        webhooks keep flowing into Kafka while only PostgreSQL is down.
         """
         try:
-            return await self.seen.check(source, delivery)
+            async with asyncio.timeout(HISTORY_TIMEOUT_SECONDS):
+                return await self.seen.check(source, delivery)
         except SignatureError as error:
             self.refuse(route, error)
         except DeliveryConflict:
             log.info("refused a request on %s: delivery id reused for different content", route)
             raise ProblemError(problems.conflict()) from None
-        except (SQLAlchemyError, OSError) as error:
-            log.warning("delivery history unavailable: %s", type(error).__name__)
-            raise ProblemError(
-                problems.unavailable("the state store is unavailable; retry later")
-            ) from None
+        except (SQLAlchemyError, OSError, TimeoutError) as error:
+            log.warning(
+                "delivery history unavailable (%s): accepting on %s without the replay check",
+                type(error).__name__,
+                route,
+            )
+            self.metrics.history_unavailable.labels(route).inc()
+            return Seen.NEW
 
     def parse_json(self, body: bytes) -> Any:
         """The decoded body: 400 if not JSON, 422 for values no event can carry, 413 above
@@ -208,8 +219,9 @@ class Gateway:
     async def _remember(self, source: str, delivery: Delivery) -> None:
         """Record an accepted delivery; failing only weakens replay refusal, so 202 stands."""
         try:
-            await self.seen.remember(source, delivery, self.wall_clock())
-        except (SQLAlchemyError, OSError) as error:
+            async with asyncio.timeout(HISTORY_TIMEOUT_SECONDS):
+                await self.seen.remember(source, delivery, self.wall_clock())
+        except (SQLAlchemyError, OSError, TimeoutError) as error:
             log.warning("could not record an accepted delivery: %s", type(error).__name__)
 
 

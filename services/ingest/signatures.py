@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE = timedelta(minutes=5)
 MAX_DELIVERY_ID_LENGTH = 300
@@ -70,27 +69,6 @@ def unambiguous(pairs: Iterable[tuple[str, str]], names: Collection[str]) -> dic
                 "ambiguous_headers", f"the {key} header is repeated with another value"
             )
     return found
-
-
-def parse_secret(secret: str) -> bytes:
-    """The HMAC key of a configured secret.
-
-    ``whsec_<base64>`` is the Standard Webhooks serialisation and is base64-decoded; any other
-    text is used as its UTF-8 bytes (a "raw" secret). Note that the reference libraries
-    base64-decode unprefixed secrets too, so give senders that use them the ``whsec_`` form.
-    """
-    if not secret:
-        raise ValueError("a webhook secret must not be empty")
-    if not secret.startswith(SECRET_PREFIX):
-        return secret.encode("utf-8")
-    encoded = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except binascii.Error:
-        raise ValueError("a whsec_ secret must be base64 after the prefix") from None
-    if not key:
-        raise ValueError("a whsec_ secret must not be empty")
-    return key
 
 
 def sign_standard_webhook(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:

@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from leadrelay.credentials import DEV_SECRETS_FILE, parse_secret
 from leadrelay.identity import lead_key
-from leadrelay.settings import DEV_SECRET
-from services.ingest.signatures import parse_secret, sign_standard_webhook
+from leadrelay.settings import DEV_SECRET, Settings
+from services.ingest.signatures import sign_standard_webhook
 from tests.e2e.processes import leadrelay_command, wait_until_ready
 from tests.harness.common import free_port
 from tests.integration.runtime.effects import Message, read_topic
@@ -42,6 +43,7 @@ class Instance:
     bootstrap: str
     prefix: str
     log: Path
+    directory: Path
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -55,6 +57,7 @@ def instance(
     env = {
         **os.environ,
         "LEADRELAY_HTTP_PORT": str(port),
+        "LEADRELAY_METRICS_PORT": str(free_port()),
         "LEADRELAY_CLOCK_SPEED": str(CLOCK_SPEED),
         "LEADRELAY_SLA_POLL_SECONDS": "0.2",
     }
@@ -73,7 +76,7 @@ def instance(
     url = f"http://127.0.0.1:{port}"
     try:
         bootstrap = _wait_until_ready(process, url, log)
-        yield Instance(process, url, bootstrap, prefix, log)
+        yield Instance(process, url, bootstrap, prefix, log, tmp_path)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -94,9 +97,13 @@ def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> 
 class Client:
     """What a marketing platform and a CRM do to LeadRelay over HTTP."""
 
-    def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=15)
-        self.api = {"Authorization": f"Bearer {DEV_SECRET}"}
+    def __init__(self, instance: Instance) -> None:
+        secrets = Settings(_env_file=instance.directory / DEV_SECRETS_FILE)
+        self.webhook_key = parse_secret(secrets.webhook_secrets[0].get_secret_value())
+        self.lead_key_secret = secrets.lead_key_secret.get_secret_value()
+        assert self.lead_key_secret != DEV_SECRET, "leadrelay up generated no dev secrets"
+        self.http = httpx.Client(base_url=instance.url, timeout=15)
+        self.api = {"Authorization": f"Bearer {secrets.api_token.get_secret_value()}"}
 
     def send(self, event_type: str, event_id: str, data: dict[str, Any]) -> None:
         event = {
@@ -113,9 +120,7 @@ class Client:
             "content-type": "application/cloudevents+json",
             "webhook-id": event_id,
             "webhook-timestamp": str(stamp),
-            "webhook-signature": sign_standard_webhook(
-                parse_secret(DEV_SECRET), event_id, stamp, body
-            ),
+            "webhook-signature": sign_standard_webhook(self.webhook_key, event_id, stamp, body),
         }
         response = self.http.post("/v1/events", content=body, headers=headers)
         assert response.status_code == 202, response.text
@@ -184,11 +189,11 @@ def hot_lead(client: Client, name: str) -> str:
             },
         },
     )
-    return lead_key(email, DEV_SECRET)
+    return lead_key(email, client.lead_key_secret)
 
 
 def test_leads_flow_from_marketing_to_sales_and_back(instance: Instance) -> None:
-    client = Client(instance.url)
+    client = Client(instance)
     accepted, rejected, ignored = (hot_lead(client, n) for n in ("ada", "bob", "cyd"))
     has_assignment = lambda view: bool(view.get("assignment"))  # noqa: E731
     views = {

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
 from leadrelay.bootstrap import CONSUMER_SERVICES, SERVICES
+from leadrelay.credentials import generated_secrets
 from leadrelay.definitions import load_definitions
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.settings import Settings
@@ -328,10 +329,8 @@ def test_settings_in_the_configmap_are_real_settings_and_valid_for_production(
     config = _config_env()
     assert set(config) <= _setting_env_names(), set(config) - _setting_env_names()
     assert not set(config) & SECRET_SETTINGS, "secrets belong in the Secret"
-    placeholders = {
-        name: '["whsec_test"]' if name.endswith("WEBHOOK_SECRETS") else "not-dev"
-        for name in SECRET_SETTINGS
-    }
+    placeholders = generated_secrets()
+    assert set(placeholders) <= SECRET_SETTINGS
     for name, value in {**config, **placeholders}.items():
         monkeypatch.setenv(name, value)
     settings = Settings(_env_file=None)

@@ -15,13 +15,14 @@ import pytest
 
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import Topic
+from leadrelay.credentials import parse_secret
 from leadrelay.definitions import load_definitions
 from leadrelay.ops import ops_app
 from leadrelay.runtime.service import Runtime, open_runtime
 from leadrelay.settings import load_settings
 from leadrelay.store.migrate import upgrade_async
 from services.ingest.app import create_app
-from services.ingest.signatures import parse_secret, sign_hubspot_v3, sign_standard_webhook
+from services.ingest.signatures import sign_hubspot_v3, sign_standard_webhook
 from tests.integration.runtime.effects import produce, read_topic
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"integration-test-webhook-key!!").decode()
@@ -147,9 +148,16 @@ def events_of(messages: list[Message]) -> list[CloudEvent]:
 
 
 async def open_ingest(
-    kafka_bootstrap: str, database_url: str, prefix: str, **overrides: Any
+    kafka_bootstrap: str,
+    database_url: str,
+    prefix: str,
+    *,
+    migrated: bool = False,
+    **overrides: Any,
 ) -> tuple[Ingest, Runtime]:
-    await upgrade_async(database_url)
+    """Ingest on ``database_url``, migrated first unless ``migrated`` (a server that is down)."""
+    if not migrated:
+        await upgrade_async(database_url)
     settings = load_settings(
         **{
             "kafka_bootstrap": kafka_bootstrap,
