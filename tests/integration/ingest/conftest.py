@@ -1,4 +1,5 @@
-"""An ingest app on a real broker and database, driven in-process through ASGI."""
+"""The public API (ingest and the routes mounted beside it) on a real broker and database,
+driven in-process through ASGI."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from leadrelay.bootstrap import create_api
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import Topic
 from leadrelay.credentials import parse_secret
@@ -21,7 +23,6 @@ from leadrelay.ops import ops_app
 from leadrelay.runtime.service import Runtime, open_runtime
 from leadrelay.settings import load_settings
 from leadrelay.store.migrate import upgrade_async
-from services.ingest.app import create_app
 from services.ingest.signatures import sign_hubspot_v3, sign_standard_webhook
 from tests.integration.runtime.effects import produce, read_topic
 
@@ -174,7 +175,7 @@ async def open_ingest(
         }
     )
     runtime = await open_runtime(settings)
-    app = create_app(runtime, load_definitions(None))
+    app = create_api(runtime, load_definitions(None))  # every route of the public port
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
     return Ingest(runtime, client, kafka_bootstrap), runtime
 

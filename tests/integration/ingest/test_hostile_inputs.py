@@ -16,11 +16,15 @@ import pytest
 
 from leadrelay.contracts.topics import Topic
 from services.ingest.mapping import cloudevents
+from services.ingest.signatures import sign_hubspot_v3
 from tests.integration.ingest.conftest import (
+    API_TOKEN,
     BATCH_JSON,
     CLOUDEVENT_JSON,
+    HUBSPOT_SECRET,
     Ingest,
     events_of,
+    open_ingest,
     standard_webhook_headers,
 )
 
@@ -49,7 +53,7 @@ def pointers(response: httpx.Response) -> list[str]:
 
 
 async def test_a_lone_surrogate_is_a_422_naming_the_field(ingest: Ingest) -> None:
-    body = json.dumps(web_activity()).replace("v-1", "\\ud800x").encode()
+    body = json.dumps(web_activity()).replace("visitor-1", "\\ud800x").encode()
     response = await ingest.post_events(body)
     assert response.status_code == 422
     assert pointers(response) == ["/data/anonymous_id"]
@@ -124,7 +128,7 @@ async def test_null_attributes_are_absent_attributes(ingest: Ingest) -> None:
     response = await ingest.post_events(web_activity(subject=None, time=None))
     assert response.status_code == 202, response.text
     [event] = events_of(await ingest.read(Topic.WEB_ACTIVITY, expected=1))
-    assert event.subject == "v-1"
+    assert event.subject == "visitor-1"
 
 
 @pytest.mark.parametrize("header", ["webhook-id", "webhook-timestamp"])
@@ -172,3 +176,84 @@ async def test_an_unhandled_exception_is_a_problem_500_with_a_logged_correlation
     assert not any("ada@example.com" in line for line in logged)
     monkeypatch.undo()
     assert (await ingest.post_events(web_activity("evt-after"))).status_code == 202
+
+
+async def test_a_marketo_key_that_is_an_email_is_not_echoed(ingest: Ingest) -> None:
+    call = {"id": "1", "action": "page_view", "marketo_lead_id": "1", "Ada@Example.com": "x"}
+    response = await ingest.post_marketo(call)
+    assert response.status_code == 422
+    assert pointers(response) == ["/*"]
+    assert "example.com" not in response.text.lower()
+
+
+async def test_an_unknown_lead_asked_for_by_email_is_not_echoed(ingest: Ingest) -> None:
+    response = await ingest.client.get(
+        "/v1/leads/ada@example.com", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert "ada@example.com" not in response.text
+
+
+PUBLIC = "https://hooks.example.com"
+FORWARDED = {"X-Forwarded-Host": "hooks.example.com", "X-Forwarded-Proto": "https"}
+
+
+async def hubspot_signed_for_public_url(ingest: Ingest, headers: dict[str, str]) -> int:
+    """A HubSpot delivery signed, as HubSpot does, for the public URL it was configured with."""
+    body = json.dumps(
+        [
+            {
+                "eventId": 1,
+                "portalId": 1,
+                "objectId": 1,
+                "occurredAt": int(time.time() * 1000),
+                "subscriptionType": "contact.creation",
+                "subscriptionId": 1,
+                "attemptNumber": 0,
+            }
+        ]
+    ).encode()
+    stamp = int(time.time() * 1000)
+    signature = sign_hubspot_v3(
+        HUBSPOT_SECRET.encode(), "POST", f"{PUBLIC}/v1/webhooks/hubspot", body, stamp
+    )
+    response = await ingest.client.post(
+        "/v1/webhooks/hubspot",
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "X-HubSpot-Signature-v3": signature,
+            "X-HubSpot-Request-Timestamp": str(stamp),
+            **headers,
+        },
+    )
+    return response.status_code
+
+
+async def test_forwarded_headers_from_an_untrusted_peer_are_ignored(ingest: Ingest) -> None:
+    assert await hubspot_signed_for_public_url(ingest, FORWARDED) == 401
+
+
+@pytest.mark.parametrize(
+    ("overrides", "headers"),
+    [
+        pytest.param({"trusted_proxies": "127.0.0.1/32"}, FORWARDED, id="trusted-proxy"),
+        pytest.param({"public_url": PUBLIC}, {}, id="configured-public-url"),
+    ],
+)
+async def test_hubspot_signs_the_public_url_known_from_a_trusted_proxy_or_the_settings(
+    kafka_bootstrap: str,
+    sqlite_url: str,
+    unique_topic_prefix: str,
+    overrides: dict[str, Any],
+    headers: dict[str, str],
+) -> None:
+    ingest, runtime = await open_ingest(
+        kafka_bootstrap, sqlite_url, unique_topic_prefix, **overrides
+    )
+    try:
+        assert await hubspot_signed_for_public_url(ingest, headers) == 202
+    finally:
+        await ingest.client.aclose()
+        await runtime.close()
