@@ -39,7 +39,7 @@ from services.ingest.signatures import Delivery, SignatureError
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
-HISTORY_TIMEOUT_SECONDS = 2.0
+HISTORY_TIMEOUT_SECONDS = 5.0
 """How long the delivery history may take before ingest goes on without it."""
 T = TypeVar("T")
 

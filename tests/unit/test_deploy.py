@@ -281,10 +281,10 @@ def test_one_deployment_per_service() -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_deployment_probes_the_port_the_service_listens_on(service: str) -> None:
+    """Probes ask the port that takes traffic; Prometheus scrapes the private metrics port."""
     config = _config_env()
-    expected_port = int(
-        config["LEADRELAY_HTTP_PORT" if service == "ingest" else "LEADRELAY_METRICS_PORT"]
-    )
+    metrics_port = int(config.get("LEADRELAY_METRICS_PORT", "9100"))
+    expected_port = int(config["LEADRELAY_HTTP_PORT"]) if service == "ingest" else metrics_port
     pod = _deployments()[service]["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
@@ -292,7 +292,7 @@ def test_deployment_probes_the_port_the_service_listens_on(service: str) -> None
         get = container[probe]["httpGet"]
         assert get["path"] == path
         assert ports.get(get["port"], get["port"]) == expected_port
-    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(expected_port)
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(metrics_port)
 
 
 @pytest.mark.parametrize("service", SERVICES)
