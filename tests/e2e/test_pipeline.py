@@ -44,6 +44,7 @@ class Instance:
     prefix: str
     log: Path
     directory: Path
+    metrics_url: str
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -53,11 +54,11 @@ class Instance:
 def instance(
     request: pytest.FixtureRequest, tmp_path: Path, unique_topic_prefix: str
 ) -> Iterator[Instance]:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "LEADRELAY_HTTP_PORT": str(port),
-        "LEADRELAY_METRICS_PORT": str(free_port()),
+        "LEADRELAY_METRICS_PORT": str(metrics_port),
         "LEADRELAY_CLOCK_SPEED": str(CLOCK_SPEED),
         "LEADRELAY_SLA_POLL_SECONDS": "0.2",
     }
@@ -76,7 +77,8 @@ def instance(
     url = f"http://127.0.0.1:{port}"
     try:
         bootstrap = _wait_until_ready(process, url, log)
-        yield Instance(process, url, bootstrap, prefix, log, tmp_path)
+        metrics_url = f"http://127.0.0.1:{metrics_port}"
+        yield Instance(process, url, bootstrap, prefix, log, tmp_path, metrics_url)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -250,7 +252,13 @@ def _has_escalated(view: dict[str, Any]) -> bool:
     )
 
 
-def test_ctrl_c_stops_everything_cleanly(instance: Instance) -> None:
+def test_metrics_are_only_on_the_private_port_and_ctrl_c_stops_everything_cleanly(
+    instance: Instance,
+) -> None:
+    assert httpx.get(f"{instance.url}/metrics", timeout=15).status_code == 404
+    private = httpx.get(f"{instance.metrics_url}/metrics", timeout=15)
+    assert "leadrelay_ingest_requests_total" in private.text
+    assert "WARNING: dev mode" in instance.output()
     instance.process.send_signal(signal.SIGINT)
     assert instance.process.wait(timeout=60) == 0
     assert "stopped cleanly" in instance.output()
