@@ -24,7 +24,6 @@ import httpx
 
 from benchmarks.common import broker
 from leadrelay.bootstrap import create_api
-from leadrelay.contracts.topics import Topic
 from leadrelay.definitions import load_definitions
 from leadrelay.runtime.service import open_runtime
 from leadrelay.settings import load_settings
@@ -43,7 +42,6 @@ CREDENTIALS = Credentials(
     marketo_token=secrets.token_urlsafe(32),
     api_token=secrets.token_urlsafe(32),
 )
-TOPICS = (Topic.WEB_ACTIVITY, Topic.FORM_SUBMISSIONS, Topic.SALES_ACTIVITY)
 
 
 async def fuzz(bootstrap: str, requests: int, seed: int, workdir: Path) -> tuple[Tally, set[str]]:
@@ -65,8 +63,8 @@ async def fuzz(bootstrap: str, requests: int, seed: int, workdir: Path) -> tuple
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             tally = await send_all(client, draw_cases(requests, random_seed=seed), CREDENTIALS)
-        topics = [runtime.topic(topic) for topic in TOPICS]
-        return tally, await missing_from(bootstrap, topics, tally.accepted, within=120.0)
+        prefix = settings.topic_prefix
+        return tally, await missing_from(bootstrap, prefix, tally.accepted, within=120.0)
     finally:
         await runtime.close()
 

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.contracts.topics import Topic, topic_for_event_type, topic_name
 from leadrelay.credentials import parse_secret
 from services.ingest.signatures import sign_hubspot_v3, sign_standard_webhook
 
@@ -257,10 +259,14 @@ async def send_all(
     return tally
 
 
+INGEST_TOPICS = (Topic.WEB_ACTIVITY, Topic.FORM_SUBMISSIONS, Topic.SALES_ACTIVITY)
+
+
 async def missing_from(
-    bootstrap: str, topics: Iterable[str], wanted: set[str], within: float = 60.0
+    bootstrap: str, prefix: str, wanted: set[str], within: float = 60.0
 ) -> set[str]:
-    """The ids of ``wanted`` not found on any of ``topics`` before the deadline."""
+    """The ids of ``wanted`` not found, before the deadline, on the topic of their type."""
+    topics = [topic_name(topic, prefix) for topic in INGEST_TOPICS]
     consumer = AIOKafkaConsumer(
         *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -272,7 +278,12 @@ async def missing_from(
         while missing and loop.time() < deadline:
             batches = await consumer.getmany(timeout_ms=300)
             for messages in batches.values():
-                missing -= {json.loads(m.value)["id"] for m in messages if m.value}
+                missing -= {event.id for event in _on_their_topic(messages, prefix)}
     finally:
         await consumer.stop()
     return missing
+
+
+def _on_their_topic(messages: Iterable[ConsumerRecord[Any, Any]], prefix: str) -> list[CloudEvent]:
+    events = [(m.topic, CloudEvent.from_bytes(m.value)) for m in messages if m.value]
+    return [e for topic, e in events if topic == topic_name(topic_for_event_type(e.type), prefix)]
