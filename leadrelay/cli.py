@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from leadrelay.bootstrap import SERVICES
+from leadrelay.credentials import DEV_SECRETS_FILE
 from leadrelay.settings import Settings, describe_refusal, load_settings
 
 log = logging.getLogger("leadrelay")
@@ -64,7 +65,7 @@ def _settings() -> Settings:
     from pydantic_settings import SettingsError
 
     try:
-        return load_settings()
+        return load_settings(DEV_SECRETS_FILE)
     except (ValidationError, SettingsError) as error:
         sys.exit(f"leadrelay: invalid settings:\n{describe_refusal(error)}")
 
@@ -124,7 +125,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _dev_mode() -> Settings:
     """One warning line; on the first ``up`` of this directory, secrets made and shown once."""
-    from leadrelay.credentials import DEV_SECRETS_FILE, generated_secrets, write_dev_secrets
+    from leadrelay.credentials import generated_secrets, write_dev_secrets
 
     first_up = not DEV_SECRETS_FILE.exists()
     if first_up:

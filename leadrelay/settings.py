@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from leadrelay.credentials import DEV_SECRETS_FILE, SECRET_SETTINGS, production_problems
+from leadrelay.credentials import SECRET_SETTINGS, production_problems
 
 DEV_SECRET = "dev-only-change-me"  # noqa: S105 - refused in production by the validator
 
@@ -123,15 +123,15 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}{logical_name}"
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(dev_secrets: Path | None = None, /, **overrides: object) -> Settings:
     """Build settings from the environment; tests pass overrides instead of patching it.
 
-    In dev, the per-install secrets ``leadrelay up`` generated (``.leadrelay/dev-secrets.env``)
-    fill every secret the environment and ``.env`` leave unset.
+    In dev, the per-install secrets ``leadrelay up`` generated (``dev_secrets``, the CLI passes
+    ``.leadrelay/dev-secrets.env``) fill every secret the environment and ``.env`` leave unset.
     """
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    if settings.environment == "dev" and DEV_SECRETS_FILE.is_file():
-        files = (DEV_SECRETS_FILE, ".env")  # the later file wins, the environment over both
+    if settings.environment == "dev" and dev_secrets is not None and dev_secrets.is_file():
+        files = (dev_secrets, ".env")  # the later file wins, the environment over both
         settings = Settings(_env_file=files, **overrides)  # type: ignore[arg-type]
     return settings
 

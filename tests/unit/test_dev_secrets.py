@@ -48,9 +48,11 @@ def test_every_command_of_this_install_reads_the_generated_secrets(
     install: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     generated = cli._dev_mode()
-    assert load_settings().secret_values() == generated.secret_values()  # simulate's settings
+    assert cli._settings().secret_values() == generated.secret_values()  # simulate's settings
     monkeypatch.setenv("LEADRELAY_API_TOKEN", "chosen-by-the-developer")
-    assert load_settings().api_token.get_secret_value() == "chosen-by-the-developer"
+    assert cli._settings().api_token.get_secret_value() == "chosen-by-the-developer"
+    monkeypatch.delenv("LEADRELAY_API_TOKEN")
+    assert load_settings().api_token.get_secret_value() == DEV_SECRET  # tests pass their own
 
 
 def test_production_never_reads_the_dev_secrets(
@@ -59,4 +61,4 @@ def test_production_never_reads_the_dev_secrets(
     cli._dev_mode()
     monkeypatch.setenv("LEADRELAY_ENVIRONMENT", "production")
     with pytest.raises(ValueError, match="public dev default"):
-        load_settings()
+        load_settings(DEV_SECRETS_FILE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -13,9 +14,9 @@ from leadrelay.identity import InvalidEmailError, lead_key, normalise_email
 from leadrelay.settings import DEV_SECRET, load_settings
 
 
-def real_secrets(**changes: object) -> dict[str, object]:
+def real_secrets(**changes: object) -> dict[str, Any]:
     """Production secrets that pass: each role its own 32 random-looking bytes."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "api_token": "api-3q2+7w8Jd0fK1LxZp9sVbN4mQe6",
         "webhook_secrets": ["whsec_" + base64.b64encode(b"w" * 8 + bytes(range(24))).decode()],
         "hubspot_client_secret": "f1c3a2b4-9d8e-4f7a-8b6c-5d4e3f2a1b0c",
