@@ -1,6 +1,12 @@
 """The steps every ingest route takes, in order: media type, size, authenticity, replay
 history, JSON, mapping, produce, answer.
 
+Every step refuses with a 4xx what can never succeed, so a sender is never asked to retry it:
+JSON values no event can carry (422, see ``json_values``), more than
+``LEADRELAY_MAX_BATCH_EVENTS`` items or an event larger than ``LEADRELAY_MAX_EVENT_BYTES``,
+which stays below the broker's message limit (413). Only a broker that does not acknowledge
+gets 503.
+
 The promise lives in :meth:`Gateway.accept`: ``202`` is sent only after the broker
 acknowledged every event of the request with acks=all; if any send fails or takes longer
 than ``LEADRELAY_PRODUCE_TIMEOUT_SECONDS`` the whole request is refused with ``503`` and the
