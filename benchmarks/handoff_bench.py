@@ -40,15 +40,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
 from benchmarks.common import broker, poll_until, running
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import EventType, Topic
-from leadrelay.definitions import load_definitions
 from leadrelay.runtime.service import Runtime, open_runtime, run_services
 from leadrelay.runtime.topics import ensure_topics
 from leadrelay.settings import load_settings
-from leadrelay.store.migrate import upgrade_async
 from services.handoff.service import build_service
 from services.handoff.tables import assignments
+from services.sla_monitor.domain import AnnouncedDeadlines
 
 PARTITIONS = 6
 COUNTRIES = ("US", "DE", "JP", "BR", "GB", "AU", "CA", "FR")
@@ -204,7 +205,10 @@ async def handoff(
         topic_partitions=PARTITIONS,
     )
     runtime = await open_runtime(settings)
-    spec = build_service(runtime, load_definitions())
+    definitions = load_definitions()
+    spec = build_service(
+        runtime, definitions.routing, definitions.roster, AnnouncedDeadlines(definitions.sla)
+    )
 
     async def until(count: int) -> bool:
         return await _assigned(runtime) >= count and await runtime.store.outbox_backlog() == 0

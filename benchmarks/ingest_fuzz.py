@@ -23,11 +23,11 @@ from pathlib import Path
 import httpx
 
 from benchmarks.common import broker
-from leadrelay.bootstrap import create_api
-from leadrelay.definitions import load_definitions
+from leadrelay.app.api import create_api
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.runtime.service import open_runtime
 from leadrelay.settings import load_settings
-from leadrelay.store.migrate import upgrade_async
 from tests.integration.ingest.hostile import (
     Credentials,
     Tally,

@@ -29,14 +29,14 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.common import broker, poll_until, running
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import EventType, topic_for_event_type
-from leadrelay.definitions import load_definitions
 from leadrelay.identity import lead_key
 from leadrelay.runtime.service import Runtime, open_runtime, run_services
 from leadrelay.runtime.topics import ensure_topics
 from leadrelay.settings import DEV_SECRET, load_settings
-from leadrelay.store.migrate import upgrade_async
 from services.scoring.service import build_service
 
 PARTITIONS = 6
@@ -163,7 +163,7 @@ async def scoring(bootstrap: str, database_url: str, name: str, events: list[Clo
     settings = load_settings(kafka_bootstrap=bootstrap, database_url=database_url,
                              topic_prefix=prefix, topic_partitions=PARTITIONS)  # fmt: skip
     runtime = await open_runtime(settings)
-    spec = build_service(runtime, load_definitions())
+    spec = build_service(runtime, load_definitions().scorecard)
 
     def routed(batch: list[CloudEvent]) -> list[tuple[str, CloudEvent]]:
         return [(runtime.topic(topic_for_event_type(e.type)), e) for e in batch]

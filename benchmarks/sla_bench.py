@@ -36,13 +36,19 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.topics import topic_name
-from leadrelay.definitions import load_definitions
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.unit_of_work import Store
-from services.sla_monitor.domain import AssignmentFacts, ClockKind, clock_id_for, start_clocks
-from services.sla_monitor.firing import DEFAULT_BATCH_SIZE, LagSummary
+from services.sla_monitor.domain import (
+    AssignmentFacts,
+    ClockKind,
+    LagSummary,
+    clock_id_for,
+    start_clocks,
+)
+from services.sla_monitor.jobs.firing import DEFAULT_BATCH_SIZE
 from services.sla_monitor.repository import StoredClock, row_values
 from services.sla_monitor.service import SlaMonitor
 
@@ -191,10 +197,11 @@ async def monitor_drain(url: str, batch_size: int, origin: float) -> Run:
         create_engine_for(url, pool_size=2),
         clock=lambda: DUE + timedelta(seconds=time.time() - origin),
     )
+    definitions = load_definitions()
     try:
         monitor = SlaMonitor.create(
             store,
-            load_definitions(),
+            definitions.sla,
             registry=CollectorRegistry(),
             topic_name=lambda t: topic_name(t),
             poll_seconds=1.0,

@@ -2,6 +2,6 @@
 
 import sys
 
-from leadrelay.cli import main
+from leadrelay.app.cli import main
 
 sys.exit(main())

@@ -7,6 +7,7 @@ does) so that absent optional fields are left out rather than sent as ``null``.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, ClassVar, Literal, Self, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -253,6 +254,24 @@ class SlaTerms(Part):
     policy: Name | None = None
 
 
+WeekdayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ShiftText = Annotated[str, Field(pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")]
+
+
+class RepSnapshot(Part):
+    """What the SLA monitor needs about the chosen rep, as the roster held it at assignment.
+
+    Hand-off owns the roster; the monitor counts the rep's deadlines in this calendar and
+    escalates to this manager without reading hand-off's tables. Never the rep's email.
+    """
+
+    time_zone: Name
+    working_hours: dict[WeekdayName, tuple[ShiftText, ...]]
+    holidays: tuple[date, ...] = ()
+    team: Name
+    manager: Name | None = None
+
+
 class LeadAssigned(EventPayload):
     """A sales-ready lead was assigned to a rep (or the fallback queue)."""
 
@@ -269,6 +288,8 @@ class LeadAssigned(EventPayload):
     context: AssignmentContext
     trace: DecisionTrace
     sla: SlaTerms
+    rep: RepSnapshot | None = None
+    """The chosen rep's calendar and manager; absent when the lead went to a fallback queue."""
     assigned_at: AwareDatetime
 
 

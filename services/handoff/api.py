@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Response, status
@@ -20,11 +21,10 @@ from pydantic import BaseModel, ValidationError
 
 from leadrelay.api_auth import ApiToken
 from leadrelay.contracts.errors import FieldError, from_pydantic, json_pointer
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import Store
-from services.handoff.domain import Account, Rep, unknown_territories
-from services.handoff.roster_store import Roster, load_roster, put_account, put_rep
+from services.handoff.domain import Account, Rep, RosterConfig, RoutingConfig, unknown_territories
+from services.handoff.repository import Roster, load_roster, put_account, put_rep
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +33,54 @@ _M = TypeVar("_M", bound=BaseModel)
 Document = Annotated[dict[str, Any], Body(description="Every field of the entry")]
 
 
-def build_router(runtime: Runtime, definitions: Definitions) -> APIRouter:
-    """The roster routes on the runtime's store (what the CLI mounts on the ingest app)."""
-    return roster_router(runtime.store, definitions)
+def build_router(runtime: Runtime, routing: RoutingConfig, seed: RosterConfig) -> APIRouter:
+    """The roster routes on the runtime's store (what the composition root mounts on the API)."""
+    return roster_router(runtime.store, routing, seed)
 
 
-def roster_router(store: Store, definitions: Definitions) -> APIRouter:
-    """``/v1/reps`` and ``/v1/accounts`` on ``store``, seeded from the definitions' roster."""
+def roster_router(store: Store, routing: RoutingConfig, seed: RosterConfig) -> APIRouter:
+    """``/v1/reps`` and ``/v1/accounts`` on ``store``, seeded from the ``roster:`` section."""
     router = APIRouter(tags=["roster"])
-    seed, routing = definitions.roster, definitions.routing
+    roster = _RosterAccess(store, seed)
+    router.include_router(_rep_routes(roster, routing))
+    router.include_router(_account_routes(roster))
+    return router
 
-    async def current_roster() -> Roster:
-        async with store.transaction() as tx:
-            return await load_roster(tx.connection, seed, tx.now())
+
+@dataclass(frozen=True)
+class _RosterAccess:
+    """The roster as the routes read and change it: always seeded first, so a seeded entry
+    edited through the API is never re-seeded from the file later."""
+
+    store: Store
+    seed: RosterConfig
+
+    async def current(self) -> Roster:
+        async with self.store.transaction() as tx:
+            return await load_roster(tx.connection, self.seed, tx.now())
+
+    async def put_rep(self, rep: Rep) -> bool:
+        """Store ``rep``; True when it was created."""
+        async with self.store.transaction() as tx:
+            await load_roster(tx.connection, self.seed, tx.now())
+            return await put_rep(tx.connection, rep, tx.now())
+
+    async def put_account(self, account: Account) -> list[FieldError] | bool:
+        """Store ``account`` unless its references are wrong (then the problems, nothing saved);
+        True when it was created. Checked and saved in one transaction."""
+        async with self.store.transaction() as tx:
+            roster = await load_roster(tx.connection, self.seed, tx.now())
+            errors = account_problems(account, roster)
+            return errors or await put_account(tx.connection, account, tx.now())
+
+
+def _rep_routes(roster: _RosterAccess, routing: RoutingConfig) -> APIRouter:
+    router = APIRouter()
 
     @router.get("/v1/reps")
     async def list_reps(_: ApiToken) -> dict[str, list[dict[str, Any]]]:
         """Every rep in the roster, sorted by id."""
-        roster = await current_roster()
-        return {"reps": [rep.model_dump(mode="json") for rep in roster.reps]}
+        return {"reps": [rep.model_dump(mode="json") for rep in (await roster.current()).reps]}
 
     @router.put("/v1/reps/{rep_id}", response_model=None)
     async def replace_rep(
@@ -61,24 +90,25 @@ def roster_router(store: Store, definitions: Definitions) -> APIRouter:
         rep = _validate(Rep, rep_id, body)
         if isinstance(rep, JSONResponse):
             return rep
-        errors = [
-            FieldError(json_pointer(["territories", position]), message)
-            for position, message in unknown_territories(routing, rep)
-        ]
+        errors = rep_problems(rep, routing)
         if errors:
             return problem(errors)
-        async with store.transaction() as tx:
-            await load_roster(tx.connection, seed, tx.now())  # a seeded rep is not re-seeded later
-            created = await put_rep(tx.connection, rep, tx.now())
+        created = await roster.put_rep(rep)
         log.info("rep %s %s through the API", rep.id, "created" if created else "replaced")
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return rep.model_dump(mode="json")
 
+    return router
+
+
+def _account_routes(roster: _RosterAccess) -> APIRouter:
+    router = APIRouter()
+
     @router.get("/v1/accounts")
     async def list_accounts(_: ApiToken) -> dict[str, list[dict[str, Any]]]:
         """Every known account, sorted by id."""
-        roster = await current_roster()
-        return {"accounts": [account.model_dump(mode="json") for account in roster.accounts]}
+        accounts = (await roster.current()).accounts
+        return {"accounts": [account.model_dump(mode="json") for account in accounts]}
 
     @router.put("/v1/accounts/{account_id}", response_model=None)
     async def replace_account(
@@ -88,17 +118,22 @@ def roster_router(store: Store, definitions: Definitions) -> APIRouter:
         account = _validate(Account, account_id, body)
         if isinstance(account, JSONResponse):
             return account
-        async with store.transaction() as tx:
-            roster = await load_roster(tx.connection, seed, tx.now())
-            errors = account_problems(account, roster)
-            created = False if errors else await put_account(tx.connection, account, tx.now())
-        if errors:
-            return problem(errors)
-        log.info("account %s %s through the API", account.id, "created" if created else "replaced")
-        response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        outcome = await roster.put_account(account)
+        if isinstance(outcome, list):
+            return problem(outcome)
+        log.info("account %s %s through the API", account.id, "created" if outcome else "replaced")
+        response.status_code = status.HTTP_201_CREATED if outcome else status.HTTP_200_OK
         return account.model_dump(mode="json")
 
     return router
+
+
+def rep_problems(rep: Rep, routing: RoutingConfig) -> list[FieldError]:
+    """References the model alone cannot check: every territory is a country or a region."""
+    return [
+        FieldError(json_pointer(["territories", position]), message)
+        for position, message in unknown_territories(routing, rep)
+    ]
 
 
 def account_problems(account: Account, roster: Roster) -> list[FieldError]:

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.events import (
@@ -36,25 +35,27 @@ from leadrelay.contracts.events import (
     parse_as,
 )
 from leadrelay.contracts.topics import EventType
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.consumer import Handler
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import (
-    Rep,
-    RepLoad,
+    RosterConfig,
+    RoutingConfig,
     RoutingDecision,
     RoutingState,
     decide,
-    record_assignment,
 )
+from services.handoff.domain.loads import loads_after, releases_the_lead
+from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.messages import SOURCE, assigned_event_id, lead_assigned, lead_facts
 from services.handoff.metrics import HandoffMetrics
 from services.handoff.repository import (
+    Roster,
     StoredAssignment,
     insert_assignment,
     lead_assignments,
     load_lead_context,
     load_loads,
+    load_roster,
     lock_routing_state,
     mark_released,
     release_lead,
@@ -62,12 +63,8 @@ from services.handoff.repository import (
     save_load,
     save_routing_state,
 )
-from services.handoff.roster_store import Roster, load_roster
 
 log = logging.getLogger(__name__)
-
-RELEASING_OUTCOMES: Final = frozenset({"rejected", "disqualified", "won", "lost"})
-"""Sales outcomes after which the rep no longer works the lead (it stops counting as open)."""
 
 
 class MissingLeadContextError(LookupError):
@@ -88,7 +85,9 @@ class _Request:
 
 @dataclass(frozen=True)
 class HandoffHandlers:
-    definitions: Definitions
+    routing: RoutingConfig
+    roster: RosterConfig
+    deadlines: SlaDeadlines
     assignments_topic: str
     metrics: HandoffMetrics
 
@@ -107,7 +106,7 @@ class HandoffHandlers:
         repeated outcome, or one from a rep who no longer has the lead, changes nothing.
         """
         activity = parse_as(event, SalesActivity)
-        if activity.outcome not in RELEASING_OUTCOMES:
+        if not releases_the_lead(activity.outcome):
             return
         await lock_routing_state(tx.connection, tx.now())  # loads change under the state lock
         history = await lead_assignments(tx.connection, activity.lead_key)
@@ -158,11 +157,11 @@ class HandoffHandlers:
     async def _assign(self, tx: Transaction, request: _Request) -> None:
         connection, now, ready = tx.connection, tx.now(), request.ready
         started = time.perf_counter()
-        roster = await load_roster(connection, self.definitions.roster, now)
+        roster = await load_roster(connection, self.roster, now)
         loads = await load_loads(connection)
         facts = lead_facts(ready, request.excluded)
         decision = decide(
-            self.definitions.routing, roster.reps, roster.accounts, facts, request.state, loads, now
+            self.routing, roster.reps, roster.accounts, facts, request.state, loads, now
         )
         tx.after_commit(
             lambda: self.metrics.decision_seconds.observe(time.perf_counter() - started)
@@ -171,7 +170,7 @@ class HandoffHandlers:
             await save_routing_state(connection, request.state.version, decision.new_state, now)
         rep = roster.rep(decision.rep_id)
         held = _still_held(request.history)
-        for load in _loads_after(held, rep, loads, now):
+        for load in loads_after(held.rep_id if held is not None else None, rep, loads, now):
             await save_load(connection, load, now)
         if held is not None:
             await mark_released(connection, held.assignment_id, now)
@@ -180,8 +179,7 @@ class HandoffHandlers:
             decision,
             rep,
             attempt=request.attempt,
-            prior_rep_ids=_reps_of_episode(request.history, ready.episode),
-            sla=self.definitions.sla,
+            deadlines=self.deadlines,
             assigned_at=now,
         )
         await insert_assignment(connection, _row(payload, decision))
@@ -264,21 +262,6 @@ def _still_held(history: list[StoredAssignment]) -> StoredAssignment | None:
     if latest is None or latest.rep_id is None or latest.released_at is not None:
         return None
     return latest
-
-
-def _loads_after(
-    held: StoredAssignment | None, rep: Rep | None, loads: Mapping[str, RepLoad], now: datetime
-) -> list[RepLoad]:
-    """The loads that change: the rep who held the lead until now gives it up, the new rep
-    takes it (daily count and open leads). Safe as read-modify-write under the state lock."""
-    changed: dict[str, RepLoad] = {}
-    previous = held.rep_id if held is not None else None
-    if previous is not None and previous in loads:
-        load = loads[previous]
-        changed[previous] = load.model_copy(update={"open_leads": max(load.open_leads - 1, 0)})
-    if rep is not None:
-        changed[rep.id] = record_assignment(changed.get(rep.id) or loads.get(rep.id), rep, now)
-    return list(changed.values())
 
 
 def _row(payload: LeadAssigned, decision: RoutingDecision) -> StoredAssignment:

@@ -1,8 +1,9 @@
 """Between the contracts and the domain: routing facts from a sales-ready lead, and the assignment.
 
 Pure functions (no I/O, time passed in). The assignment carries the lead's whole context as
-scoring sent it, the decision trace and the SLA deadlines counted in the rep's calendar exactly as
-the SLA monitor counts them (``services.handoff.domain.sla_calendar``).
+scoring sent it, the decision trace, a snapshot of the chosen rep (calendar, team, manager: what
+the SLA monitor needs, never the email) and the SLA deadlines, counted by the SLA rules handed in
+through the :class:`~services.handoff.domain.ports.SlaDeadlines` port.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from leadrelay.contracts import events as contract
 from leadrelay.contracts.envelope import stable_event_id
 from leadrelay.identity import email_domain
 from services.handoff.domain import LeadFacts, Rep, RoutingDecision
-from services.handoff.domain.sla_calendar import sla_calendar
-from services.sla_monitor.domain import AssignmentFacts, ClockKind, SlaConfig, start_clocks
+from services.handoff.domain.ports import SlaDeadlines
 
 SOURCE: Final = "/leadrelay/handoff"
 """CloudEvent ``source`` of what hand-off publishes."""
@@ -80,40 +80,43 @@ def lead_assigned(
     rep: Rep | None,
     *,
     attempt: int,
-    prior_rep_ids: tuple[str, ...],
-    sla: SlaConfig,
+    deadlines: SlaDeadlines,
     assigned_at: datetime,
 ) -> contract.LeadAssigned:
-    """The assignment event's payload: who, why, the whole lead and the SLA deadlines."""
-    assignment_id = assignment_id_for(ready.lead_key, ready.episode, attempt)
+    """The assignment event's payload: who, why, the whole lead, the rep and the deadlines."""
     # The contract describes the chosen rep's role and team; the pool's when nobody was chosen.
     role = rep.role if rep is not None else decision.role
     team = decision.team or (rep.team if rep is not None else None)
-    facts = AssignmentFacts(
-        lead_key=ready.lead_key,
-        assignment_id=assignment_id,
-        rep_id=assignee(decision),
-        role=role,
-        route=decision.route,
-        team=team,
-        episode=ready.episode,
-        attempt=attempt,
-        assigned_at=assigned_at,
-        prior_rep_ids=prior_rep_ids,
-    )
+    snapshot = rep_snapshot(rep) if rep is not None else None
     return contract.LeadAssigned(
-        assignment_id=assignment_id,
+        assignment_id=assignment_id_for(ready.lead_key, ready.episode, attempt),
         lead_key=ready.lead_key,
         episode=ready.episode,
         attempt=attempt,
-        rep_id=facts.rep_id,
+        rep_id=assignee(decision),
         role=role,
         route=decision.route,
         team=team,
         context=assignment_context(ready),
         trace=decision_trace(decision),
-        sla=sla_terms(sla, rep, facts),
+        sla=deadlines(
+            role=role, route=decision.route, team=team, rep=snapshot, assigned_at=assigned_at
+        ),
+        rep=snapshot,
         assigned_at=assigned_at,
+    )
+
+
+def rep_snapshot(rep: Rep) -> contract.RepSnapshot:
+    """The rep as the SLA monitor needs them: calendar, team, manager (shifts as written)."""
+    return contract.RepSnapshot(
+        time_zone=rep.time_zone,
+        working_hours={
+            day: tuple(str(shift) for shift in shifts) for day, shifts in rep.working_hours.items()
+        },
+        holidays=rep.holidays,
+        team=rep.team,
+        manager=rep.manager,
     )
 
 
@@ -140,18 +143,6 @@ def decision_trace(decision: RoutingDecision) -> contract.DecisionTrace:
         ),
         skipped=tuple(contract.SkippedRep(rep_id=s.rep_id, reason=s.reason) for s in trace.skipped),
         chosen=contract.ChosenRep(rep_id=assignee(decision), reason=_clip(trace.chosen_reason)),
-    )
-
-
-def sla_terms(sla: SlaConfig, rep: Rep | None, facts: AssignmentFacts) -> contract.SlaTerms:
-    """The deadlines the SLA monitor will enforce: same policy, same calendar, same clocks."""
-    policy = sla.policy_for(facts.role, facts.route, facts.team)
-    clocks = start_clocks(policy, sla_calendar(rep, policy, sla), facts)
-    due = {clock.kind: clock.due_at for clock in clocks}
-    return contract.SlaTerms(
-        first_touch_due=due.get(ClockKind.FIRST_TOUCH),
-        acceptance_due=due.get(ClockKind.ACCEPTANCE),
-        policy=policy.id,
     )
 
 

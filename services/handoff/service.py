@@ -1,9 +1,9 @@
 """The hand-off service on the runtime: what it consumes and the handlers that react.
 
 ``leadrelay run handoff`` and ``leadrelay up`` call :func:`build_service` with the process's
-runtime and the definitions file; tests call it the same way. The roster is read from the
-database on every decision (seeded from ``definitions.roster`` on first use, see
-``roster_store``), so roster API edits apply to the next lead without a restart.
+runtime and its sections of the definitions file; tests call it the same way. The roster is
+read from the database on every decision (seeded from the ``roster:`` section on first use, see
+``repository``), so roster API edits apply to the next lead without a restart.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime, ServiceSpec
+from services.handoff.domain import RosterConfig, RoutingConfig
+from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.handlers import HandoffHandlers
 from services.handoff.metrics import HandoffMetrics
 
@@ -22,10 +23,17 @@ CONSUMES: Final = (Topic.SALES_READY, Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY)
 ``sales-activity`` tells when a rep is done with a lead, which frees their open capacity."""
 
 
-def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
-    """Hand-off on ``definitions`` (routing, roster seed, SLA), metrics on the registry."""
+def build_service(
+    runtime: Runtime, routing: RoutingConfig, roster: RosterConfig, deadlines: SlaDeadlines
+) -> ServiceSpec:
+    """Hand-off on its ``routing:`` and ``roster:`` sections, metrics on the registry.
+
+    ``deadlines`` counts the SLA deadlines each assignment announces (the composition root
+    passes the SLA monitor's rules)."""
     handlers = HandoffHandlers(
-        definitions=definitions,
+        routing=routing,
+        roster=roster,
+        deadlines=deadlines,
         assignments_topic=runtime.topic(Topic.ASSIGNMENTS),
         metrics=HandoffMetrics.create(runtime.registry),
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadrelay.lead_view import LeadViewPart
+from leadrelay.store.read_model import LeadViewPart
 from leadrelay.store.unit_of_work import Clock
 from services.scoring.domain import (
     LeadState,

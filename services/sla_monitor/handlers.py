@@ -27,9 +27,9 @@ from services.sla_monitor.domain import (
     start_clocks,
     taken_away_by,
 )
+from services.sla_monitor.domain.rep import assignment_calendar
 from services.sla_monitor.metrics import SlaMetrics
 from services.sla_monitor.repository import StoredClock
-from services.sla_monitor.roster import RosterReader
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ class SlaHandlers:
     """The SLA monitor's reactions to the events it consumes."""
 
     sla: SlaConfig
-    roster: RosterReader
     metrics: SlaMetrics
 
     async def on_lead_assigned(self, event: CloudEvent, tx: Transaction) -> None:
@@ -61,7 +60,7 @@ class SlaHandlers:
         ]
         await repository.save_changed(tx.connection, existing, ended)
         policy = self.sla.policy_for(assigned.role, assigned.route, assigned.team)
-        calendar = await self.roster.calendar(tx.connection, assigned.rep_id, policy, self.sla)
+        calendar = assignment_calendar(assigned.rep, policy, self.sla)
         clocks = start_clocks(policy, calendar, _facts(assigned, existing))
         started = [StoredClock(c, assigned.role, assigned.team) for c in clocks]
         await repository.insert_new(tx.connection, started)
@@ -138,6 +137,7 @@ def _facts(assigned: LeadAssigned, existing: Sequence[StoredClock]) -> Assignmen
         attempt=assigned.attempt,
         assigned_at=assigned.assigned_at,
         prior_rep_ids=prior,
+        manager=assigned.rep.manager if assigned.rep is not None else None,
     )
 
 

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from leadrelay.contracts.topics import EventType, Topic
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from leadrelay.store.unit_of_work import Store
-from services.sla_monitor.events import ActionPublisher
-from services.sla_monitor.firing import DEFAULT_BATCH_SIZE, FiringLoop
+from services.sla_monitor.domain import SlaConfig
 from services.sla_monitor.handlers import SlaHandlers
+from services.sla_monitor.jobs.firing import DEFAULT_BATCH_SIZE, FiringLoop
+from services.sla_monitor.jobs.parking import ParkedActivityExpiry
+from services.sla_monitor.messages import ActionPublisher
 from services.sla_monitor.metrics import SlaMetrics
-from services.sla_monitor.parking import ParkedActivityExpiry
-from services.sla_monitor.roster import RosterReader
 
 NAME = "sla-monitor"
 
@@ -39,7 +38,7 @@ class SlaMonitor:
     def create(
         cls,
         store: Store,
-        definitions: Definitions,
+        sla: SlaConfig,
         *,
         registry: CollectorRegistry,
         topic_name: Callable[[Topic], str],
@@ -48,9 +47,8 @@ class SlaMonitor:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> SlaMonitor:
         metrics = SlaMetrics.create(registry)
-        roster = RosterReader.of(definitions.roster.reps)
-        publisher = ActionPublisher(roster, topic_name)
-        handlers = SlaHandlers(definitions.sla, roster, metrics)
+        publisher = ActionPublisher(topic_name)
+        handlers = SlaHandlers(sla, metrics)
         firing = FiringLoop(
             store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
         )
@@ -69,11 +67,11 @@ class SlaMonitor:
         )
 
 
-def build_service(runtime: Runtime, definitions: Definitions) -> ServiceSpec:
-    """The SLA monitor on ``runtime`` (what ``leadrelay run sla-monitor`` runs)."""
+def build_service(runtime: Runtime, sla: SlaConfig) -> ServiceSpec:
+    """The SLA monitor on its ``sla:`` section (what ``leadrelay run sla-monitor`` runs)."""
     monitor = SlaMonitor.create(
         runtime.store,
-        definitions,
+        sla,
         registry=runtime.registry,
         topic_name=runtime.topic,
         poll_seconds=runtime.settings.sla_poll_seconds,

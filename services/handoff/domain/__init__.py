@@ -1,9 +1,9 @@
-"""The hand-off domain: routing config, the rep calendar, round robin and the routing decision.
+"""The hand-off domain: routing config, round robin and the routing decision.
 
 Pure: nothing here reads a clock, a database or a broker. The service layer loads the config, reads
 the roster, accounts, round-robin state and loads, calls :func:`decide` and stores what it returns.
-``services.handoff.domain.sla_calendar`` (imported on its own, as it builds on the SLA domain)
-chooses the calendar an assignment's SLA deadlines count in, for hand-off and the SLA monitor.
+A rep's working calendar is the kernel's (``leadrelay.calendar``, via ``Rep.calendar``); the SLA
+deadlines an assignment announces come through the ``ports.SlaDeadlines`` port.
 """
 
 from services.handoff.domain.config import (
@@ -38,13 +38,6 @@ from services.handoff.domain.decision import (
     decide,
     record_assignment,
 )
-from services.handoff.domain.hours import (
-    Shift,
-    calendar_status,
-    is_working,
-    local_day,
-    next_working_moment,
-)
 from services.handoff.domain.round_robin import RoutingState, pick, pool_key
 
 __all__ = [
@@ -68,18 +61,13 @@ __all__ = [
     "RuleWhen",
     "Segment",
     "SegmentBand",
-    "Shift",
     "SkipReason",
     "SkippedRep",
     "TraceStep",
-    "calendar_status",
     "cross_validate",
     "decide",
-    "is_working",
     "load_roster",
     "load_routing",
-    "local_day",
-    "next_working_moment",
     "pick",
     "pool_key",
     "record_assignment",

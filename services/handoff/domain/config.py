@@ -33,7 +33,13 @@ from pydantic import (
     model_validator,
 )
 
-from services.handoff.domain.hours import Shift, Weekday, parse_shift, parse_time_zone
+from leadrelay.calendar import (
+    BusinessCalendar,
+    Weekday,
+    WorkInterval,
+    parse_interval,
+    parse_time_zone,
+)
 
 DEFAULT_ROUTING_FILE = Path(__file__).resolve().parent.parent / "default_routing.yaml"
 """The shipped ``routing:`` and demo ``roster:`` sections (read with a YAML loader, then load_*)."""
@@ -97,15 +103,15 @@ TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 RepId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 """Opaque; letters, digits and ``._:-`` only, so an email address can never be used as an id."""
 ShiftText = Annotated[
-    Shift,
-    PlainValidator(parse_shift),
+    WorkInterval,
+    PlainValidator(parse_interval),
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string", "examples": ["09:00-17:00", "22:00-06:00"]}),
 ]
 Names = Annotated[tuple[str, ...], BeforeValidator(_one_or_many), Field(min_length=1)]
 
-_OFFICE_HOURS = (parse_shift("09:00-17:00"),)
-DEFAULT_WORKING_HOURS: dict[Weekday, tuple[Shift, ...]] = {
+_OFFICE_HOURS = (parse_interval("09:00-17:00"),)
+DEFAULT_WORKING_HOURS: dict[Weekday, tuple[WorkInterval, ...]] = {
     day: _OFFICE_HOURS for day in ("mon", "tue", "wed", "thu", "fri")
 }
 
@@ -175,11 +181,16 @@ class Rep(_Config):
     manager: str | None = None
     """A rep id or free text; the SLA escalation reads it."""
 
+    @property
+    def calendar(self) -> BusinessCalendar:
+        """The rep's own working calendar: their shifts on their clock, minus their holidays."""
+        return BusinessCalendar.of_week(self.time_zone, self.working_hours, self.holidays)
+
     @field_validator("working_hours")
     @classmethod
     def _no_overlap(
-        cls, value: dict[Weekday, tuple[Shift, ...]]
-    ) -> dict[Weekday, tuple[Shift, ...]]:
+        cls, value: dict[Weekday, tuple[WorkInterval, ...]]
+    ) -> dict[Weekday, tuple[WorkInterval, ...]]:
         for day, shifts in value.items():
             ordered = sorted(shifts)
             for earlier, later in pairwise(ordered):

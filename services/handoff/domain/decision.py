@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from leadrelay.calendar import calendar_status, require_aware
 from services.handoff.domain.config import (
     Account,
     AssignTo,
@@ -25,7 +26,6 @@ from services.handoff.domain.config import (
     Rule,
     Segment,
 )
-from services.handoff.domain.hours import calendar_status, local_day, require_aware
 from services.handoff.domain.round_robin import RoutingState, pick, pool_key
 
 Route = Literal["account", "rule", "round_robin", "fallback"]
@@ -94,7 +94,7 @@ class RepLoad(_Value):
     open_leads: int = Field(default=0, ge=0)
 
     def assigned_today(self, rep: Rep, now: datetime) -> int:
-        return self.assigned_on_day if self.day == local_day(rep, now) else 0
+        return self.assigned_on_day if self.day == rep.calendar.local_date(now) else 0
 
 
 def record_assignment(load: RepLoad | None, rep: Rep, now: datetime) -> RepLoad:
@@ -102,7 +102,7 @@ def record_assignment(load: RepLoad | None, rep: Rep, now: datetime) -> RepLoad:
     current = load or RepLoad(rep_id=rep.id)
     return current.model_copy(
         update={
-            "day": local_day(rep, now),
+            "day": rep.calendar.local_date(now),
             "assigned_on_day": current.assigned_today(rep, now) + 1,
             "open_leads": current.open_leads + 1,
         }
@@ -374,8 +374,8 @@ def _unavailable(
         return "excluded_reassignment"
     if any(absence.covers(now, rep.time_zone) for absence in rep.out_of_office):
         return "out_of_office"
-    status = calendar_status(rep, now)
-    if status == "holiday" and (not ignore_hours or local_day(rep, now) in rep.holidays):
+    status = calendar_status(rep.calendar, now)
+    if status == "holiday" and (not ignore_hours or rep.calendar.local_date(now) in rep.holidays):
         return "holiday"
     if status == "outside_working_hours" and not ignore_hours:
         return "outside_working_hours"

@@ -18,8 +18,11 @@ from services.scoring.domain.config import (
     Scorecard,
     load_scorecard,
 )
-from services.scoring.domain.defaults import default_scorecard_mapping, load_default_scorecard
-from services.scoring.domain.durations import format_duration, parse_duration
+from services.scoring.domain.defaults import (
+    DEFAULT_SCORECARD_FILE,
+    default_scorecard_mapping,
+    load_default_scorecard,
+)
 from services.scoring.domain.lifecycle import (
     RECYCLE_REASONS,
     SALES_OUTCOMES,
@@ -66,6 +69,7 @@ from services.scoring.domain.serialization import (
 )
 
 __all__ = [
+    "DEFAULT_SCORECARD_FILE",
     "RECYCLE_REASONS",
     "SALES_OUTCOMES",
     "Activity",
@@ -106,13 +110,11 @@ __all__ = [
     "engagement_rule_matches",
     "evaluate_engagement",
     "evaluate_fit",
-    "format_duration",
     "load_activities",
     "load_default_scorecard",
     "load_scorecard",
     "load_state",
     "merge_visitor",
-    "parse_duration",
     "reassess",
     "remembered",
     "reported_by_sales",

@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from services.scoring.domain.durations import format_duration, parse_duration
+from leadrelay.durations import format_elapsed, parse_elapsed
 from services.scoring.domain.model import PROFILE_FIELDS, Grade
 
 Loc = tuple[str | int, ...]
@@ -63,13 +63,13 @@ def _fail(title: str, problems: Iterable[tuple[Loc, str, object]]) -> None:
 
 
 def _duration(value: object) -> timedelta:
-    return parse_duration(value)
+    return parse_elapsed(value)
 
 
 Duration = Annotated[
     timedelta,
     PlainValidator(_duration),
-    PlainSerializer(format_duration, return_type=str),
+    PlainSerializer(format_elapsed, return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^\s*\d+\s*[smhdw]\s*$", "examples": ["14d"]}),
 ]
 """A duration written ``"90m"``, ``"36h"``, ``"14d"`` or ``"2w"``."""
@@ -316,8 +316,8 @@ class EngagementConfig(_Config):
         longest = max([self.half_life, *(r.window for r in self.rules if r.window)])
         if self.retention < longest:
             message = (
-                f"retention ({format_duration(self.retention)}) must be at least the half-life"
-                f" and every rule's window ({format_duration(longest)})"
+                f"retention ({format_elapsed(self.retention)}) must be at least the half-life"
+                f" and every rule's window ({format_elapsed(longest)})"
             )
             _fail("EngagementConfig", [(("retention",), message, self.retention)])
         return self

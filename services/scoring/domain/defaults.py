@@ -7,6 +7,7 @@ free of I/O.
 from __future__ import annotations
 
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -15,6 +16,8 @@ from services.scoring.domain.config import Scorecard, load_scorecard
 
 DEFAULT_SCORECARD_RESOURCE = "default_scorecard.yaml"
 """File name inside the ``services.scoring`` package."""
+DEFAULT_SCORECARD_FILE = Path(__file__).resolve().parent.parent / DEFAULT_SCORECARD_RESOURCE
+"""The shipped ``scorecard:`` section as a path (the composition root reads it as text)."""
 
 
 def default_scorecard_mapping() -> dict[str, Any]:

@@ -4,9 +4,20 @@ The service wiring stores :class:`SlaClock` rows (indexed by :func:`next_fire_at
 :func:`start_clocks` on an assignment, :func:`on_sales_activity` on sales feedback and
 :func:`fire_due` / :func:`due_actions` from its firing loop with an injected ``now``, and turns the
 returned actions into events. See ``clocks.py`` for the lifecycle and ladder timing and
-``calendar.py`` for how business time is counted.
+``leadrelay/calendar.py`` for how business time is counted.
 """
 
+from leadrelay.calendar import (
+    BusinessCalendar,
+    WorkInterval,
+    add_business_days,
+    add_business_time,
+    business_time_between,
+    parse_time_zone,
+    parse_weekly_hours,
+    to_utc,
+)
+from leadrelay.durations import Duration, TimeBasis, parse_duration
 from services.sla_monitor.domain.actions import (
     Breach,
     ClockFacts,
@@ -18,22 +29,13 @@ from services.sla_monitor.domain.actions import (
     SlaAction,
     Warn,
 )
-from services.sla_monitor.domain.calendar import (
-    BusinessCalendar,
-    WorkInterval,
-    add_business_days,
-    add_business_time,
-    business_time_between,
-    parse_time_zone,
-    parse_weekly_hours,
-    to_utc,
-)
 from services.sla_monitor.domain.clocks import (
     AssignmentFacts,
     ClockState,
     ScheduledStep,
     SlaClock,
     clock_id_for,
+    deadlines,
     due_actions,
     end_assignment,
     fire_due,
@@ -58,17 +60,21 @@ from services.sla_monitor.domain.config import (
     SlaPolicy,
     load_sla,
 )
-from services.sla_monitor.domain.durations import (
-    Duration,
-    TimeBasis,
-    WarnRule,
-    parse_duration,
-    parse_warn_rule,
+from services.sla_monitor.domain.rep import (
+    MANAGER,
+    AnnouncedDeadlines,
+    assignment_calendar,
+    escalation_target,
+    own_calendar,
 )
+from services.sla_monitor.domain.reports import FiringReport, LagSummary
+from services.sla_monitor.domain.warn_rules import WarnRule, parse_warn_rule
 
 __all__ = [
     "DEFAULT",
     "DEFAULT_SLA_FILE",
+    "MANAGER",
+    "AnnouncedDeadlines",
     "AppliesTo",
     "AssignmentFacts",
     "Breach",
@@ -81,7 +87,9 @@ __all__ = [
     "Duration",
     "Escalate",
     "EscalateStep",
+    "FiringReport",
     "LadderStep",
+    "LagSummary",
     "ReassignStep",
     "Recycle",
     "RecycleReason",
@@ -100,14 +108,18 @@ __all__ = [
     "WorkInterval",
     "add_business_days",
     "add_business_time",
+    "assignment_calendar",
     "business_time_between",
     "clock_id_for",
+    "deadlines",
     "due_actions",
     "end_assignment",
+    "escalation_target",
     "fire_due",
     "load_sla",
     "next_fire_at",
     "on_sales_activity",
+    "own_calendar",
     "parse_duration",
     "parse_time_zone",
     "parse_warn_rule",

@@ -64,6 +64,8 @@ class Escalate(ClockFacts):
     position: int
     """The step's 1-based place in the policy's ``on_breach`` ladder."""
     escalated_to: str
+    manager: str | None = None
+    """The rep's manager, for an ``escalated_to`` of ``manager`` (see ``rep.escalation_target``)."""
     step: str = field(default="escalate", init=False)
 
     @property

@@ -28,6 +28,8 @@ from typing import Final, TypedDict
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from leadrelay.calendar import BusinessCalendar, to_utc
+from leadrelay.durations import Duration
 from services.sla_monitor.domain.actions import (
     Breach,
     ClockKind,
@@ -37,7 +39,6 @@ from services.sla_monitor.domain.actions import (
     SlaAction,
     Warn,
 )
-from services.sla_monitor.domain.calendar import BusinessCalendar, to_utc
 from services.sla_monitor.domain.config import (
     ClockPolicy,
     EscalateStep,
@@ -48,7 +49,6 @@ from services.sla_monitor.domain.config import (
     Route,
     SlaPolicy,
 )
-from services.sla_monitor.domain.durations import Duration
 
 _CLOCK_NAMESPACE: Final = uuid.UUID("5b0f3c8e-2f5a-4b0e-9a57-6c1d2e3f4a5b")
 """Fixed forever: clock ids derived from it are stored in databases."""
@@ -102,6 +102,8 @@ class AssignmentFacts:
     attempt: int
     assigned_at: datetime
     prior_rep_ids: tuple[str, ...] = ()
+    manager: str | None = None
+    """The rep's manager from the assignment's rep snapshot (whom ``manager`` escalates to)."""
 
 
 class ScheduledStep(BaseModel):
@@ -138,6 +140,8 @@ class SlaClock(BaseModel):
     """(label, when) of every warning, breach, ladder step and ending, in order."""
     ladder: tuple[ScheduledStep, ...] = ()
     prior_rep_ids: tuple[str, ...] = ()
+    manager: str | None = None
+    """The rep's manager at assignment; clocks stored before the snapshot existed have none."""
 
     @property
     def is_open(self) -> bool:
@@ -166,11 +170,9 @@ def start_clocks(
     """
     if reassignments_so_far is None:
         reassignments_so_far = max(assignment.attempt - 1, 0)
-    specs = ((ClockKind.FIRST_TOUCH, policy.first_touch), (ClockKind.ACCEPTANCE, policy.acceptance))
     return [
         _start_clock(kind, spec, policy, calendar, assignment, reassignments_so_far)
-        for kind, spec in specs
-        if spec is not None
+        for kind, spec in _specs(policy)
     ]
 
 
@@ -240,6 +242,19 @@ def on_sales_activity(clocks: Iterable[SlaClock], outcome: str, at: datetime) ->
     return [_close(c, outcome, at, ClockState.COMPLETED) if c.kind in kinds else c for c in clocks]
 
 
+def deadlines(
+    policy: SlaPolicy, calendar: BusinessCalendar, assigned_at: datetime
+) -> dict[ClockKind, datetime]:
+    """When each of ``policy``'s clocks comes due for an assignment made at ``assigned_at``."""
+    started = to_utc(assigned_at)
+    return {kind: spec.within.after(calendar, started) for kind, spec in _specs(policy)}
+
+
+def _specs(policy: SlaPolicy) -> list[tuple[ClockKind, ClockPolicy]]:
+    specs = ((ClockKind.FIRST_TOUCH, policy.first_touch), (ClockKind.ACCEPTANCE, policy.acceptance))
+    return [(kind, spec) for kind, spec in specs if spec is not None]
+
+
 def _start_clock(
     kind: ClockKind,
     spec: ClockPolicy,
@@ -270,6 +285,7 @@ def _start_clock(
         reassignments_done=reassignments_so_far,
         ladder=_schedule(policy.on_breach, spec.within, calendar, due, reassignments_so_far),
         prior_rep_ids=assignment.prior_rep_ids,
+        manager=assignment.manager,
     )
 
 
@@ -315,7 +331,7 @@ def _apply_step(
 ) -> tuple[SlaClock, list[SlaAction]]:
     facts = _facts(clock, now)
     if isinstance(step, EscalateStep):
-        action = Escalate(**facts, position=position, escalated_to=step.to)
+        action = Escalate(**facts, position=position, escalated_to=step.to, manager=clock.manager)
         return _record(clock, step.action, now), [action]
     if isinstance(step, ReassignStep):
         number = clock.reassignments_done + 1

@@ -22,17 +22,13 @@ from pydantic import (
     model_validator,
 )
 
-from services.sla_monitor.domain.calendar import (
+from leadrelay.calendar import (
     BusinessCalendar,
     parse_time_zone,
     parse_weekly_hours,
 )
-from services.sla_monitor.domain.durations import (
-    Duration,
-    WarnRule,
-    parse_duration,
-    parse_warn_rule,
-)
+from leadrelay.durations import DURATION_PATTERN, Duration, parse_duration
+from services.sla_monitor.domain.warn_rules import WarnRule, parse_warn_rule
 
 DEFAULT = "default"
 """The name of the calendar and of the policy used when nothing more specific applies."""
@@ -47,7 +43,7 @@ DurationText = Annotated[
     Duration,
     PlainValidator(parse_duration),
     PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(bm|bh|bd|m|h|d)$", "examples": ["1bh"]}),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["1bh"]}),
 ]
 WarnText = Annotated[
     WarnRule,

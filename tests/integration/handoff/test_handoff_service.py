@@ -20,20 +20,21 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from leadrelay.app.definitions import Definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_event
 from leadrelay.contracts.topics import EventType, Topic
-from leadrelay.definitions import Definitions
 from leadrelay.runtime.service import Runtime, open_runtime, run_services
 from leadrelay.settings import load_settings
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import inbox
 from services.handoff.api import build_router
 from services.handoff.service import build_service
 from services.handoff.tables import assignments
+from services.sla_monitor.domain import AnnouncedDeadlines
 from tests.integration.runtime.effects import produce, read_topic, wait_until
 from tests.unit.handoff.builders import make_rep
-from tests.unit.handoff.service_support import definitions_with, reassignment, sales_ready
+from tests.unit.handoff.support import definitions_with, reassignment, sales_ready
 
 AssignmentRow = tuple[str, int, int, str | None]
 """``(lead_key, episode, attempt, rep_id)`` of one ``handoff_assignments`` row."""
@@ -56,7 +57,20 @@ async def running_handoff(
     )
     runtime = await open_runtime(settings)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_services(runtime, [build_service(runtime, definitions)], stop))
+    task = asyncio.create_task(
+        run_services(
+            runtime,
+            [
+                build_service(
+                    runtime,
+                    definitions.routing,
+                    definitions.roster,
+                    AnnouncedDeadlines(definitions.sla),
+                )
+            ],
+            stop,
+        )
+    )
     try:
         yield runtime
     finally:
@@ -198,7 +212,7 @@ async def test_a_roster_change_through_the_api_routes_the_next_lead_without_a_re
     async with running_handoff(kafka_bootstrap, database_url, unique_topic_prefix) as runtime:
         app = FastAPI()
         app.state.api_token = TOKEN
-        app.include_router(build_router(runtime, DEFINITIONS))
+        app.include_router(build_router(runtime, DEFINITIONS.routing, DEFINITIONS.roster))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport,

@@ -14,15 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from leadrelay.bootstrap import create_api
+from leadrelay.app.api import create_api
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import Topic
 from leadrelay.credentials import parse_secret
-from leadrelay.definitions import load_definitions
 from leadrelay.ops import ops_app
 from leadrelay.runtime.service import Runtime, open_runtime
 from leadrelay.settings import load_settings
-from leadrelay.store.migrate import upgrade_async
 from services.ingest.signatures import sign_hubspot_v3, sign_standard_webhook
 from tests.integration.runtime.effects import produce, read_topic
 

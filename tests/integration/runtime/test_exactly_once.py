@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.topics import ensure_topics
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.outbox_relay import OutboxRelay
 from leadrelay.store.unit_of_work import Store, Transaction
 from tests.integration.runtime.crash_worker import CRASH_EXIT_CODE

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadrelay.app.schema import downgrade, upgrade, upgrade_async
+from leadrelay.app.tables import metadata
 from leadrelay.contracts.envelope import new_event
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.topics import ensure_topics
-from leadrelay.store.all_tables import metadata
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import downgrade, upgrade, upgrade_async
 from leadrelay.store.outbox_relay import OutboxRelay
 from leadrelay.store.unit_of_work import Store
 from tests.integration.runtime.effects import read_topic

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from leadrelay.app.definitions import load_definitions
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_event
 from leadrelay.contracts.topics import Topic, topic_for_event_type
-from leadrelay.definitions import load_definitions
 from leadrelay.runtime.service import Runtime, open_runtime, run_services
 from leadrelay.settings import load_settings
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import outbox
 from services.scoring.domain import LeadState, Stage
 from services.scoring.repository import forget_idle_visitors, load_lead
@@ -116,7 +116,7 @@ async def scoring(
     runtime = await open_runtime(settings, clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_services(runtime, [build_service(runtime, load_definitions())], stop)
+        run_services(runtime, [build_service(runtime, load_definitions().scorecard)], stop)
     )
     try:
         yield RunningScoring(runtime, clock, kafka_bootstrap)

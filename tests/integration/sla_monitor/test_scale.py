@@ -21,14 +21,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
+from leadrelay.app.schema import upgrade_async
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Clock, Store
-from services.sla_monitor.firing import FiringReport, LagSummary
+from services.sla_monitor.domain import FiringReport, LagSummary
 from services.sla_monitor.tables import sla_clocks
 from tests.integration.sla_monitor.bulk import insert_pending
-from tests.unit.sla_monitor.service_support import build_monitor
+from tests.unit.sla_monitor.support import build_monitor
 
 CLOCKS = int(os.environ.get("LEADRELAY_TEST_SLA_SCALE_CLOCKS", "100000"))
 DUE = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

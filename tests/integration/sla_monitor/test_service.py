@@ -14,11 +14,11 @@ from functools import partial
 
 from sqlalchemy import Select, func, select
 
+from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.topics import Topic
 from leadrelay.runtime.service import Runtime, ServiceSpec, open_runtime, run_services
 from leadrelay.settings import load_settings
-from leadrelay.store.migrate import upgrade_async
 from leadrelay.store.tables import outbox
 from services.scoring.read_model import lead_view as scoring_view
 from services.scoring.service import build_service as build_scoring
@@ -28,7 +28,7 @@ from tests.integration.runtime.effects import produce, read_topic, wait_until
 from tests.integration.sla_monitor.bulk import insert_pending
 from tests.unit.scoring.service_events import ADA_KEY, form
 from tests.unit.sla_monitor.helpers import berlin
-from tests.unit.sla_monitor.service_support import (
+from tests.unit.sla_monitor.support import (
     FakeClock,
     definitions,
     lead_assigned,
@@ -70,7 +70,7 @@ class Cluster:
             outbox_poll_seconds=0.05,
         )
         runtime = await open_runtime(settings, clock=self.clock)
-        build = spec or (lambda r: build_service(r, definitions()))
+        build = spec or (lambda r: build_service(r, definitions().sla))
         stop = asyncio.Event()
         task = asyncio.create_task(run_services(runtime, [build(runtime)], stop))
         try:
@@ -146,7 +146,7 @@ async def test_two_monitor_instances_fire_each_clock_once(
     def small_batches(runtime: Runtime) -> ServiceSpec:
         return SlaMonitor.create(
             runtime.store,
-            definitions(),
+            definitions().sla,
             registry=runtime.registry,
             topic_name=runtime.topic,
             poll_seconds=0.05,
@@ -175,7 +175,7 @@ async def test_a_rejection_recycles_the_lead_once_and_scoring_moves_it_to_nurtur
     kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
 ) -> None:
     c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
-    scoring = partial(build_scoring, definitions=definitions())
+    scoring = partial(build_scoring, scorecard=definitions().scorecard)
     async with c.instance() as monitor, c.instance(scoring):
         signed_up = form("form-1", ASSIGNED - timedelta(hours=1))
         await produce(c.bootstrap, c.topic(Topic.FORM_SUBMISSIONS), [signed_up])

@@ -1,0 +1,171 @@
+"""The ``leadrelay`` command: run the pipeline or one service, migrate, check a definitions file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from leadrelay.app.registry import SERVICES
+from leadrelay.credentials import DEV_SECRETS_FILE
+from leadrelay.settings import Settings, describe_refusal, load_settings
+
+log = logging.getLogger("leadrelay")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and dispatch; the exit code is returned, never raised."""
+    args = _parser().parse_args(argv)
+    return int(args.command(args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadrelay", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run the whole pipeline in one process")
+    up.set_defaults(command=_up)
+
+    run = commands.add_parser("run", help="run one service (what a container runs)")
+    run.add_argument("service", choices=SERVICES)
+    run.set_defaults(command=_run)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument(
+        "--revision", default=None, help="target revision (default: newest; with --downgrade: base)"
+    )
+    migrate.add_argument("--downgrade", action="store_true", help="go down to --revision")
+    migrate.set_defaults(command=_migrate)
+
+    check = commands.add_parser("check-config", help="validate a definitions file")
+    check.add_argument("file", type=Path, nargs="?")
+    check.add_argument(
+        "--print-default",
+        action="store_true",
+        help="print the shipped default definitions (a starting point to edit)",
+    )
+    check.set_defaults(command=_check_config)
+
+    simulate = commands.add_parser("simulate", help="send realistic traffic to a running instance")
+    simulate.add_argument("--url", default="http://127.0.0.1:8000")
+    simulate.add_argument("--visitors", type=int, default=200)
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the pipeline to settle"
+    )
+    simulate.set_defaults(command=_simulate)
+    return parser
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    try:
+        return load_settings(DEV_SECRETS_FILE)
+    except (ValidationError, SettingsError) as error:
+        sys.exit(f"leadrelay: invalid settings:\n{describe_refusal(error)}")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from leadrelay.app import schema
+
+    settings = _settings()
+    if args.downgrade:
+        schema.downgrade(settings.database_url, args.revision or "base")
+    else:
+        schema.upgrade(settings.database_url, args.revision or "heads")
+    print(f"database migrated to {args.revision or ('base' if args.downgrade else 'newest')}")
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from leadrelay.app.definitions import (
+        DefinitionsError,
+        default_definitions_text,
+        load_definitions,
+    )
+
+    if args.print_default:
+        print(default_definitions_text())
+        return 0
+    if args.file is None:
+        print("leadrelay check-config: give a FILE (or --print-default)", file=sys.stderr)
+        return 2
+    try:
+        definitions = load_definitions(args.file)
+    except DefinitionsError as error:
+        print(f"{args.file}: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: ok ({definitions.summary()})")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from leadrelay.app.bootstrap import serve
+    from leadrelay.process import configure_logging
+
+    configure_logging()
+    return asyncio.run(serve([args.service], _settings(), embedded=False))
+
+
+def _up(args: argparse.Namespace) -> int:
+    from leadrelay.app.bootstrap import serve
+    from leadrelay.process import configure_logging
+
+    configure_logging()
+    settings = _settings()
+    if settings.environment == "dev":
+        settings = _dev_mode()
+    return asyncio.run(serve(SERVICES, settings, embedded=True))
+
+
+def _dev_mode() -> Settings:
+    """One warning line; on the first ``up`` of this directory, secrets made and shown once."""
+    from leadrelay.credentials import generated_secrets, write_dev_secrets
+
+    first_up = not DEV_SECRETS_FILE.exists()
+    if first_up:
+        write_dev_secrets(DEV_SECRETS_FILE, generated_secrets())
+    print(
+        f"leadrelay: WARNING: dev mode, not for the internet: secrets are this install's own, "
+        f"from {DEV_SECRETS_FILE}; production needs LEADRELAY_ENVIRONMENT=production and "
+        "real secrets",
+        file=sys.stderr,
+    )
+    settings = _settings()
+    if first_up:
+        print(_first_up_note(settings, DEV_SECRETS_FILE))
+    return settings
+
+
+def _first_up_note(settings: Settings, path: Path) -> str:
+    """The generated secrets and the commands that use them, printed on the first ``up``."""
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    token = settings.api_token.get_secret_value()
+    lines = [
+        f"leadrelay: generated per-install secrets in {path} (shown this once):",
+        *(f"  {name}={values[0]}" for name, values in _secret_env(settings).items()),
+        "leadrelay: try them (leadrelay simulate reads that file itself):",
+        f"  leadrelay simulate --url {base}",
+        f"  curl -H 'Authorization: Bearer {token}' {base}/v1/reps",
+    ]
+    return "\n".join(lines)
+
+
+def _secret_env(settings: Settings) -> dict[str, list[str]]:
+    return {f"LEADRELAY_{name.upper()}": v for name, v in settings.secret_values().items()}
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from leadrelay.app.simulate import run_simulation
+
+    summary_ok: bool = asyncio.run(
+        run_simulation(
+            args.url, _settings(), visitors=args.visitors, seed=args.seed, within=args.timeout
+        )
+    )
+    return 0 if summary_ok else 1

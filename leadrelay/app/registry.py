@@ -1,0 +1,86 @@
+"""The services LeadRelay runs, built from real imports so mypy checks every wiring.
+
+Each entry says what the composition root may build for a service: its consumer (handlers and
+background loops), its HTTP routes, its part of the lead view, and where its migrations live.
+Each builder receives only its own section of the definitions file; the lambda here is the one
+place that knows which section that is. Hand-off also receives the SLA monitor's
+``AnnouncedDeadlines`` through its own ``SlaDeadlines`` port: the deadlines it publishes are
+counted by the SLA rules, and neither service imports the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from fastapi import APIRouter
+
+import services.handoff.api
+import services.handoff.migrations
+import services.handoff.read_model
+import services.handoff.service
+import services.ingest.migrations
+import services.scoring.migrations
+import services.scoring.read_model
+import services.scoring.service
+import services.sla_monitor.migrations
+import services.sla_monitor.read_model
+import services.sla_monitor.service
+from leadrelay.app.definitions import Definitions
+from leadrelay.runtime.service import Runtime, ServiceSpec
+from leadrelay.store.read_model import LeadViewPart
+from services.sla_monitor.domain import AnnouncedDeadlines
+
+ConsumerBuilder = Callable[[Runtime, Definitions], ServiceSpec]
+RouterBuilder = Callable[[Runtime, Definitions], APIRouter]
+LeadViewBuilder = Callable[[Runtime, Definitions], LeadViewPart]
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """One service as the composition root sees it; a part it does not have is None."""
+
+    name: str
+    """The name ``leadrelay run NAME`` takes."""
+    migrations: Path
+    consumer: ConsumerBuilder | None = None
+    router: RouterBuilder | None = None
+    """Routes mounted on the public API beside ingest's (ingest hosts the API itself)."""
+    lead_view: LeadViewBuilder | None = None
+
+
+REGISTRY: tuple[ServiceEntry, ...] = (
+    ServiceEntry("ingest", services.ingest.migrations.LOCATION),
+    ServiceEntry(
+        "scoring",
+        services.scoring.migrations.LOCATION,
+        consumer=lambda runtime, d: services.scoring.service.build_service(runtime, d.scorecard),
+        lead_view=lambda runtime, d: services.scoring.read_model.lead_view_at_request(
+            d.scorecard, runtime.store.clock
+        ),
+    ),
+    ServiceEntry(
+        "handoff",
+        services.handoff.migrations.LOCATION,
+        consumer=lambda runtime, d: services.handoff.service.build_service(
+            runtime, d.routing, d.roster, AnnouncedDeadlines(d.sla)
+        ),
+        router=lambda runtime, d: services.handoff.api.build_router(runtime, d.routing, d.roster),
+        lead_view=lambda _runtime, _d: services.handoff.read_model.lead_view,
+    ),
+    ServiceEntry(
+        "sla-monitor",
+        services.sla_monitor.migrations.LOCATION,
+        consumer=lambda runtime, d: services.sla_monitor.service.build_service(runtime, d.sla),
+        lead_view=lambda _runtime, _d: services.sla_monitor.read_model.lead_view,
+    ),
+)
+"""In the order the lead view merges parts: scoring's first, since it decides the lead exists."""
+
+SERVICES: tuple[str, ...] = tuple(entry.name for entry in REGISTRY)
+CONSUMER_SERVICES: Mapping[str, ServiceEntry] = MappingProxyType(
+    {entry.name: entry for entry in REGISTRY if entry.consumer is not None}
+)
+MIGRATION_BRANCHES: tuple[Path, ...] = tuple(entry.migrations for entry in REGISTRY)

@@ -1,0 +1,1 @@
+"""Scoring's background jobs: the retention sweep of idle anonymous visitors."""

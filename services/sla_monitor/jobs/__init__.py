@@ -1,0 +1,1 @@
+"""The SLA monitor's background jobs: the firing loop and the parked-activity expiry."""

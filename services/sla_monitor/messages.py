@@ -1,0 +1,120 @@
+"""Turning the domain's SLA actions into the events of the public contract.
+
+Event ids derive from the action id (stable for the same fact), so a replayed decision carries
+the same id and consumers recognise it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from leadrelay.contracts.envelope import CloudEvent, new_event, stable_event_id
+from leadrelay.contracts.events import (
+    EventPayload,
+    LeadReassignmentRequested,
+    LeadRecycled,
+    SlaBreached,
+    SlaClockEvent,
+    SlaEscalated,
+    SlaWarning,
+)
+from leadrelay.contracts.topics import Topic
+from leadrelay.store.unit_of_work import Transaction
+from services.sla_monitor.domain import (
+    Breach,
+    Escalate,
+    Recycle,
+    RequestReassignment,
+    SlaAction,
+    Warn,
+)
+from services.sla_monitor.domain.rep import escalation_target
+
+SOURCE = "/leadrelay/sla-monitor"
+C = TypeVar("C", bound=SlaClockEvent)
+
+
+@dataclass(frozen=True)
+class Emission:
+    """One event to publish and the contract topic it goes to."""
+
+    topic: Topic
+    event: CloudEvent
+
+
+def emission_for(action: SlaAction, escalated_to: str | None = None) -> Emission:
+    """The event announcing ``action``; ``escalated_to`` names whom an escalation reaches."""
+    topic, payload = _payload(action, escalated_to)
+    event = new_event(
+        payload.EVENT_TYPE,
+        SOURCE,
+        payload,
+        subject=action.lead_key,
+        id=stable_event_id(action.action_id),
+        time=action.fired_at,
+    )
+    return Emission(topic, event)
+
+
+def _payload(action: SlaAction, escalated_to: str | None) -> tuple[Topic, EventPayload]:
+    if isinstance(action, Recycle):
+        return Topic.RECYCLED, LeadRecycled(
+            lead_key=action.lead_key,
+            reason=action.reason,
+            detail=action.detail,
+            rep_id=action.rep_id,
+            assignment_id=action.assignment_id,
+            recycled_at=action.fired_at,
+        )
+    if isinstance(action, RequestReassignment):
+        return Topic.ASSIGNMENTS, LeadReassignmentRequested(
+            lead_key=action.lead_key,
+            episode=action.episode,
+            attempt=action.attempt,
+            exclude_rep_ids=action.exclude_rep_ids,
+            reason=action.reason,
+            requested_at=action.fired_at,
+            previous_assignment_id=action.assignment_id,
+        )
+    if isinstance(action, Escalate):
+        fields = _clock_event(SlaEscalated, action).model_dump()
+        target = escalated_to or action.escalated_to
+        return Topic.SLA_EVENTS, SlaEscalated.model_validate({**fields, "escalated_to": target})
+    if isinstance(action, Breach):
+        return Topic.SLA_EVENTS, _clock_event(SlaBreached, action)
+    assert isinstance(action, Warn)
+    return Topic.SLA_EVENTS, _clock_event(SlaWarning, action)
+
+
+def _clock_event(model: type[C], action: Warn | Breach | Escalate) -> C:
+    return model(
+        clock_id=action.clock_id,
+        lead_key=action.lead_key,
+        assignment_id=action.assignment_id,
+        rep_id=action.rep_id,
+        clock=action.clock.value,
+        policy=action.policy,
+        deadline=action.deadline,
+        fired_at=action.fired_at,
+        step=action.step,
+    )
+
+
+@dataclass(frozen=True)
+class ActionPublisher:
+    """Queues the events of SLA actions in the current transaction's outbox."""
+
+    topic_name: Callable[[Topic], str]
+
+    async def publish(
+        self, tx: Transaction, actions: Iterable[tuple[SlaAction, str | None]]
+    ) -> None:
+        """Queue each (action, assignment team); an escalation goes to whom the domain says."""
+        for action, team in actions:
+            target = None
+            if isinstance(action, Escalate):
+                target = escalation_target(action.escalated_to, action.manager, team)
+            emission = emission_for(action, target)
+            await tx.publish(self.topic_name(emission.topic), emission.event)

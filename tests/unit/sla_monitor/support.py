@@ -1,0 +1,210 @@
+"""Support for tests of the SLA monitor service: events, a fake clock, a store, the outbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import select
+
+from leadrelay.app.definitions import Definitions, load_definitions
+from leadrelay.app.schema import upgrade_async
+from leadrelay.contracts.envelope import CloudEvent, new_event
+from leadrelay.contracts.topics import Topic, topic_name
+from leadrelay.store.engine import create_engine_for
+from leadrelay.store.tables import outbox
+from leadrelay.store.unit_of_work import Store
+from services.sla_monitor.service import SlaMonitor
+from tests.unit import delivery
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
+LEAD = "lk_0123abcd"
+PREFIX = "leadrelay."
+
+
+class FakeClock:
+    """The injected clock: time moves only when a test says so."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, at: datetime) -> None:
+        self.now = at
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def definitions() -> Definitions:
+    """The shipped definitions: the monitor reads only their ``sla:`` section."""
+    return load_definitions()
+
+
+OFFICE = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+REPS: dict[str, dict[str, Any]] = {
+    "rep-anna": {"time_zone": "Europe/Berlin", "team": "sdr-emea", "manager": "mgr-maria"},
+    "rep-bob": {"time_zone": "Europe/Berlin", "team": "sdr-emea"},
+    "rep-carl": {"time_zone": "Europe/Berlin", "team": "sdr-emea"},
+    "rep-nina": {
+        "time_zone": "America/New_York",
+        "team": "sdr-amer",
+        "working_hours": {d: ["08:00-12:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    },
+}
+"""The rep snapshots hand-off would send: Anna (manager Maria), Bob, Carl, Nina in New York."""
+
+
+def rep_snapshot(rep_id: str) -> dict[str, Any] | None:
+    """The snapshot of ``rep_id`` as ``lead_assigned`` carries it; None for an unknown rep."""
+    known = REPS.get(rep_id)
+    return None if known is None else {"working_hours": OFFICE, **known}
+
+
+def _example_data(event_type: str) -> dict[str, Any]:
+    document = json.loads((EXAMPLES / f"{event_type}.json").read_text(encoding="utf-8"))
+    data: dict[str, Any] = document["data"]
+    return data
+
+
+def lead_assigned(
+    assignment_id: str,
+    rep_id: str,
+    at: datetime,
+    *,
+    attempt: int = 1,
+    episode: int = 1,
+    lead_key: str = LEAD,
+    team: str | None = "sdr-emea",
+    role: str = "sdr",
+    rep: dict[str, Any] | Literal["roster"] | None = "roster",
+) -> CloudEvent:
+    """A ``lead_assigned`` event (the shipped example with these facts)."""
+    data = _example_data("leadrelay.lead_assigned.v1")
+    data.update(
+        assignment_id=assignment_id,
+        lead_key=lead_key,
+        rep_id=rep_id,
+        role=role,
+        route="round_robin",
+        team=team,
+        episode=episode,
+        attempt=attempt,
+        assigned_at=at.isoformat(),
+    )
+    if team is None:
+        del data["team"]
+    data["rep"] = rep_snapshot(rep_id) if rep == "roster" else rep
+    if data["rep"] is None:
+        del data["rep"]
+    return new_event(
+        "leadrelay.lead_assigned.v1",
+        "/tests",
+        data,
+        subject=lead_key,
+        id=f"assigned-{assignment_id}",
+        time=at,
+    )
+
+
+def sales_activity(
+    outcome: str,
+    rep_id: str,
+    at: datetime,
+    *,
+    reason: str | None = None,
+    assignment_id: str | None = None,
+    lead_key: str = LEAD,
+    event_id: str | None = None,
+) -> CloudEvent:
+    data: dict[str, Any] = {
+        "lead_key": lead_key,
+        "rep_id": rep_id,
+        "outcome": outcome,
+        "occurred_at": at.isoformat(),
+    }
+    if reason is not None:
+        data["reason"] = reason
+    if assignment_id is not None:
+        data["assignment_id"] = assignment_id
+    return new_event(
+        "leadrelay.sales_activity.v1",
+        "/tests",
+        data,
+        subject=lead_key,
+        id=event_id or f"sales-{outcome}-{rep_id}-{at.isoformat()}",
+        time=at,
+    )
+
+
+@dataclass
+class Harness:
+    """A migrated SQLite store with a fake clock and the SLA monitor built on it."""
+
+    store: Store
+    clock: FakeClock
+    monitor: SlaMonitor
+    registry: CollectorRegistry
+
+    async def handle(self, event: CloudEvent) -> None:
+        """What the consume loop does with ``event`` (minus Kafka): the handler in a transaction."""
+        await delivery.apply(self.store, self.monitor.spec().handlers, event)
+
+
+def build_monitor(
+    store: Store,
+    registry: CollectorRegistry,
+    *,
+    batch_size: int = 500,
+    defs: Definitions | None = None,
+) -> SlaMonitor:
+    return SlaMonitor.create(
+        store,
+        (defs or definitions()).sla,
+        registry=registry,
+        topic_name=lambda t: topic_name(t, PREFIX),
+        poll_seconds=0.05,
+        sweep_seconds=3600.0,
+        batch_size=batch_size,
+    )
+
+
+async def harness(database_url: str, start: datetime) -> AsyncIterator[Harness]:
+    await upgrade_async(database_url)
+    clock = FakeClock(start.astimezone(UTC))
+    store = Store(create_engine_for(database_url), clock=clock)
+    registry = CollectorRegistry()
+    try:
+        yield Harness(store, clock, build_monitor(store, registry), registry)
+    finally:
+        await store.dispose()
+
+
+@dataclass(frozen=True)
+class Emitted:
+    topic: str
+    type: str
+    id: str
+    subject: str | None
+    data: dict[str, Any]
+
+
+async def outbox_events(store: Store) -> list[Emitted]:
+    """Everything queued for publishing, in order."""
+    async with store.engine.connect() as connection:
+        rows = await connection.execute(
+            select(outbox.c.topic, outbox.c.payload).order_by(outbox.c.id)
+        )
+        events = [(topic, CloudEvent.from_bytes(payload)) for topic, payload in rows.all()]
+    return [Emitted(topic, e.type, e.id, e.subject, e.data) for topic, e in events]
+
+
+def topic(t: Topic) -> str:
+    return topic_name(t, PREFIX)
