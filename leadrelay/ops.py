@@ -2,6 +2,8 @@
 
 Liveness says only "the process answers"; readiness says "the broker and the database answer",
 so a load balancer stops sending webhooks to an instance that could not make them durable.
+The metrics name reps and count their leads, so they are served only on the metrics listener
+(:func:`ops_app`, ``LEADRELAY_METRICS_PORT``), never on the public API port.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -20,14 +23,22 @@ ReadinessCheck = Callable[[], Awaitable[object]]
 READINESS_TIMEOUT_SECONDS = 3.0
 
 
-def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
-    """``/healthz`` and ``/readyz``: safe on the public port (they name no lead and no rep)."""
+def health_router(
+    checks: Mapping[str, ReadinessCheck], clock: Callable[[], datetime] | None = None
+) -> APIRouter:
+    """``/healthz`` and ``/readyz``: safe on the public port (they name no lead and no rep).
+
+    With ``clock``, ``/healthz`` also says what time the services think it is (``now``), so a
+    client of an instance on an accelerated demo clock can stamp its events in that clock.
+    """
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
-        """Liveness: the process is up and its event loop answers."""
-        return {"status": "ok"}
+        """Liveness: the process is up and its event loop answers; ``now`` is its clock."""
+        if clock is None:
+            return {"status": "ok"}
+        return {"status": "ok", "now": clock().isoformat()}
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
@@ -64,7 +75,11 @@ async def _check(name: str, check: ReadinessCheck) -> tuple[str, str | None]:
     return name, None
 
 
-def ops_app(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> FastAPI:
+def ops_app(
+    registry: CollectorRegistry,
+    checks: Mapping[str, ReadinessCheck],
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
     """The metrics listener (``LEADRELAY_METRICS_PORT``) of every process: the three routes."""
     app = FastAPI(
         title="LeadRelay operations",
@@ -73,6 +88,6 @@ def ops_app(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -
         openapi_url=None,
         redirect_slashes=False,
     )
-    app.include_router(health_router(checks))
+    app.include_router(health_router(checks, clock))
     app.include_router(metrics_router(registry))
     return app

@@ -86,7 +86,8 @@ async def _serve_until_stopped(
     drain: bool,
 ) -> None:
     settings = runtime.settings
-    listeners = [(ops_app(runtime.registry, runtime.readiness_checks()), settings.metrics_port)]
+    checks = runtime.readiness_checks()
+    listeners = [(ops_app(runtime.registry, checks, runtime.store.clock), settings.metrics_port)]
     if "ingest" in names:
         listeners.insert(0, (create_api(runtime, definitions), settings.http_port))
     work_stop = asyncio.Event()  # set once intake stopped (and, if asked, the backlog drained)

@@ -27,6 +27,7 @@ from services.scoring.domain.lifecycle import (
     RECYCLE_REASONS,
     SALES_OUTCOMES,
     apply_activity,
+    apply_assignment,
     apply_form_submission,
     apply_profile,
     apply_recycle,
@@ -34,6 +35,7 @@ from services.scoring.domain.lifecycle import (
     merge_visitor,
     reassess,
     reported_by_sales,
+    taken_from,
 )
 from services.scoring.domain.model import (
     Activity,
@@ -41,6 +43,7 @@ from services.scoring.domain.model import (
     EngagementResult,
     FitResult,
     Grade,
+    Holding,
     IgnoredFact,
     InvalidTransition,
     LeadState,
@@ -83,6 +86,7 @@ __all__ = [
     "FitRule",
     "Grade",
     "Grades",
+    "Holding",
     "IgnoredFact",
     "InvalidTransition",
     "LeadState",
@@ -99,6 +103,7 @@ __all__ = [
     "StageChange",
     "UnknownOutcome",
     "apply_activity",
+    "apply_assignment",
     "apply_form_submission",
     "apply_profile",
     "apply_recycle",
@@ -119,4 +124,5 @@ __all__ = [
     "remembered",
     "reported_by_sales",
     "score_lead",
+    "taken_from",
 ]
