@@ -187,9 +187,11 @@ def _facts(assigned: LeadAssigned, existing: Sequence[StoredClock]) -> Assignmen
 
 def _end_others(existing: Sequence[StoredClock], assigned: LeadAssigned) -> list[SlaClock]:
     """A new assignment of the lead ends whatever earlier assignment still runs (no breach for a
-    rep who no longer has the lead)."""
+    rep who no longer has the lead). Marketing's clock runs on: the lead qualifying again does
+    not acknowledge the recycle."""
     clocks = [s.clock for s in existing]
-    for assignment_id in sorted({c.assignment_id for c in clocks if c.is_open}):
+    sales = {c.assignment_id for c in clocks if c.is_open and c.rep_id != MARKETING}
+    for assignment_id in sorted(sales):
         clocks = end_assignment(clocks, assignment_id, assigned.assigned_at)
     return clocks
 

@@ -49,15 +49,12 @@ def sla(history: History, window: Window, by: str | None = None, marketing: bool
 
 def marketing_outcome(history: History, recycle: Recycle) -> str:
     """What became of marketing's clock on ``recycle``: ``breached`` when the monitor said so,
-    ``met`` when the MAP acknowledged the lead after the recycle (and before the lead's next
-    one), else ``open``. The monitor started the clock under the recycle's event id."""
+    ``met`` when the MAP acknowledged the lead after the recycle, else ``open`` (as in the
+    monitor, only an acknowledgement ends the clock, which it started under the recycle's id)."""
     if _breached(history, recycle.event_id, MARKETING_CLOCK):
         return "breached"
-    later = [r.at for r in history.recycles if r.lead_key == recycle.lead_key and r.at > recycle.at]
-    until = min(later, default=None)
     acknowledged = any(
-        a.lead_key == recycle.lead_key and a.at >= recycle.at and (until is None or a.at < until)
-        for a in history.acknowledgements
+        a.lead_key == recycle.lead_key and a.at >= recycle.at for a in history.acknowledgements
     )
     return "met" if acknowledged else "open"
 

@@ -440,11 +440,14 @@ def end_on_recycle(clocks: Iterable[SlaClock], recycled_at: datetime) -> list[Sl
     """Stop every open clock of an assignment made before the lead was recycled at
     ``recycled_at`` (label ``lead_recycled``): nobody is chased for a lead marketing has back.
 
-    A clock started after the recycle (the lead qualified again since) keeps running.
+    A clock started after the recycle (the lead qualified again since) keeps running, and so
+    does marketing's clock of an earlier recycle: only the MAP's acknowledgement ends that.
     """
     at = to_utc(recycled_at)
     return [
-        _close(c, LEAD_RECYCLED, at, ClockState.STOPPED) if c.started_at <= at else c
+        _close(c, LEAD_RECYCLED, at, ClockState.STOPPED)
+        if c.started_at <= at and c.kind in _SALES
+        else c
         for c in clocks
     ]
 

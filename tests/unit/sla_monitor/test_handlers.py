@@ -284,6 +284,18 @@ async def test_the_maps_acknowledgement_meets_marketings_clock(sla: Harness) -> 
     assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []
 
 
+async def test_a_new_assignment_does_not_end_marketings_clock(sla: Harness) -> None:
+    await sla.handle(lead_recycled(berlin(2026, 1, 13, 10, 20), reason="rejected_by_sales"))
+    await assign(sla, "as-2", "rep-anna", berlin(2026, 1, 13, 11, 0))
+    await sla.handle(sales_activity("accepted", "rep-anna", berlin(2026, 1, 13, 11, 5)))
+
+    fired = steps(await fire_at(sla, berlin(2026, 3, 1, 0, 0)))
+    assert fired == [
+        ("sla_breached", "marketing_acknowledgement"),
+        ("sla_escalated", "marketing_acknowledgement"),
+    ]
+
+
 async def test_parked_activity_waits_for_its_own_assignment_and_expires_after_a_week(
     sla: Harness,
 ) -> None:

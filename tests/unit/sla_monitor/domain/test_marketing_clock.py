@@ -16,6 +16,7 @@ from services.sla_monitor.domain import (
     EscalateStep,
     SlaClock,
     Warn,
+    end_on_recycle,
     fire_due,
     load_sla,
     on_marketing_activity,
@@ -105,3 +106,8 @@ def test_marketing_calendar_must_exist_and_its_id_is_reserved() -> None:
     taken = [*section["policies"], {"id": "marketing", "first_touch": {"within": "1bh"}}]
     with pytest.raises(ValueError, match="is marketing's"):
         load_sla({**section, "policies": taken})
+
+
+def test_only_the_acknowledgement_ends_marketings_clock_not_a_further_recycle() -> None:
+    clock = recycled_clock()
+    assert end_on_recycle([clock], RECYCLED + timedelta(days=1)) == [clock]
