@@ -43,6 +43,7 @@ class EventType(enum.StrEnum):
     SLA_ESCALATED = "leadrelay.sla_escalated.v1"
     LEAD_STAGE_CHANGED = "leadrelay.lead_stage_changed.v1"
     LEAD_RECYCLED = "leadrelay.lead_recycled.v1"
+    MARKETING_ACTIVITY = "leadrelay.marketing_activity.v1"
 
 
 TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
@@ -55,7 +56,7 @@ TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
         Topic.ASSIGNMENTS: (EventType.LEAD_ASSIGNED, EventType.LEAD_REASSIGNMENT_REQUESTED),
         Topic.SLA_EVENTS: (EventType.SLA_WARNING, EventType.SLA_BREACHED, EventType.SLA_ESCALATED),
         Topic.LIFECYCLE: (EventType.LEAD_STAGE_CHANGED,),
-        Topic.RECYCLED: (EventType.LEAD_RECYCLED,),
+        Topic.RECYCLED: (EventType.LEAD_RECYCLED, EventType.MARKETING_ACTIVITY),
         Topic.DEAD_LETTER: (),  # the original bytes of any message, not an event type of its own
     }
 )

@@ -42,6 +42,10 @@ def map_batch(raw: object, context: IngestContext) -> list[CloudEvent]:
     return map_each(raw, lambda item: _map(item, context))
 
 
+_FEEDBACK = frozenset({EventType.SALES_ACTIVITY, EventType.MARKETING_ACTIVITY})
+"""Reports about a known lead (from the CRM, from the MAP): no email kept, no ``source`` added."""
+
+
 def _map(raw: object, context: IngestContext) -> CloudEvent:
     """Every problem of the item at once: envelope, identity and payload."""
     if not isinstance(raw, dict):
@@ -52,8 +56,9 @@ def _map(raw: object, context: IngestContext) -> CloudEvent:
     if raw.get("type") not in INGESTIBLE_TYPES or not isinstance(data, dict):
         raise ContractError(errors or [FieldError("/data", "is required")])
     data = dict(data)
-    errors += identify(data, context, keep_email=raw["type"] != EventType.SALES_ACTIVITY)
-    if raw["type"] != EventType.SALES_ACTIVITY:
+    feedback = raw["type"] in _FEEDBACK
+    errors += identify(data, context, keep_email=not feedback)
+    if not feedback:
         data.setdefault("source", GENERIC_SOURCE)
     event = {**raw, "data": data, "dataschema": schema_uri(raw["type"])}
     if isinstance(raw.get("source"), str) and isinstance(raw.get("id"), str):

@@ -21,6 +21,7 @@ INGESTIBLE_TYPES: tuple[str, ...] = (
     EventType.WEB_ACTIVITY.value,
     EventType.FORM_SUBMITTED.value,
     EventType.SALES_ACTIVITY.value,
+    EventType.MARKETING_ACTIVITY.value,
 )
 """The event types outside systems may send; the others are LeadRelay's own conclusions."""
 
