@@ -12,14 +12,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "leadrelay_read_only"
+"""Execution option ``Store.read()`` sets: on SQLite the transaction begins deferred."""
 
 
 def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL and write-intent transactions.
 
-    SQLite allows one writer at a time. Starting every transaction with ``BEGIN IMMEDIATE``
-    makes writers queue on the busy timeout instead of failing half-way with "database is
-    locked" when two read transactions both try to upgrade to write.
+    SQLite allows one writer at a time. Starting every read-write transaction with ``BEGIN
+    IMMEDIATE`` makes writers queue on the busy timeout instead of failing half-way with
+    "database is locked" when two read transactions both try to upgrade to write. A connection
+    carrying :data:`READ_ONLY_OPTION` (``Store.read()``) begins a plain deferred ``BEGIN``
+    instead: on WAL it reads the last committed snapshot without waiting for any writer.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -61,4 +65,5 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
