@@ -50,6 +50,15 @@ def definitions() -> Definitions:
     return load_definitions()
 
 
+def handing_on() -> Definitions:
+    """The shipped definitions with every SLA policy set to ``out_of_office: hand_on``."""
+    shipped = definitions()
+    policies = tuple(
+        p.model_copy(update={"out_of_office": "hand_on"}) for p in shipped.sla.policies
+    )
+    return shipped.model_copy(update={"sla": shipped.sla.model_copy(update={"policies": policies})})
+
+
 OFFICE = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 REPS: dict[str, dict[str, Any]] = {
     "rep-anna": {"time_zone": "Europe/Berlin", "team": "sdr-emea", "manager": "mgr-maria"},

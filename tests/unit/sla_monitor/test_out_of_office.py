@@ -8,7 +8,6 @@ from datetime import datetime
 
 import pytest
 
-from leadrelay.app.definitions import Definitions
 from leadrelay.contracts.topics import Topic
 from services.sla_monitor.domain import ClockKind, SlaClock
 from services.sla_monitor.repository import clocks_of_lead, load_rep
@@ -18,7 +17,7 @@ from .support import (
     LEAD,
     Emitted,
     Harness,
-    definitions,
+    handing_on,
     harness,
     lead_assigned,
     outbox_events,
@@ -29,15 +28,6 @@ from .support import (
 ASSIGNED = berlin(2026, 1, 13, 10, 0)  # a Tuesday: SDR first touch due 11:00, warning 10:45
 AWAY = (berlin(2026, 1, 13, 10, 30), berlin(2026, 1, 13, 14, 0))
 GOES_AWAY = berlin(2026, 1, 13, 10, 20)
-
-
-def handing_on() -> Definitions:
-    """The shipped definitions with every SLA policy set to ``out_of_office: hand_on``."""
-    shipped = definitions()
-    policies = tuple(
-        p.model_copy(update={"out_of_office": "hand_on"}) for p in shipped.sla.policies
-    )
-    return shipped.model_copy(update={"sla": shipped.sla.model_copy(update={"policies": policies})})
 
 
 @pytest.fixture
