@@ -77,6 +77,16 @@ class SlaHandlers:
             s.replace(c) for s, c in zip(existing, _end_others(existing, assigned), strict=True)
         ]
         await repository.save_changed(tx.connection, existing, ended)
+        clocks = await self._start(tx, assigned, existing)
+        started = [StoredClock(c, assigned.role, assigned.team) for c in clocks]
+        await repository.insert_new(tx.connection, started)
+        await self._apply_parked(tx, assigned, started)
+
+    async def _start(
+        self, tx: Transaction, assigned: LeadAssigned, existing: Sequence[StoredClock]
+    ) -> list[SlaClock]:
+        """The assignment's clocks: due at its announced deadlines, in the snapshot calendar,
+        paused for the rep's absences already known (policy ``pause``)."""
         policy = self._announced_policy(assigned)
         calendar = assignment_calendar(assigned.rep, policy, self.sla)
         facts = _facts(assigned, existing)
@@ -84,9 +94,7 @@ class SlaHandlers:
         absences = await self._absences(tx, assigned.rep_id)
         if absences and policy.out_of_office == "pause":
             clocks = [pause(clock, policy, calendar, absences) for clock in clocks]
-        started = [StoredClock(c, assigned.role, assigned.team) for c in clocks]
-        await repository.insert_new(tx.connection, started)
-        await self._apply_parked(tx, assigned, started)
+        return clocks
 
     async def on_sales_activity(self, event: CloudEvent, tx: Transaction) -> None:
         """Apply the rep's outcome to the assignment it is about, or park it until that exists."""
