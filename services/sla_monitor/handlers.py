@@ -68,6 +68,7 @@ class SlaHandlers:
         who accepted before the monitor saw the assignment is not chased for it.
         """
         assigned = parse_as(event, LeadAssigned)
+        absences = await self._absences(tx, assigned.rep_id)  # the rep before the lead, always
         await repository.lock_lead(tx.connection, assigned.lead_key)
         existing = await repository.load_lead(tx.connection, assigned.lead_key)
         if any(s.clock.assignment_id == assigned.assignment_id for s in existing):
@@ -77,13 +78,13 @@ class SlaHandlers:
             s.replace(c) for s, c in zip(existing, _end_others(existing, assigned), strict=True)
         ]
         await repository.save_changed(tx.connection, existing, ended)
-        clocks = await self._start(tx, assigned, existing)
+        clocks = self._start(assigned, existing, absences)
         started = [StoredClock(c, assigned.role, assigned.team) for c in clocks]
         await repository.insert_new(tx.connection, started)
         await self._apply_parked(tx, assigned, started)
 
-    async def _start(
-        self, tx: Transaction, assigned: LeadAssigned, existing: Sequence[StoredClock]
+    def _start(
+        self, assigned: LeadAssigned, existing: Sequence[StoredClock], absences: list[Absence]
     ) -> list[SlaClock]:
         """The assignment's clocks: due at its announced deadlines, in the snapshot calendar,
         paused for the rep's absences already known (policy ``pause``)."""
@@ -91,7 +92,6 @@ class SlaHandlers:
         calendar = assignment_calendar(assigned.rep, policy, self.sla)
         facts = _facts(assigned, existing)
         clocks = start_clocks(policy, calendar, facts, announced=_announced(assigned))
-        absences = await self._absences(tx, assigned.rep_id)
         if absences and policy.out_of_office == "pause":
             clocks = [pause(clock, policy, calendar, absences) for clock in clocks]
         return clocks
@@ -140,8 +140,13 @@ class SlaHandlers:
         return announced or self.sla.policy_for(assigned.role, assigned.route, assigned.team)
 
     async def _absences(self, tx: Transaction, rep_id: str) -> list[Absence]:
-        """The rep's out-of-office periods from the last roster change kept, if any."""
-        kept = await repository.load_rep(tx.connection, rep_id)
+        """The rep's out-of-office periods from the last roster change kept, if any.
+
+        The rep's row stays locked until the transaction ends, and is locked before any lead,
+        the order ``on_rep_updated`` takes them in: a roster change and an assignment of the rep
+        in two instances wait for each other instead of missing each other (or deadlocking).
+        """
+        kept = await repository.load_rep(tx.connection, rep_id, for_update=True)
         return _periods(kept) if kept is not None else []
 
     async def _apply_absences(
