@@ -87,6 +87,15 @@ class TestPause:
         tomorrow = (berlin(2026, 1, 14, 9, 0), berlin(2026, 1, 14, 17, 0))
         assert pause(first_touch, SDR, CALENDAR, [tomorrow]) == first_touch
 
+    def test_a_warning_already_given_is_not_given_again(self) -> None:
+        warned, _warning = due_actions(clocks()[0], berlin(2026, 1, 13, 10, 46))
+        assert warned.state is ClockState.WARNED
+        later = (berlin(2026, 1, 13, 10, 50), berlin(2026, 1, 13, 14, 0))
+        paused = pause(warned, SDR, CALENDAR, [later])
+        assert paused.due_at == berlin(2026, 1, 13, 14, 10)
+        _, fired = due_actions(paused, berlin(2026, 1, 13, 14, 10))
+        assert [type(action).__name__ for action in fired] == ["Breach", "Escalate"]
+
     def test_a_breached_clock_is_not_paused(self) -> None:
         breached, _ = due_actions(clocks()[0], berlin(2026, 1, 13, 11, 1))
         assert breached.state is ClockState.BREACHED
