@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import services.ingest.api
+from leadrelay.api_docs import docs_router
+from leadrelay.app.console import console_router
 from leadrelay.app.definitions import Definitions
 from leadrelay.app.lead_view import lead_view_router
 from leadrelay.app.registry import REGISTRY
@@ -37,7 +39,9 @@ accepted and the same request should be retried. Refusals are `application/probl
 def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
     """The API on an open ``runtime``: ingest's routes, then every registered service's."""
     metrics = IngestMetrics.create(runtime.registry)
-    app = FastAPI(title="LeadRelay", version="1", description=DESCRIPTION)
+    app = FastAPI(
+        title="LeadRelay", version="1", description=DESCRIPTION, docs_url=None, redoc_url=None
+    )  # /docs is served locally (leadrelay.api_docs): Swagger UI would load from a CDN
     app.state.api_token = runtime.settings.api_token.get_secret_value()
     app.include_router(services.ingest.api.build_router(runtime, metrics))
     app.include_router(
@@ -53,10 +57,12 @@ def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
 
 
 def service_routers(runtime: Runtime, definitions: Definitions) -> list[APIRouter]:
-    """The lead view (every service's part) and each service's own routes (the roster)."""
+    """The lead view (every service's part), the local API reference, each service's own routes
+    (the roster, the reports) and the console."""
     parts = [e.lead_view(runtime, definitions) for e in REGISTRY if e.lead_view is not None]
-    routers = [lead_view_router(runtime.store, parts)]
+    routers = [lead_view_router(runtime.store, parts), docs_router()]
     routers += [e.router(runtime, definitions) for e in REGISTRY if e.router is not None]
+    routers.append(console_router(runtime, definitions, parts))
     return routers
 
 

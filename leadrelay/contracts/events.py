@@ -370,6 +370,34 @@ class SlaEscalated(SlaClockEvent):
     escalated_to: Name | None = None
 
 
+class StageAttributes(Part):
+    """What reports slice a transition by, as known when it happened."""
+
+    source: Source | None = None
+    channel: Label | None = None
+    segment: Label | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    grade: Grade | None = None
+    rep_id: Id | None = None
+    team: Name | None = None
+
+
+class LeadStageChanged(EventPayload):
+    """A lead moved from one lifecycle stage to another."""
+
+    EVENT_TYPE = EventType.LEAD_STAGE_CHANGED.value
+
+    lead_key: Id
+    from_stage: Stage
+    to_stage: Stage
+    at: AwareDatetime
+    episode: Annotated[int, Field(ge=0)]
+    cause_event_id: Id
+    rule: Id
+    note: Text | None = None
+    attributes: StageAttributes
+
+
 class LeadRecycled(EventPayload):
     """A lead went back to marketing nurture."""
 
@@ -396,6 +424,7 @@ EVENT_MODELS: dict[str, type[EventPayload]] = {
         SlaWarning,
         SlaBreached,
         SlaEscalated,
+        LeadStageChanged,
         LeadRecycled,
         RepUpdated,
     )

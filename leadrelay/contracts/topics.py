@@ -23,6 +23,7 @@ class Topic(enum.StrEnum):
     SALES_READY = "sales-ready"
     ASSIGNMENTS = "assignments"
     SLA_EVENTS = "sla-events"
+    LIFECYCLE = "lifecycle"
     RECYCLED = "recycled"
     ROSTER = "roster"
     DEAD_LETTER = "dead-letter"
@@ -41,6 +42,7 @@ class EventType(enum.StrEnum):
     SLA_WARNING = "leadrelay.sla_warning.v1"
     SLA_BREACHED = "leadrelay.sla_breached.v1"
     SLA_ESCALATED = "leadrelay.sla_escalated.v1"
+    LEAD_STAGE_CHANGED = "leadrelay.lead_stage_changed.v1"
     LEAD_RECYCLED = "leadrelay.lead_recycled.v1"
     REP_UPDATED = "leadrelay.rep_updated.v1"
 
@@ -54,6 +56,7 @@ TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
         Topic.SALES_READY: (EventType.LEAD_SALES_READY,),
         Topic.ASSIGNMENTS: (EventType.LEAD_ASSIGNED, EventType.LEAD_REASSIGNMENT_REQUESTED),
         Topic.SLA_EVENTS: (EventType.SLA_WARNING, EventType.SLA_BREACHED, EventType.SLA_ESCALATED),
+        Topic.LIFECYCLE: (EventType.LEAD_STAGE_CHANGED,),
         Topic.RECYCLED: (EventType.LEAD_RECYCLED,),
         Topic.ROSTER: (EventType.REP_UPDATED,),  # keyed by rep id, not by lead key
         Topic.DEAD_LETTER: (),  # the original bytes of any message, not an event type of its own

@@ -14,8 +14,8 @@ into the lead at its original times, and later anonymous activity goes straight 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
@@ -77,6 +77,7 @@ class OutputTopics:
     scores: str
     sales_ready: str
     recycled: str
+    lifecycle: str
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class ScoringHandlers:
     scorecard: Scorecard
     topics: OutputTopics
     metrics: ScoringMetrics
+    segment_for: Callable[[int | None], str | None] = field(default=lambda _: None)
+    """The routing segment of a company size, for the lifecycle event's attributes."""
     cooldown: RecycleCooldown | None = None
     """The lifecycle's ``recycle_cooldown``; None: a recycled lead may re-qualify at once."""
 
@@ -231,6 +234,7 @@ class ScoringHandlers:
         state, score = decision.state, decision.score
         await save_lead(tx.connection, state, score, tx.now())
         self._record(event, tx, stored.state, state)
+        await self._publish_stage_changes(event, tx, stored.state, state, score.grade)
         if messages.score_signature(dump_score(score)) != messages.score_signature(stored.score):
             scored = messages.lead_scored(state, score)
             await self._publish(
@@ -256,6 +260,24 @@ class ScoringHandlers:
         self._record(event, tx, before, after)
         if after != before:
             await save_lead(tx.connection, after, None, tx.now())
+            await self._publish_stage_changes(event, tx, before, after, None)
+
+    async def _publish_stage_changes(
+        self,
+        event: CloudEvent,
+        tx: Transaction,
+        before: LeadState,
+        after: LeadState,
+        grade: str | None,
+    ) -> None:
+        """Announce each transition ``after`` recorded since ``before`` on the lifecycle topic."""
+        for change in after.changes_since(before):
+            attributes = messages.stage_attributes(
+                after, event, grade, self.segment_for(after.profile.company_size)
+            )
+            payload = messages.stage_changed(after, change, attributes)
+            cause = ("stage_changed", after.lead_key, change.cause_event_id, change.to_stage)
+            await self._publish(tx, self.topics.lifecycle, payload, cause, after.lead_key)
 
     async def _publish(
         self,

@@ -235,6 +235,28 @@ def test_leads_flow_from_marketing_to_sales_and_back(instance: Instance) -> None
     assert context["sla"]["first_touch_due"]
     recycled = _read(instance, "recycled", expected=1)
     assert any(e["data"]["lead_key"] == rejected for e in recycled)
+    _reports_and_console_read_the_run(client)
+
+
+def _reports_and_console_read_the_run(client: Client) -> None:
+    """Reporting consumed the flow above; the console and /docs are served locally."""
+    deadline = time.monotonic() + 60
+    stages: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        rows = client.http.get("/v1/reports/funnel", headers=client.api).json()["rows"]
+        stages = {row["stage"]: row["entered"] for row in rows}
+        if stages["sal"] >= 1 and stages["recycled"] >= 1 and stages["mql"] >= 3:
+            break
+        time.sleep(0.3)
+    assert stages["mql"] >= 3, stages
+    assert stages["sal"] >= 1, stages
+    assert stages["recycled"] >= 1, stages
+    sla = client.http.get("/v1/reports/sla", headers=client.api, params={"by": "policy"})
+    assert sum(row["breached"] for row in sla.json()["rows"]) >= 1
+    csv = client.http.get("/v1/reports/routing", headers=client.api | {"accept": "text/csv"})
+    assert csv.text.startswith("kind,rep,assignments")
+    assert client.http.get("/console/login").status_code == 200
+    assert "GET /v1/reports/funnel" in client.http.get("/docs").text
 
 
 def _has_escalated(view: dict[str, Any]) -> bool:

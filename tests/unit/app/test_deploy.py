@@ -40,7 +40,7 @@ DASHBOARD = DEPLOY / "grafana" / "leadrelay-dashboard.json"
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "docker-compose.yml"
 
-SERVICE_METRIC_MODULES = ("ingest", "scoring", "handoff", "sla_monitor")
+SERVICE_METRIC_MODULES = ("ingest", "scoring", "handoff", "sla_monitor", "reporting")
 SECRET_SETTINGS = frozenset(
     {
         "LEADRELAY_DATABASE_URL",

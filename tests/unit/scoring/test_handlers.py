@@ -375,3 +375,31 @@ async def test_a_visitor_keeps_only_the_activity_within_the_retention(
     assert {a.event_id for a in state.activities} == {"pv-today", "ebook"}
     [scored] = await scoring.published(TOPICS.scores)
     assert lines(scored)["page_view"]["source_event_ids"] == ["pv-today"]
+
+
+async def test_every_stage_transition_is_announced_once_on_the_lifecycle_topic(
+    scoring: ScoringHarness,
+) -> None:
+    await qualify_ada(scoring)
+    await scoring.deliver(
+        sales("acc", T0 + timedelta(hours=1), "accepted"),
+        sales("rej", T0 + timedelta(hours=2), "rejected", reason="no budget"),
+    )
+    state = await scoring.state(ADA_KEY)
+    await scoring.apply(sales("rej", T0 + timedelta(hours=2), "rejected", reason="no budget"))
+
+    changes = await scoring.published(TOPICS.lifecycle)
+    for change in changes:
+        validate_event(change)
+    moves = [(c.data["from_stage"], c.data["to_stage"], c.data["episode"]) for c in changes]
+    assert moves == [("anonymous", "lead", 0), ("lead", "mql", 1), ("mql", "sal", 1),
+                     ("sal", "recycled", 1)]  # fmt: skip
+    assert [c.data["at"] for c in changes] == [
+        t.at.isoformat().replace("+00:00", "Z") for t in state.history
+    ]
+    accepted, rejected = changes[2].data, changes[3].data
+    assert (accepted["cause_event_id"], accepted["attributes"]["rep_id"]) == ("acc", "rep-7")
+    assert (rejected["rule"], rejected["note"]) == (state.history[-1].rule, "no budget")
+    assert changes[1].data["attributes"]["grade"] == "A"
+    assert changes[0].data["attributes"]["country"] == state.profile.country
+    assert len({c.id for c in changes}) == 4
