@@ -16,7 +16,7 @@ from fastapi import APIRouter
 
 from leadrelay.app.definitions import Definitions
 from leadrelay.app.lead_view import read_lead
-from leadrelay.app.registry import business_time, roster_weights
+from leadrelay.app.registry import business_time, marketing_sla, roster_weights
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.read_model import LeadViewPart
 from leadrelay.store.unit_of_work import Store
@@ -37,7 +37,12 @@ def console_router(
     async def lead(lead_key: str) -> dict[str, Any] | None:
         return await read_lead(runtime.store, parts, lead_key)
 
-    reports = Reports(runtime.store, business_time(definitions), roster_weights(definitions))
+    reports = Reports(
+        runtime.store,
+        business_time(definitions),
+        roster_weights(definitions),
+        marketing_sla(definitions),
+    )
     roster = HandoffRoster(runtime.store, definitions.roster)
     return Console(reports, lead, roster).router()
 

@@ -17,6 +17,9 @@ from leadrelay.api_auth import ApiToken
 from leadrelay.store.read_model import LeadViewPart
 from leadrelay.store.unit_of_work import Store
 
+NO_SUCH_LEAD = "no lead has this id (a lead id is its lead key, lk_..., never an email address)"
+"""The 404 detail: it never repeats the id asked for, which a caller may have set to an email."""
+
 
 def lead_view_router(store: Store, parts: Sequence[LeadViewPart]) -> APIRouter:
     """The read route; the first part (scoring's) decides whether the lead exists."""
@@ -27,7 +30,7 @@ def lead_view_router(store: Store, parts: Sequence[LeadViewPart]) -> APIRouter:
         """One lead: stage, scores with breakdown, timeline, assignment and SLA clocks."""
         merged = await read_lead(store, parts, lead_id)
         if merged is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no lead {lead_id}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, NO_SUCH_LEAD)
         return merged
 
     return router

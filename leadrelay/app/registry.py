@@ -45,6 +45,11 @@ def business_time(definitions: Definitions) -> BusinessTime:
     return partial(business_time_between, definitions.sla.calendar())
 
 
+def marketing_sla(definitions: Definitions) -> bool:
+    """Whether the ``sla:`` section gives marketing a clock on recycled leads."""
+    return definitions.sla.marketing is not None
+
+
 def roster_weights(definitions: Definitions) -> dict[str, RosterEntry]:
     """Each rep's team and round-robin weight, from the ``roster:`` section."""
     return {rep.id: RosterEntry(rep.team, rep.weight) for rep in definitions.roster.reps}
@@ -101,10 +106,10 @@ REGISTRY: tuple[ServiceEntry, ...] = (
         "reporting",
         services.reporting.migrations.LOCATION,
         consumer=lambda runtime, d: services.reporting.service.build_service(
-            runtime, business_time(d), roster_weights(d)
+            runtime, business_time(d), roster_weights(d), marketing_sla=marketing_sla(d)
         ),
         router=lambda runtime, d: services.reporting.api.build_router(
-            runtime, business_time(d), roster_weights(d)
+            runtime, business_time(d), roster_weights(d), marketing_sla=marketing_sla(d)
         ),
     ),
 )

@@ -49,7 +49,8 @@ SalesOutcome = Literal[
     "won",
     "lost",
 ]
-SlaClock = Literal["first_touch", "acceptance"]
+SlaClock = Literal["first_touch", "acceptance", "marketing_acknowledgement"]
+MarketingActivityKind = Literal["nurture_enrolled"]
 RecycleReason = Literal["sla_breached", "rejected_by_sales", "disqualified", "lost", "manual"]
 
 
@@ -166,6 +167,17 @@ class SalesActivity(EventPayload):
     occurred_at: AwareDatetime
     crm: Label | None = None
     assignment_id: Id | None = None
+
+
+class MarketingActivity(EventPayload):
+    """The MAP acknowledged a recycled lead (e.g. enrolled it in a nurture program)."""
+
+    EVENT_TYPE = EventType.MARKETING_ACTIVITY.value
+
+    lead_key: Id
+    activity: MarketingActivityKind
+    program: Label | None = None
+    occurred_at: AwareDatetime
 
 
 class LeadScored(EventPayload):
@@ -417,6 +429,7 @@ EVENT_MODELS: dict[str, type[EventPayload]] = {
         WebActivity,
         FormSubmitted,
         SalesActivity,
+        MarketingActivity,
         LeadScored,
         LeadSalesReady,
         LeadAssigned,

@@ -45,6 +45,7 @@ class EventType(enum.StrEnum):
     LEAD_STAGE_CHANGED = "leadrelay.lead_stage_changed.v1"
     LEAD_RECYCLED = "leadrelay.lead_recycled.v1"
     REP_UPDATED = "leadrelay.rep_updated.v1"
+    MARKETING_ACTIVITY = "leadrelay.marketing_activity.v1"
 
 
 TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
@@ -57,7 +58,7 @@ TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
         Topic.ASSIGNMENTS: (EventType.LEAD_ASSIGNED, EventType.LEAD_REASSIGNMENT_REQUESTED),
         Topic.SLA_EVENTS: (EventType.SLA_WARNING, EventType.SLA_BREACHED, EventType.SLA_ESCALATED),
         Topic.LIFECYCLE: (EventType.LEAD_STAGE_CHANGED,),
-        Topic.RECYCLED: (EventType.LEAD_RECYCLED,),
+        Topic.RECYCLED: (EventType.LEAD_RECYCLED, EventType.MARKETING_ACTIVITY),
         Topic.ROSTER: (EventType.REP_UPDATED,),  # keyed by rep id, not by lead key
         Topic.DEAD_LETTER: (),  # the original bytes of any message, not an event type of its own
     }

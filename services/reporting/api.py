@@ -101,7 +101,12 @@ def _route(reports: Reports, name: str) -> Callable[..., Awaitable[Response]]:
 
 
 def build_router(
-    runtime: Runtime, business_time: BusinessTime, roster: Mapping[str, RosterEntry]
+    runtime: Runtime,
+    business_time: BusinessTime,
+    roster: Mapping[str, RosterEntry],
+    *,
+    marketing_sla: bool = False,
 ) -> APIRouter:
-    """The report routes on the runtime's store (what the composition root mounts)."""
-    return reports_router(Reports(runtime.store, business_time, roster))
+    """The report routes on the runtime's store (what the composition root mounts);
+    ``marketing_sla``: the SLA report has marketing's policy row."""
+    return reports_router(Reports(runtime.store, business_time, roster, marketing_sla))

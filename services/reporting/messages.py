@@ -14,6 +14,7 @@ from leadrelay.contracts.events import (
     LeadRecycled,
     LeadScored,
     LeadStageChanged,
+    MarketingActivity,
     SalesActivity,
     SlaBreached,
     SlaClockEvent,
@@ -23,6 +24,7 @@ from leadrelay.contracts.events import (
 )
 from leadrelay.contracts.topics import EventType
 from services.reporting.domain import (
+    Acknowledgement,
     Assignment,
     Engagement,
     Recycle,
@@ -31,7 +33,7 @@ from services.reporting.domain import (
     Touch,
 )
 
-Fact = StageChange | Assignment | Touch | SlaSignal | Recycle | Engagement
+Fact = StageChange | Assignment | Touch | SlaSignal | Recycle | Engagement | Acknowledgement
 
 
 def stage_change(event: CloudEvent) -> StageChange:
@@ -101,6 +103,11 @@ def recycle(event: CloudEvent) -> Recycle:
     )
 
 
+def acknowledgement(event: CloudEvent) -> Acknowledgement:
+    data = parse_as(event, MarketingActivity)
+    return Acknowledgement(event.id, data.lead_key, data.activity, data.occurred_at)
+
+
 def engagement(event: CloudEvent) -> Engagement:
     data = parse_as(event, LeadScored)
     return Engagement(event.id, data.lead_key, data.engagement_score, data.scored_at)
@@ -116,6 +123,7 @@ CONVERTERS: Mapping[str, Callable[[CloudEvent], Fact | None]] = {
     EventType.SLA_ESCALATED.value: _sla_signal("escalated", SlaEscalated),
     EventType.LEAD_RECYCLED.value: recycle,
     EventType.LEAD_SCORED.value: engagement,
+    EventType.MARKETING_ACTIVITY.value: acknowledgement,
 }
 """Event type -> the fact it becomes (None: nothing to keep)."""
 
@@ -126,7 +134,8 @@ def fact_of(event: CloudEvent) -> Fact | None:
 
 
 FACT_KINDS: Mapping[str, type[Fact]] = {
-    cls.__name__: cls for cls in (StageChange, Assignment, Touch, SlaSignal, Recycle, Engagement)
+    cls.__name__: cls
+    for cls in (StageChange, Assignment, Touch, SlaSignal, Recycle, Engagement, Acknowledgement)
 }
 """The ``kind`` column's values: the fact class names."""
 

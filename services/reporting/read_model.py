@@ -52,6 +52,8 @@ class Reports:
     store: Store
     business_time: BusinessTime
     roster: Mapping[str, RosterEntry]
+    marketing_sla: bool = False
+    """Whether the definitions give marketing a clock on recycled leads (``sla.marketing``)."""
 
     async def history(self, until: datetime, lead_key: str | None = None) -> History:
         async with self.store.read() as connection:
@@ -68,7 +70,7 @@ class Reports:
         if name == "speed-to-lead":
             return speed_to_lead(history, window, self.business_time, by)
         if name == "sla":
-            return sla(history, window, by)
+            return sla(history, window, by, marketing=self.marketing_sla)
         if name == "recycled":
             return recycled(history, window, by)
         return routing(history, window, self.roster, by)

@@ -60,12 +60,17 @@ class Headlines:
 
 
 def build_service(
-    runtime: Runtime, business_time: BusinessTime, roster: Mapping[str, RosterEntry]
+    runtime: Runtime,
+    business_time: BusinessTime,
+    roster: Mapping[str, RosterEntry],
+    *,
+    marketing_sla: bool = False,
 ) -> ServiceSpec:
-    """Reporting on ``runtime``: the consumer of the public topics and the gauge refresher."""
+    """Reporting on ``runtime``: the consumer of the public topics and the gauge refresher;
+    ``marketing_sla``: the SLA report has marketing's policy row."""
     metrics = ReportingMetrics.create(runtime.registry)
     handlers = ReportingHandlers(metrics)
-    headlines = Headlines(Reports(runtime.store, business_time, roster), metrics)
+    headlines = Headlines(Reports(runtime.store, business_time, roster, marketing_sla), metrics)
     return ServiceSpec(
         name=NAME, consumes=CONSUMES, handlers=handlers.table(), background=[headlines.run]
     )

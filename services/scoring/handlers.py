@@ -3,7 +3,8 @@
 The consume loop has already deduplicated the event and opened the transaction; everything a
 handler writes or publishes commits with the inbox row or not at all. Domain refusals
 (``InvalidTransition``, ``UnknownOutcome``) propagate, so the runtime retries and then
-dead-letters the event for a person to look at; stale or repeated facts are no-ops in the domain.
+dead-letters the event for a person to look at; stale or repeated facts are no-ops in the domain,
+and a sales outcome the lead's stage rules out is recorded on the lead as ignored and counted.
 
 Identity: activity by a visitor not yet known arrives under its anonymous id, on another
 partition than the lead's, and before or after the form that identifies the visitor. It waits
@@ -153,12 +154,24 @@ class ScoringHandlers:
             rep_id=data.rep_id, assignment_id=data.assignment_id,
         )  # fmt: skip
         await self._save_stage(event, tx, before, after)
+        if len(after.ignored) > len(known.ignored):
+            ignored = self.metrics.sales_outcomes_ignored.labels(data.outcome, after.stage.value)
+            tx.after_commit(ignored.inc)
+            log.info(
+                "ignored a sales outcome for lead %s: %s", after.lead_key, after.ignored[-1].reason
+            )
         reason = _sent_back_by_sales(known, after)
         if reason is not None:
             recycled = messages.lead_recycled(after.lead_key, reason, data)
             await self._publish(
                 tx, self.topics.recycled, recycled, ("recycled", event.id), after.lead_key
             )
+
+    def _note_ignored(self, tx: Transaction, outcome: str, lead: LeadState) -> None:
+        """Count and log a sales outcome the lead's stage ruled out (it is on the timeline)."""
+        counter = self.metrics.sales_outcomes_ignored.labels(outcome, lead.stage.value)
+        tx.after_commit(counter.inc)
+        log.info("ignored a sales outcome for lead %s: %s", lead.lead_key, lead.ignored[-1].reason)
 
     async def on_lead_assigned(self, event: CloudEvent, tx: Transaction) -> None:
         """Remember who holds the lead, so a rejection by a rep it was taken from is known."""

@@ -65,6 +65,7 @@ class SlaMonitor:
                 EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
                 EventType.LEAD_RECYCLED: self.handlers.on_lead_recycled,
                 EventType.REP_UPDATED: self.handlers.on_rep_updated,
+                EventType.MARKETING_ACTIVITY: self.handlers.on_marketing_activity,
             },
             background=[self.firing.run, self.expiry.run],
         )

@@ -3,6 +3,7 @@
 from services.reporting.domain.facts import (
     EXITS,
     MAIN_PATH,
+    Acknowledgement,
     Assignment,
     Engagement,
     History,
@@ -32,6 +33,7 @@ __all__ = [
     "ROUTING_BY",
     "SLA_BY",
     "SPEED_BY",
+    "Acknowledgement",
     "Assignment",
     "BusinessTime",
     "Cell",

@@ -94,6 +94,16 @@ class Recycle:
 
 
 @dataclass(frozen=True)
+class Acknowledgement:
+    """The MAP acknowledged a recycled lead (``activity``: e.g. ``nurture_enrolled``)."""
+
+    event_id: str
+    lead_key: str
+    activity: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Engagement:
     """A lead's engagement score at one moment (from ``lead_scored``)."""
 
@@ -113,6 +123,7 @@ class History:
     signals: tuple[SlaSignal, ...] = ()
     recycles: tuple[Recycle, ...] = ()
     engagement: tuple[Engagement, ...] = ()
+    acknowledgements: tuple[Acknowledgement, ...] = ()
 
     @classmethod
     def of(
@@ -123,6 +134,7 @@ class History:
         signals: Iterable[SlaSignal] = (),
         recycles: Iterable[Recycle] = (),
         engagement: Iterable[Engagement] = (),
+        acknowledgements: Iterable[Acknowledgement] = (),
     ) -> History:
         """A history from facts in any order."""
         return cls(
@@ -132,6 +144,7 @@ class History:
             tuple(sorted(signals, key=lambda s: (s.at, s.event_id))),
             tuple(sorted(recycles, key=lambda r: (r.at, r.event_id))),
             tuple(sorted(engagement, key=lambda e: (e.at, e.event_id))),
+            tuple(sorted(acknowledgements, key=lambda a: (a.at, a.event_id))),
         )
 
     @classmethod
@@ -144,7 +157,7 @@ class History:
 
         return cls.of(
             of_kind(StageChange), of_kind(Assignment), of_kind(Touch), of_kind(SlaSignal),
-            of_kind(Recycle), of_kind(Engagement),
+            of_kind(Recycle), of_kind(Engagement), of_kind(Acknowledgement),
         )  # fmt: skip
 
     def assignment(self, assignment_id: str) -> Assignment | None:

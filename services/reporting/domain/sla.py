@@ -6,13 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.reporting.domain.facts import Assignment, History, Touch
+from services.reporting.domain.facts import Assignment, History, Recycle, Touch
 from services.reporting.domain.report import ALL, Report, Row, dimension, grouped
 from services.reporting.domain.stats import Window, rate
 
 SLA_BY = ("policy", "rep", "team")
 ACCEPTING = frozenset({"accepted", "qualified", "opportunity_created", "won"})
 """Outcomes that stop an acceptance clock (a rep who qualified a lead has accepted it)."""
+MARKETING = "marketing"
+"""The policy of marketing's clock on a recycled lead (the SLA monitor's ``sla.marketing``)."""
+MARKETING_CLOCK = "marketing_acknowledgement"
 
 
 @dataclass(frozen=True)
@@ -25,17 +28,35 @@ class Clock:
     outcome: str
 
 
-def sla(history: History, window: Window, by: str | None = None) -> Report:
+def sla(history: History, window: Window, by: str | None = None, marketing: bool = False) -> Report:
     """Per policy, rep or team, for assignments made within the window: clocks met (stopped by
     the rep before the deadline), breached (the monitor said so), open (neither yet);
-    compliance = met / (met + breached); warnings, escalations, reassignments and recycles."""
+    compliance = met / (met + breached); warnings, escalations, reassignments and recycles.
+
+    With ``marketing`` (the definitions have ``sla.marketing``), ``by=policy`` adds the row of
+    policy ``marketing``: one clock per lead recycled within the window (see
+    :func:`marketing_outcome`)."""
     dim = dimension(by, SLA_BY)
     chosen = [a for a in history.assignments if window.holds(a.assigned_at) and a.policy]
     label = _label(dim)
     rows = [
         _row(history, dim, group, members) for group, members in grouped(chosen, label, dim).items()
     ]
+    if marketing and dim == "policy":
+        rows.append(_marketing_row(history, window))
     return Report("sla", window, dim, tuple(rows))
+
+
+def marketing_outcome(history: History, recycle: Recycle) -> str:
+    """What became of marketing's clock on ``recycle``: ``breached`` when the monitor said so,
+    ``met`` when the MAP acknowledged the lead after the recycle, else ``open`` (as in the
+    monitor, only an acknowledgement ends the clock, which it started under the recycle's id)."""
+    if _breached(history, recycle.event_id, MARKETING_CLOCK):
+        return "breached"
+    acknowledged = any(
+        a.lead_key == recycle.lead_key and a.at >= recycle.at for a in history.acknowledgements
+    )
+    return "met" if acknowledged else "open"
 
 
 def clocks(history: History, assignment: Assignment) -> list[Clock]:
@@ -59,12 +80,17 @@ def _label(dim: str) -> Callable[[Assignment], str | None]:
     return label
 
 
-def _outcome(history: History, assignment: Assignment, kind: str, due: datetime) -> str:
-    breached = any(
-        s.kind == "breached" and s.assignment_id == assignment.assignment_id and s.clock == kind
+def _breached(history: History, clock_owner: str, kind: str) -> bool:
+    """Whether the monitor announced the breach of clock ``kind`` of ``clock_owner`` (an
+    assignment id, or a recycle's event id for marketing's clock)."""
+    return any(
+        s.kind == "breached" and s.assignment_id == clock_owner and s.clock == kind
         for s in history.signals
     )
-    if breached:
+
+
+def _outcome(history: History, assignment: Assignment, kind: str, due: datetime) -> str:
+    if _breached(history, assignment.assignment_id, kind):
         return "breached"
     stops = (t for t in history.touches if _stops(assignment, kind, t))
     return "met" if any(t.occurred_at <= due for t in stops) else "open"
@@ -86,7 +112,17 @@ def _stops(assignment: Assignment, kind: str, touch: Touch) -> bool:
 
 def _row(history: History, dim: str, group: str, members: list[Assignment]) -> Row:
     outcomes = [c.outcome for a in members for c in clocks(history, a)]
-    ids = {a.assignment_id for a in members}
+    return _counts(history, dim, group, outcomes, {a.assignment_id for a in members})
+
+
+def _marketing_row(history: History, window: Window) -> Row:
+    chosen = [r for r in history.recycles if window.holds(r.at)]
+    outcomes = [marketing_outcome(history, r) for r in chosen]
+    return _counts(history, "policy", MARKETING, outcomes, {r.event_id for r in chosen})
+
+
+def _counts(history: History, dim: str, group: str, outcomes: list[str], ids: set[str]) -> Row:
+    """The row of clocks with ``outcomes`` whose signals name one of ``ids``."""
     met, breached = outcomes.count("met"), outcomes.count("breached")
 
     def signals(kind: str) -> int:

@@ -9,6 +9,7 @@ import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -20,7 +21,8 @@ from sqlalchemy import delete, func, select
 from leadrelay.app.definitions import load_definitions
 from leadrelay.app.registry import business_time
 from leadrelay.app.schema import upgrade_async
-from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.contracts.envelope import CloudEvent, new_event
+from leadrelay.contracts.events import MarketingActivity
 from leadrelay.contracts.topics import topic_for_event_type
 from leadrelay.runtime.service import Runtime, ServiceSpec, open_runtime, run_services
 from leadrelay.settings import load_settings
@@ -31,7 +33,7 @@ from services.reporting.service import CONSUMES, build_service
 from services.reporting.tables import reporting_facts
 from tests.integration.runtime.effects import produce, wait_until
 from tests.unit.reporting import expected
-from tests.unit.reporting.history import ROSTER, WINDOW, known_history, reports_on
+from tests.unit.reporting.history import ROSTER, WINDOW, at, known_history, reports_on
 
 TOKEN = "reporting-test-token"
 
@@ -167,6 +169,23 @@ async def test_a_rebuild_from_the_topics_gives_the_same_table(reporting: Running
     reporting.start(rebuild)
     await wait_until(lambda: _has(reporting, FACTS))
     assert await reporting.rows() == before
+
+
+async def test_the_sla_report_has_marketings_policy_row(reporting: RunningReporting) -> None:
+    """Lead B, recycled Monday 12:00, enrolled in nurture by the MAP at 15:00: marketing met."""
+    enrolled = MarketingActivity(
+        lead_key="B", activity="nurture_enrolled", occurred_at=at("15:00"), program="recycled"
+    )
+    event = new_event(enrolled.EVENT_TYPE, "/tests", enrolled, subject="B")
+    await reporting.deliver([event])
+    await wait_until(lambda: _has(reporting, FACTS + 1))
+    reports = replace(reports_on(reporting.runtime.store), marketing_sla=True)
+    report = await reports.report("sla", WINDOW, "policy")
+    assert list(report.rows) == [
+        *expected.SLA_BY_POLICY,
+        {"policy": "marketing", "clocks": 1, "met": 1, "breached": 0, "open": 0,
+         "compliance": 1.0, "warnings": 0, "escalations": 0, "reassignments": 0, "recycles": 0},
+    ]  # fmt: skip
 
 
 async def _counted(running: RunningReporting, name: str, at_least: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from leadrelay.contracts.envelope import CloudEvent, stable_event_id
 from leadrelay.contracts.schemas import validate_event
-from services.scoring.domain import InvalidTransition, Stage
+from services.scoring.domain import Stage
 from services.scoring.handlers import SOURCE
 from tests.unit.scoring.service_events import (
     ADA_COOKIE,
@@ -268,17 +269,26 @@ async def test_a_recycle_of_a_lead_scoring_never_saw_is_skipped(scoring: Scoring
     assert await scoring.view("lk_unknown") is None
 
 
-async def test_a_fact_contradicting_the_stage_is_refused_and_changes_nothing(
+async def test_a_sales_outcome_the_stage_rules_out_is_on_the_timeline_counted_not_retried(
     scoring: ScoringHarness,
 ) -> None:
     await scoring.deliver(form("ebook", T0), sales("won", T0 + timedelta(days=30), "won"))
     customer = await scoring.state(ADA_KEY)
     assert customer.stage is Stage.CUSTOMER
 
-    with pytest.raises(InvalidTransition):
-        await scoring.deliver(sales("lost", T0 + timedelta(days=31), "lost"))
-    assert await scoring.state(ADA_KEY) == customer
+    await scoring.deliver(sales("lost", T0 + timedelta(days=31), "lost"))  # does not raise
+    after = await scoring.state(ADA_KEY)
+    assert replace(after, ignored=()) == customer
     assert await scoring.published(TOPICS.recycled) == []
+    view = await scoring.view(ADA_KEY)
+    assert view is not None
+    [entry] = [e for e in view["timeline"] if e["kind"] == "ignored"]
+    assert entry["fact"] == "sales_outcome:lost"
+    assert "customer" in entry["reason"]
+    counted = scoring.metric(
+        "leadrelay_scoring_sales_outcomes_ignored_total", outcome="lost", stage="customer"
+    )
+    assert counted == 1.0
 
 
 async def test_a_shared_device_does_not_give_one_persons_history_to_another(
