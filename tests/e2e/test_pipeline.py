@@ -91,8 +91,11 @@ def instance(
 def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> str:
     """Wait for ``leadrelay up``; return the broker address it printed."""
     wait_until_ready(process, url, log, within=START_WITHIN)
-    found = re.search(r"leadrelay: broker\s+(\S+)", log.read_text())
-    assert found, "leadrelay up did not print where the broker listens"
+    deadline = time.monotonic() + START_WITHIN
+    while (found := re.search(r"leadrelay: broker\s+(\S+)", log.read_text())) is None:
+        # /readyz can answer before `up` has logged its endpoints: poll for the line.
+        assert time.monotonic() < deadline, "leadrelay up did not print where the broker listens"
+        time.sleep(0.1)
     return found.group(1)
 
 
