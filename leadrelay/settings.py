@@ -5,11 +5,14 @@ Nothing here is built at import time: call :func:`load_settings` from a bootstra
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leadrelay.durations import parse_elapsed
 
 DEV_SECRET = "dev-only-change-me"  # noqa: S105 - refused in production by the validator
 
@@ -61,7 +64,14 @@ class Settings(BaseSettings):
     """SLA clock acceleration for demos (`leadrelay simulate`); 1.0 in production."""
     sla_poll_seconds: float = Field(default=1.0, gt=0)
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
-    """How often scoring deletes visitors idle for the scorecard's ``engagement.retention``."""
+    """How often the retention sweeps run (scoring's idle visitors, the archive's old events)."""
+    archive_retention: timedelta = timedelta(days=180)
+    """How long the archive keeps input events for ``leadrelay replay`` (``"180d"``, ``"26w"``)."""
+
+    @field_validator("archive_retention", mode="before")
+    @classmethod
+    def _elapsed(cls, value: object) -> timedelta:
+        return parse_elapsed(value)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:
