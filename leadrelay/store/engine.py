@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -20,13 +21,18 @@ def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
     SQLite allows one writer at a time. Starting every transaction with ``BEGIN IMMEDIATE``
     makes writers queue on the busy timeout instead of failing half-way with "database is
     locked" when two read transactions both try to upgrade to write.
+
+    An in-memory SQLite URL (``sqlite+aiosqlite://``) gives one private database on a single
+    shared connection, gone when the engine is disposed: replay's sandbox.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+        engine = create_async_engine(url)
+    else:
+        engine = create_async_engine(url, poolclass=StaticPool)
     _configure_sqlite(engine)
     return engine
 
