@@ -72,6 +72,22 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--lead", default=None, help="show this lead key's stages in both runs")
     replay.add_argument("--format", choices=("text", "json"), default="text")
     replay.set_defaults(command=_replay)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="weigh the scorecard against sales outcomes; write a draft file"
+    )
+    calibrate.add_argument("--since", default="180d", help="history this recent (default 180d)")
+    calibrate.add_argument(
+        "--output", type=Path, default=Path("calibrated-definitions.yaml"), help="the draft"
+    )
+    calibrate.add_argument(
+        "--sql-value",
+        type=float,
+        default=3.0,
+        help="how many unproductive hand-offs one SQL is worth (the threshold's objective)",
+    )
+    calibrate.add_argument("--format", choices=("text", "json"), default="text")
+    calibrate.set_defaults(command=_calibrate)
     return parser
 
 
@@ -158,6 +174,30 @@ def _replay(args: argparse.Namespace) -> int:
 
     report = asyncio.run(replay())
     print(json.dumps(report, indent=2) if args.format == "json" else render_text(report))
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from leadrelay.app import calibrate
+    from leadrelay.app.definitions import default_definitions_text
+    from leadrelay.app.replay import load_history
+
+    settings = _settings()
+    live = _definitions_or_exit(settings.definitions)
+    since = _since(args.since)
+
+    async def run() -> calibrate.Calibration:
+        history = await load_history(settings.database_url, since)
+        return await calibrate.calibrate(history, live, args.sql_value)
+
+    result = asyncio.run(run())
+    path = settings.definitions
+    live_text = path.read_text(encoding="utf-8") if path else default_definitions_text()
+    args.output.write_text(calibrate.draft_text(live_text, result, since), encoding="utf-8")
+    if args.format == "json":
+        print(json.dumps(calibrate.report(result) | {"draft": str(args.output)}, indent=2))
+    else:
+        print(calibrate.render_text(result) + f"\n\ndraft written to {args.output}")
     return 0
 
 

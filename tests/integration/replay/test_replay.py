@@ -4,76 +4,18 @@ and a draft raising the MQL threshold loses exactly the leads that only reached 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from leadrelay.app.cli import main
 from leadrelay.app.definitions import Definitions, default_definitions_text, load_definitions
 from leadrelay.app.replay import load_history, run_scoring
 from leadrelay.app.replay_report import compare, sources_of
-from leadrelay.app.schema import upgrade_async
-from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.events import LeadSalesReady, parse_as
-from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import outbox
-from leadrelay.store.unit_of_work import Store
-from services.archive.handlers import ArchiveHandlers
-from services.archive.metrics import ArchiveMetrics
-from services.scoring.domain import LeadState
-from services.scoring.handlers import ScoringHandlers
-from services.scoring.metrics import ScoringMetrics
-from services.scoring.repository import lead_states
-from tests.integration.replay.history import Lead, generate
-from tests.unit import delivery
-from tests.unit.scoring.service_events import MovableClock
-from tests.unit.scoring.support import TOPICS
-
-PROCESSING_LAG = timedelta(seconds=3)
-"""How long after its CloudEvent time production applies each event."""
-
-
-class Production:
-    """Scoring and the archive, as deployed, on the test's database."""
-
-    def __init__(self, store: Store, clock: MovableClock, definitions: Definitions) -> None:
-        self.store, self.clock = store, clock
-        registry = CollectorRegistry()
-        self.scoring = ScoringHandlers(
-            definitions.scorecard, TOPICS, ScoringMetrics.create(registry)
-        ).table()
-        self.archive = ArchiveHandlers(ArchiveMetrics.create(registry)).table()
-
-    async def receive(self, events: list[CloudEvent]) -> None:
-        for event in events:
-            self.clock.now = event.time + PROCESSING_LAG
-            await delivery.deliver(self.store, "archive", self.archive, event)
-            if event.type in self.scoring:
-                await delivery.deliver(self.store, "scoring", self.scoring, event)
-
-    async def states(self) -> dict[str, LeadState]:
-        async with self.store.engine.connect() as connection:
-            return await lead_states(connection)
-
-    async def handoffs(self) -> tuple[LeadSalesReady, ...]:
-        published = await delivery.published(self.store, TOPICS.sales_ready)
-        return tuple(parse_as(event, LeadSalesReady) for event in published)
-
-
-@pytest.fixture
-async def production(database_url: str) -> AsyncIterator[tuple[Production, list[Lead], str]]:
-    await upgrade_async(database_url)
-    engine = create_engine_for(database_url)
-    clock = MovableClock()
-    prod = Production(Store(engine, clock=clock), clock, load_definitions())
-    leads, events = generate()
-    await prod.receive(events)
-    yield prod, leads, database_url
-    await engine.dispose()
+from tests.integration.replay.conftest import Production
+from tests.integration.replay.history import Lead
 
 
 def raised_threshold(minimum: float) -> Definitions:
