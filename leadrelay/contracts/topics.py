@@ -40,6 +40,7 @@ class EventType(enum.StrEnum):
     SLA_WARNING = "leadrelay.sla_warning.v1"
     SLA_BREACHED = "leadrelay.sla_breached.v1"
     SLA_ESCALATED = "leadrelay.sla_escalated.v1"
+    SLA_AT_RISK = "leadrelay.sla_at_risk.v1"
     LEAD_RECYCLED = "leadrelay.lead_recycled.v1"
 
 
@@ -51,7 +52,12 @@ TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
         Topic.LEAD_SCORES: (EventType.LEAD_SCORED,),
         Topic.SALES_READY: (EventType.LEAD_SALES_READY,),
         Topic.ASSIGNMENTS: (EventType.LEAD_ASSIGNED, EventType.LEAD_REASSIGNMENT_REQUESTED),
-        Topic.SLA_EVENTS: (EventType.SLA_WARNING, EventType.SLA_BREACHED, EventType.SLA_ESCALATED),
+        Topic.SLA_EVENTS: (
+            EventType.SLA_WARNING,
+            EventType.SLA_BREACHED,
+            EventType.SLA_ESCALATED,
+            EventType.SLA_AT_RISK,
+        ),
         Topic.RECYCLED: (EventType.LEAD_RECYCLED,),
         Topic.DEAD_LETTER: (),  # the original bytes of any message, not an event type of its own
     }
