@@ -165,7 +165,9 @@ def _replay(args: argparse.Namespace) -> int:
     live = _definitions_or_exit(settings.definitions)
 
     async def replay() -> dict[str, Any]:
-        history = await load_history(settings.database_url, _since(args.since))
+        history = await load_history(
+            settings.database_url, _since(args.since), topic_prefix=settings.topic_prefix
+        )
         live_run = await run_scoring(history, live.scorecard)
         draft_run = await run_scoring(history, draft.scorecard)
         return compare(live_run, draft_run, sources_of(history), args.lead) | {
@@ -187,7 +189,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     since = _since(args.since)
 
     async def run() -> calibrate.Calibration:
-        history = await load_history(settings.database_url, since)
+        history = await load_history(
+            settings.database_url, since, topic_prefix=settings.topic_prefix
+        )
         return await calibrate.calibrate(history, live, args.sql_value)
 
     result = asyncio.run(run())

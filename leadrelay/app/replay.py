@@ -3,8 +3,10 @@
 Replay does not copy any rule. It runs the scoring service's own handler table (the code
 ``leadrelay run scoring`` runs, hence the same domain functions and the same visitor linking)
 in a sandbox: a private in-memory SQLite database with the whole schema, an inbox and an outbox
-that nothing relays, and a clock set to the time the archive received each event. Production
-is only read (the archive table), never written, and no topic is touched.
+that nothing relays. Events are applied in the order production's scoring group processed them
+and with the clock at that moment (its inbox rows), since the archive's own consumer group
+interleaves the partitions differently; the archive's receipt time stands in for events that
+group has no row for. Production is only read, never written, and no topic is touched.
 
 Each run gives every lead's final state (its stage history with the rule behind each change)
 and the hand-offs it would have published; :mod:`leadrelay.app.replay_report` compares two runs.
@@ -26,7 +28,7 @@ from leadrelay.app.tables import metadata
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.errors import ContractError
 from leadrelay.contracts.events import LeadSalesReady, parse_as
-from leadrelay.contracts.topics import Topic, topic_name
+from leadrelay.contracts.topics import DEFAULT_TOPIC_PREFIX, Topic, topic_name
 from leadrelay.runtime.consumer import Handler
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import outbox
@@ -69,12 +71,15 @@ class _ReplayClock:
         return self.now
 
 
-async def load_history(database_url: str, since: datetime | None) -> Sequence[ArchivedEvent]:
-    """The archived input events received since ``since``, read (only read) from production."""
+async def load_history(
+    database_url: str, since: datetime | None, *, topic_prefix: str = DEFAULT_TOPIC_PREFIX
+) -> Sequence[ArchivedEvent]:
+    """The archived input events received since ``since``, read (only read) from production,
+    in the order and at the times production's scoring consumer group processed them."""
     engine = create_engine_for(database_url)
     try:
         async with engine.connect() as connection:
-            return await archived_since(connection, since)
+            return await archived_since(connection, since, as_seen_by=topic_prefix + SCORING)
     finally:
         await engine.dispose()
 

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.store.engine import dialect_insert
+from leadrelay.store.tables import inbox
 from services.archive.tables import archived_events
 
 
@@ -38,19 +39,32 @@ async def archive_event(connection: AsyncConnection, event: CloudEvent, now: dat
 
 
 async def archived_since(
-    connection: AsyncConnection, since: datetime | None = None
+    connection: AsyncConnection, since: datetime | None = None, *, as_seen_by: str | None = None
 ) -> Sequence[ArchivedEvent]:
-    """Every event received at or after ``since`` (all when None), in order of arrival."""
-    query = select(archived_events.c.payload, archived_events.c.received_at).order_by(
-        archived_events.c.seq
+    """Every event received at or after ``since`` (all when None), in order of arrival.
+
+    With ``as_seen_by`` (a consumer group), each event is ordered and timed as that consumer
+    processed it, from its inbox row: another group reads the partitions in another
+    interleaving and at other moments. ``received_at`` is then that processing time; events
+    the consumer has no inbox row for keep the archive's own receipt time.
+    """
+    processed = (
+        select(inbox.c.event_id, inbox.c.processed_at)
+        .where(inbox.c.consumer == (as_seen_by or ""))
+        .subquery()
+    )
+    when = func.coalesce(processed.c.processed_at, archived_events.c.received_at)
+    query = (
+        select(archived_events.c.payload, when.label("at"))
+        .select_from(
+            archived_events.outerjoin(processed, processed.c.event_id == archived_events.c.event_id)
+        )
+        .order_by(when, archived_events.c.seq)
     )
     if since is not None:
         query = query.where(archived_events.c.received_at >= since)
     rows = await connection.execute(query)
-    return [
-        ArchivedEvent(CloudEvent.from_bytes(payload), _aware(received_at))
-        for payload, received_at in rows
-    ]
+    return [ArchivedEvent(CloudEvent.from_bytes(payload), _aware(at)) for payload, at in rows]
 
 
 async def forget_received_before(connection: AsyncConnection, cutoff: datetime, limit: int) -> int:

@@ -26,7 +26,10 @@ from tests.unit.scoring.service_events import MovableClock
 from tests.unit.scoring.support import TOPICS
 
 PROCESSING_LAG = timedelta(seconds=3)
-"""How long after its CloudEvent time production applies each event."""
+"""How long after its CloudEvent time production's scoring applies each event."""
+ARCHIVE_LAG = timedelta(minutes=1)
+SCORING_GROUP = "leadrelay.scoring"
+"""The consumer group (and inbox consumer) of scoring under the default topic prefix."""
 
 
 class Production:
@@ -41,11 +44,15 @@ class Production:
         self.archive = ArchiveHandlers(ArchiveMetrics.create(registry)).table()
 
     async def receive(self, events: list[CloudEvent]) -> None:
+        """Scoring's group reads the events in order; the archive's group reads them a minute
+        later, lead by lead: another interleaving of the partitions, at other moments."""
         for event in events:
             self.clock.now = event.time + PROCESSING_LAG
-            await delivery.deliver(self.store, "archive", self.archive, event)
             if event.type in self.scoring:
-                await delivery.deliver(self.store, "scoring", self.scoring, event)
+                await delivery.deliver(self.store, SCORING_GROUP, self.scoring, event)
+        for event in sorted(events, key=lambda e: (e.subject or "", e.time)):
+            self.clock.now = event.time + ARCHIVE_LAG
+            await delivery.deliver(self.store, "leadrelay.archive", self.archive, event)
 
     async def states(self) -> dict[str, LeadState]:
         async with self.store.engine.connect() as connection:
