@@ -16,7 +16,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Annotated, Final
+
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
 from leadrelay.calendar import (
     BusinessCalendar,
@@ -133,3 +135,12 @@ def _fixed(unit: str) -> timedelta:
     step = _UNITS[unit][1]
     assert step is not None
     return step
+
+
+ElapsedText = Annotated[
+    timedelta,
+    PlainValidator(parse_elapsed),
+    PlainSerializer(format_elapsed, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*\d+\s*[smhdw]\s*$", "examples": ["14d"]}),
+]
+"""A definitions-file field holding elapsed time, written ``"90m"``, ``"36h"``, ``"14d"``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -20,14 +21,24 @@ ReadinessCheck = Callable[[], Awaitable[object]]
 READINESS_TIMEOUT_SECONDS = 3.0
 
 
-def ops_router(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> APIRouter:
-    """The three operational routes, on the process's own metrics registry."""
+def ops_router(
+    registry: CollectorRegistry,
+    checks: Mapping[str, ReadinessCheck],
+    clock: Callable[[], datetime] | None = None,
+) -> APIRouter:
+    """The three operational routes, on the process's own metrics registry.
+
+    With ``clock``, ``/healthz`` also says what time the services think it is (``now``), so a
+    client of an instance on an accelerated demo clock can stamp its events in that clock.
+    """
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
-        """Liveness: the process is up and its event loop answers."""
-        return {"status": "ok"}
+        """Liveness: the process is up and its event loop answers; ``now`` is its clock."""
+        if clock is None:
+            return {"status": "ok"}
+        return {"status": "ok", "now": clock().isoformat()}
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
@@ -57,8 +68,12 @@ async def _check(name: str, check: ReadinessCheck) -> tuple[str, str | None]:
     return name, None
 
 
-def ops_app(registry: CollectorRegistry, checks: Mapping[str, ReadinessCheck]) -> FastAPI:
+def ops_app(
+    registry: CollectorRegistry,
+    checks: Mapping[str, ReadinessCheck],
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
     """A bare app with only the operational routes, for services without an HTTP API."""
     app = FastAPI(title="LeadRelay operations", docs_url=None, redoc_url=None)
-    app.include_router(ops_router(registry, checks))
+    app.include_router(ops_router(registry, checks, clock))
     return app

@@ -40,7 +40,9 @@ def create_api(runtime: Runtime, definitions: Definitions) -> FastAPI:
     app = FastAPI(title="LeadRelay", version="1", description=DESCRIPTION)
     app.state.api_token = runtime.settings.api_token.get_secret_value()
     app.include_router(services.ingest.api.build_router(runtime, metrics))
-    app.include_router(ops_router(runtime.registry, runtime.readiness_checks()))
+    app.include_router(
+        ops_router(runtime.registry, runtime.readiness_checks(), runtime.store.clock)
+    )
     for router in service_routers(runtime, definitions):
         app.include_router(router)
     app.add_exception_handler(ProblemError, _problem_handler)  # type: ignore[arg-type]

@@ -87,7 +87,8 @@ async def _serve_until_stopped(
     if "ingest" in names:
         app, port = create_api(runtime, definitions), settings.http_port
     else:
-        app, port = ops_app(runtime.registry, runtime.readiness_checks()), settings.metrics_port
+        checks = runtime.readiness_checks()
+        app, port = ops_app(runtime.registry, checks, runtime.store.clock), settings.metrics_port
     work_stop = asyncio.Event()  # set once intake stopped (and, if asked, the backlog drained)
     workers = asyncio.create_task(
         run_services(runtime, service_specs(runtime, definitions, names), work_stop)

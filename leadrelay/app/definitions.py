@@ -29,6 +29,7 @@ from services.handoff.domain import (
     cross_validate,
 )
 from services.scoring.domain import DEFAULT_SCORECARD_FILE, Scorecard
+from services.scoring.domain.config import RecycleCooldown
 from services.sla_monitor.domain import DEFAULT_SLA_FILE, SlaConfig
 
 STAGES = (
@@ -56,11 +57,13 @@ class DefinitionsError(ValueError):
 
 
 class Lifecycle(BaseModel):
-    """Plain-language meaning of each stage (the stages themselves are fixed)."""
+    """Plain-language meaning of each stage (the stages themselves are fixed), and how long a
+    recycled lead cools down before it can be handed to sales again."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stages: dict[str, str] = Field(default_factory=dict)
+    recycle_cooldown: RecycleCooldown = Field(default_factory=RecycleCooldown)
 
     @field_validator("stages")
     @classmethod
@@ -87,6 +90,11 @@ class Definitions(BaseModel):
     @model_validator(mode="after")
     def _references_resolve(self) -> Definitions:
         cross_validate(self.routing, self.roster.reps)
+        rules = {rule.id for rule in self.scorecard.engagement.rules}
+        unknown = [r for r in self.lifecycle.recycle_cooldown.unless if r not in rules]
+        if unknown:
+            names = ", ".join(unknown)
+            raise ValueError(f"lifecycle.recycle_cooldown.unless: unknown engagement rule {names}")
         return self
 
     def summary(self) -> str:

@@ -58,7 +58,9 @@ REGISTRY: tuple[ServiceEntry, ...] = (
     ServiceEntry(
         "scoring",
         services.scoring.migrations.LOCATION,
-        consumer=lambda runtime, d: services.scoring.service.build_service(runtime, d.scorecard),
+        consumer=lambda runtime, d: services.scoring.service.build_service(
+            runtime, d.scorecard, d.lifecycle.recycle_cooldown
+        ),
         lead_view=lambda runtime, d: services.scoring.read_model.lead_view_at_request(
             d.scorecard, runtime.store.clock
         ),
@@ -69,7 +71,9 @@ REGISTRY: tuple[ServiceEntry, ...] = (
         consumer=lambda runtime, d: services.handoff.service.build_service(
             runtime, d.routing, d.roster, AnnouncedDeadlines(d.sla)
         ),
-        router=lambda runtime, d: services.handoff.api.build_router(runtime, d.routing, d.roster),
+        router=lambda runtime, d: services.handoff.api.build_router(
+            runtime, d.routing, d.roster, AnnouncedDeadlines(d.sla)
+        ),
         lead_view=lambda _runtime, _d: services.handoff.read_model.lead_view,
     ),
     ServiceEntry(

@@ -4,6 +4,10 @@ Visitors browse anonymously; some identify through a form, some of those ask for
 then react to the leads assigned to them: most contact and accept, some reject, some do nothing
 and miss their SLA (visible quickly when the instance runs an accelerated clock,
 ``LEADRELAY_CLOCK_SPEED``). The summary reads every lead back through ``GET /v1/leads``.
+
+Every timestamp the simulator sends is in the instance's clock (``GET /healthz`` tells it), as a
+CRM synchronised with the instance would send them: on an accelerated clock the wall clock is
+hours behind, and sales activity stamped with it would read as earlier than its assignment.
 """
 
 from __future__ import annotations
@@ -246,6 +250,12 @@ class Simulator:
                 f"event {event['id']} refused: {response.status_code} {response.text[:300]}"
             )
 
+    async def service_now(self) -> datetime:
+        """What time the instance's clock shows (it runs fast under ``LEADRELAY_CLOCK_SPEED``)."""
+        response = await self._http.get("/healthz")
+        response.raise_for_status()
+        return datetime.fromisoformat(response.json()["now"])
+
     async def lead(self, key: str) -> dict[str, Any] | None:
         """The lead view, or None while the pipeline has not created the lead yet."""
         response = await self._http.get(f"/v1/leads/{key}", headers=self._api_headers)
@@ -256,14 +266,16 @@ class Simulator:
         return view
 
     async def report_sales_activity(
-        self, key: str, rep_id: str, outcome: str, reason: str | None = None
+        self, key: str, assignment: dict[str, Any], outcome: str, reason: str | None = None
     ) -> None:
-        """What a CRM sends when a rep acts on a lead."""
+        """What a CRM sends when the rep of ``assignment`` acts on a lead, stamped in the
+        instance's clock and naming the assignment it is about."""
         body: dict[str, Any] = {
             "lead_key": key,
-            "rep_id": rep_id,
+            "rep_id": assignment["rep_id"],
+            "assignment_id": assignment["assignment_id"],
             "outcome": outcome,
-            "occurred_at": _iso(datetime.now(UTC)),
+            "occurred_at": _iso(await self.service_now()),
             "crm": "simulator",
         }
         if reason:
@@ -280,11 +292,12 @@ async def run_simulation(
 ) -> bool:
     """Send the traffic, let reps react, print the funnel; False if the instance misbehaved."""
     rng = random.Random(seed)
-    journeys = plan_journeys(visitors, rng, settings, datetime.now(UTC), run=new_run_id())
     async with httpx.AsyncClient(base_url=url, timeout=15.0) as http:
         simulator = Simulator(http, settings)
         if not await _reachable(http, url):
             return False
+        now = await simulator.service_now()
+        journeys = plan_journeys(visitors, rng, settings, now, run=new_run_id())
         events = [e for j in journeys for e in j.events]
         await _bounded(events, simulator.send_event, "sending events")
         known = [j for j in journeys if j.lead_key]
@@ -368,16 +381,15 @@ async def _reps_react(
     """Reps contact and accept most leads, reject some, and ignore some (missing the SLA)."""
     for journey in journeys:
         assignment = (journey.view or {}).get("assignment") or {}
-        rep_id = assignment.get("rep_id")
-        if not rep_id or not journey.lead_key:
+        if not assignment.get("rep_id") or not journey.lead_key:
             continue
         journey.rep_reaction = rng.choices(["accept", "reject", "ignore"], [0.6, 0.2, 0.2])[0]
         if journey.rep_reaction == "accept":
-            await simulator.report_sales_activity(journey.lead_key, rep_id, "contacted")
-            await simulator.report_sales_activity(journey.lead_key, rep_id, "accepted")
+            await simulator.report_sales_activity(journey.lead_key, assignment, "contacted")
+            await simulator.report_sales_activity(journey.lead_key, assignment, "accepted")
         elif journey.rep_reaction == "reject":
             await simulator.report_sales_activity(
-                journey.lead_key, rep_id, "rejected", reason="no budget this year"
+                journey.lead_key, assignment, "rejected", reason="no budget this year"
             )
 
 

@@ -94,6 +94,7 @@ class BreakdownItem(Part):
     raw_points: float | None = None
     decay_factor: Annotated[float, Field(ge=0, le=1)] | None = None
     source_event_ids: tuple[Id, ...]
+    limited_by: Label | None = None
 
 
 class ActivityItem(Part):
@@ -222,6 +223,8 @@ class TraceStep(Part):
     step: Name
     outcome: Label
     detail: Annotated[str, Field(max_length=1000)]
+    method: Label | None = None
+    confidence: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
 class SkippedRep(Part):

@@ -13,18 +13,39 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from leadrelay.api_auth import ApiToken
 from leadrelay.contracts.errors import FieldError, from_pydantic, json_pointer
+from leadrelay.durations import format_elapsed
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import Store
-from services.handoff.domain import Account, Rep, RosterConfig, RoutingConfig, unknown_territories
-from services.handoff.repository import Roster, load_roster, put_account, put_rep
+from services.handoff.domain import (
+    Account,
+    PoolFairness,
+    Rep,
+    RosterConfig,
+    RoutingConfig,
+    fairness_report,
+    unknown_territories,
+)
+from services.handoff.domain.ports import SlaDeadlines
+from services.handoff.handlers import HandoffHandlers
+from services.handoff.repository import (
+    Roster,
+    StoredAssignment,
+    load_roster,
+    put_account,
+    put_rep,
+    queued,
+    rotation_counts,
+)
+from services.handoff.service import handoff_handlers
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +54,82 @@ _M = TypeVar("_M", bound=BaseModel)
 Document = Annotated[dict[str, Any], Body(description="Every field of the entry")]
 
 
-def build_router(runtime: Runtime, routing: RoutingConfig, seed: RosterConfig) -> APIRouter:
-    """The roster routes on the runtime's store (what the composition root mounts on the API)."""
-    return roster_router(runtime.store, routing, seed)
+def build_router(
+    runtime: Runtime, routing: RoutingConfig, seed: RosterConfig, deadlines: SlaDeadlines
+) -> APIRouter:
+    """The roster and queue routes on the runtime's store (what the composition root mounts)."""
+    router = roster_router(runtime.store, routing, seed)
+    handlers = handoff_handlers(runtime, routing, seed, deadlines)
+    router.include_router(queue_router(runtime.store, handlers))
+    return router
+
+
+def queue_router(store: Store, handlers: HandoffHandlers) -> APIRouter:
+    """``/v1/queues``: the fallback queues, the leads waiting in one, and a rep claiming one."""
+    router = APIRouter(tags=["queues"])
+
+    @router.get("/v1/queues")
+    async def list_queues(_: ApiToken) -> dict[str, Any]:
+        """Every queue with leads waiting: how many, and how long the oldest has waited."""
+        async with store.transaction() as tx:
+            waiting, now = await queued(tx.connection), tx.now()
+        names = sorted(
+            {w.fallback_queue or "" for w in waiting} | {handlers.routing.fallback.queue}
+        )
+        return {"queues": [_queue_summary(name, waiting, now) for name in names]}
+
+    @router.get("/v1/queues/{queue}")
+    async def read_queue(queue: str, _: ApiToken) -> dict[str, Any]:
+        """The leads waiting in ``queue``, oldest first."""
+        async with store.transaction() as tx:
+            waiting, now = await queued(tx.connection, queue), tx.now()
+        return {**_queue_summary(queue, waiting, now), "leads": [_waiting(w, now) for w in waiting]}
+
+    @router.post("/v1/queues/{queue}/{lead_key}/claim", response_model=None)
+    async def claim_lead(
+        queue: str, lead_key: str, body: ClaimBody, _: ApiToken
+    ) -> dict[str, Any] | JSONResponse:
+        """A rep takes a queued lead: it is assigned to them (a new attempt, with SLA clocks)."""
+        async with store.transaction() as tx:
+            outcome = await handlers.claim(tx, queue, lead_key, body.rep_id)
+        if outcome == "not_queued":
+            return _not_found(f"lead {lead_key} is not waiting in queue {queue}")
+        if outcome == "unknown_rep":
+            return problem([FieldError("/rep_id", "no active rep with this id")])
+        log.info("rep %s claimed lead %s from queue %s", body.rep_id, lead_key, queue)
+        return {"queue": queue, "lead_key": lead_key, "rep_id": body.rep_id}
+
+    return router
+
+
+class ClaimBody(BaseModel):
+    """Who claims the lead."""
+
+    rep_id: str = Field(min_length=1, max_length=128)
+
+
+def _queue_summary(name: str, waiting: Sequence[StoredAssignment], now: datetime) -> dict[str, Any]:
+    mine = [w for w in waiting if w.fallback_queue == name]
+    oldest = max(((now - w.assigned_at).total_seconds() for w in mine), default=0.0)
+    return {"queue": name, "depth": len(mine), "oldest_age_seconds": round(oldest, 3)}
+
+
+def _waiting(waiting: StoredAssignment, now: datetime) -> dict[str, Any]:
+    return {
+        "lead_key": waiting.lead_key,
+        "episode": waiting.episode,
+        "attempt": waiting.attempt,
+        "queued_at": waiting.assigned_at.isoformat(),
+        "age_seconds": round((now - waiting.assigned_at).total_seconds(), 3),
+    }
+
+
+def _not_found(detail: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_404_NOT_FOUND,
+        media_type=PROBLEM_JSON,
+        content={"type": "about:blank", "title": "Not queued", "status": 404, "detail": detail},
+    )
 
 
 def roster_router(store: Store, routing: RoutingConfig, seed: RosterConfig) -> APIRouter:
@@ -59,6 +153,14 @@ class _RosterAccess:
         async with self.store.transaction() as tx:
             return await load_roster(tx.connection, self.seed, tx.now())
 
+    async def with_fairness(self, routing: RoutingConfig) -> tuple[Roster, list[PoolFairness]]:
+        """The roster and the rotation's fairness over ``routing.credit.fairness_window``."""
+        async with self.store.transaction() as tx:
+            current = await load_roster(tx.connection, self.seed, tx.now())
+            since = tx.now() - routing.credit.fairness_window
+            counts = await rotation_counts(tx.connection, since)
+        return current, fairness_report(routing, current.reps, counts)
+
     async def put_rep(self, rep: Rep) -> bool:
         """Store ``rep``; True when it was created."""
         async with self.store.transaction() as tx:
@@ -78,9 +180,14 @@ def _rep_routes(roster: _RosterAccess, routing: RoutingConfig) -> APIRouter:
     router = APIRouter()
 
     @router.get("/v1/reps")
-    async def list_reps(_: ApiToken) -> dict[str, list[dict[str, Any]]]:
-        """Every rep in the roster, sorted by id."""
-        return {"reps": [rep.model_dump(mode="json") for rep in (await roster.current()).reps]}
+    async def list_reps(_: ApiToken) -> dict[str, Any]:
+        """Every rep in the roster, sorted by id, and how fair the rotation has been to them."""
+        current, report = await roster.with_fairness(routing)
+        window = format_elapsed(routing.credit.fairness_window)
+        return {
+            "reps": [rep.model_dump(mode="json") for rep in current.reps],
+            "fairness": fairness_document(report, window),
+        }
 
     @router.put("/v1/reps/{rep_id}", response_model=None)
     async def replace_rep(
@@ -126,6 +233,30 @@ def _account_routes(roster: _RosterAccess) -> APIRouter:
         return account.model_dump(mode="json")
 
     return router
+
+
+def fairness_document(report: Sequence[PoolFairness], window: str) -> dict[str, Any]:
+    """The fairness part of ``GET /v1/reps``: per pool, each rep's expected and actual share."""
+    return {
+        "window": window,
+        "pools": [
+            {
+                "pool": pool.pool,
+                "largest_deviation": round(pool.largest_deviation, 4),
+                "reps": [
+                    {
+                        "rep_id": share.rep_id,
+                        "weight": share.weight,
+                        "assigned": share.assigned,
+                        "expected_share": round(share.expected, 4),
+                        "actual_share": round(share.actual, 4),
+                    }
+                    for share in pool.shares
+                ],
+            }
+            for pool in report
+        ],
+    }
 
 
 def rep_problems(rep: Rep, routing: RoutingConfig) -> list[FieldError]:

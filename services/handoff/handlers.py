@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Final, Literal
 
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.events import (
@@ -38,11 +39,17 @@ from leadrelay.contracts.topics import EventType
 from leadrelay.runtime.consumer import Handler
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import (
+    Credit,
+    Rejections,
+    RepLoad,
     RosterConfig,
     RoutingConfig,
     RoutingDecision,
     RoutingState,
+    claimed,
     decide,
+    fairness_report,
+    give_turn_back,
 )
 from services.handoff.domain.loads import loads_after, releases_the_lead
 from services.handoff.domain.ports import SlaDeadlines
@@ -57,14 +64,23 @@ from services.handoff.repository import (
     load_loads,
     load_roster,
     lock_routing_state,
+    mark_credit_returned,
     mark_released,
+    queued,
     release_lead,
+    rotation_counts,
     save_lead_context,
     save_load,
     save_routing_state,
 )
 
 log = logging.getLogger(__name__)
+
+QUEUE_BATCH: Final = 100
+"""Queued leads tried per pass of the queue router (oldest first)."""
+ClaimResult = Literal["claimed", "not_queued", "unknown_rep"]
+REASSIGNED: Final = "reassigned"
+"""Why an assignment was released when the lead went to another rep."""
 
 
 class MissingLeadContextError(LookupError):
@@ -108,13 +124,16 @@ class HandoffHandlers:
         activity = parse_as(event, SalesActivity)
         if not releases_the_lead(activity.outcome):
             return
-        await lock_routing_state(tx.connection, tx.now())  # loads change under the state lock
+        state = await lock_routing_state(tx.connection, tx.now())  # loads change under the lock
         history = await lead_assignments(tx.connection, activity.lead_key)
         current = history[-1] if history else None
         if current is None or current.rep_id != activity.rep_id or current.released_at:
             return
         await release_lead(tx.connection, activity.rep_id, tx.now())
-        await mark_released(tx.connection, current.assignment_id, tx.now())
+        await mark_released(tx.connection, current.assignment_id, tx.now(), activity.outcome)
+        if _quick_rejection(activity, current, self.routing.credit):
+            roster = await load_roster(tx.connection, self.roster, tx.now())
+            await self._give_turn_back(tx, state, current, roster)
         log.info(
             "rep %s released lead %s (%s)", activity.rep_id, activity.lead_key, activity.outcome
         )
@@ -154,26 +173,118 @@ class HandoffHandlers:
             tx, _Request(ready, request.attempt, excluded, history, state, event.time)
         )
 
-    async def _assign(self, tx: Transaction, request: _Request) -> None:
+    async def _give_turn_back(
+        self, tx: Transaction, state: RoutingState, taken: StoredAssignment, roster: Roster
+    ) -> RoutingState:
+        """Return the rotation turn ``taken`` cost its rep; the state as saved."""
+        if taken.pool is None or taken.rep_id is None or taken.credit_returned:
+            return state
+        members = {rep.id: rep.weight for rep in roster.reps}
+        returned = give_turn_back(state, taken.pool, taken.rep_id, members)
+        if returned != state:
+            await save_routing_state(tx.connection, state.version, returned, tx.now())
+        await mark_credit_returned(tx.connection, taken.assignment_id)
+        log.info("turn given back to rep %s in pool %s", taken.rep_id, taken.pool)
+        return returned
+
+    async def route_queued(self, tx: Transaction, limit: int = QUEUE_BATCH) -> int:
+        """Give queued leads, oldest first, to a rep who can take them now (capacity freed,
+        shift started, back from out-of-office); the others stay queued. How many moved."""
+        moved = 0
+        for waiting in await queued(tx.connection, limit=limit):
+            state = await lock_routing_state(tx.connection, tx.now())
+            request = await self._next_attempt(tx, waiting, state)
+            if request is not None and await self._assign(tx, request, only_to_a_rep=True):
+                moved += 1
+        if moved:
+            log.info("routed %d queued leads to reps", moved)
+        await self._measure_queues(tx)
+        return moved
+
+    async def _measure_queues(self, tx: Transaction) -> None:
+        """Export each queue's depth and the age of its oldest lead (the configured queue even
+        when empty)."""
+        depth: dict[str, int] = {self.routing.fallback.queue: 0}
+        oldest: dict[str, float] = {self.routing.fallback.queue: 0.0}
+        for waiting in await queued(tx.connection):
+            name = waiting.fallback_queue or ""
+            depth[name] = depth.get(name, 0) + 1
+            age = (tx.now() - waiting.assigned_at).total_seconds()
+            oldest[name] = max(oldest.get(name, 0.0), age)
+        tx.after_commit(lambda: self.metrics.observe_queues(depth, oldest))
+
+    async def claim(self, tx: Transaction, queue: str, lead_key: str, rep_id: str) -> ClaimResult:
+        """A rep takes a lead waiting in ``queue``: the next attempt is theirs."""
+        state = await lock_routing_state(tx.connection, tx.now())
+        waiting = [w for w in await queued(tx.connection, queue) if w.lead_key == lead_key]
+        if not waiting:
+            return "not_queued"
+        roster = await load_roster(tx.connection, self.roster, tx.now())
+        rep = roster.rep(rep_id)
+        if rep is None or not rep.active:
+            return "unknown_rep"
+        request = await self._next_attempt(tx, waiting[0], state)
+        if request is None:
+            return "not_queued"
+        loads = await load_loads(tx.connection)
+        await self._record(tx, request, claimed(rep, queue, state), roster, loads, None)
+        return "claimed"
+
+    async def _next_attempt(
+        self, tx: Transaction, waiting: StoredAssignment, state: RoutingState
+    ) -> _Request | None:
+        """The request that routes a queued lead again (its episode's next attempt)."""
+        ready = await load_lead_context(tx.connection, waiting.lead_key, waiting.episode)
+        if ready is None:
+            return None
+        history = await lead_assignments(tx.connection, waiting.lead_key)
+        excluded = frozenset(_reps_of_episode(history, waiting.episode))
+        return _Request(ready, waiting.attempt + 1, excluded, history, state, tx.now())
+
+    async def _assign(
+        self, tx: Transaction, request: _Request, *, only_to_a_rep: bool = False
+    ) -> bool:
+        """Decide and record the assignment; with ``only_to_a_rep``, a decision for the
+        fallback queue records nothing (False)."""
         connection, now, ready = tx.connection, tx.now(), request.ready
         started = time.perf_counter()
         roster = await load_roster(connection, self.roster, now)
+        held = _still_held(request.history)
+        if held is not None and self.routing.credit.give_back_on_reassignment:
+            given = await self._give_turn_back(tx, request.state, held, roster)
+            request = replace(request, state=given)
         loads = await load_loads(connection)
-        facts = lead_facts(ready, request.excluded)
+        rejected_by = _rejected_by(request.history, ready.episode, self.routing.rejections)
+        facts = lead_facts(ready, request.excluded, rejected_by)
         decision = decide(
             self.routing, roster.reps, roster.accounts, facts, request.state, loads, now
         )
         tx.after_commit(
             lambda: self.metrics.decision_seconds.observe(time.perf_counter() - started)
         )
+        if only_to_a_rep and decision.route == "fallback":
+            return False
+        await self._record(tx, request, decision, roster, loads, held)
+        return True
+
+    async def _record(
+        self,
+        tx: Transaction,
+        request: _Request,
+        decision: RoutingDecision,
+        roster: Roster,
+        loads: Mapping[str, RepLoad],
+        held: StoredAssignment | None,
+    ) -> None:
+        """Store the decision (state, loads, assignment row) and queue its ``lead_assigned``."""
+        connection, now, ready = tx.connection, tx.now(), request.ready
         if decision.new_state != request.state:
             await save_routing_state(connection, request.state.version, decision.new_state, now)
         rep = roster.rep(decision.rep_id)
-        held = _still_held(request.history)
         for load in loads_after(held.rep_id if held is not None else None, rep, loads, now):
             await save_load(connection, load, now)
         if held is not None:
-            await mark_released(connection, held.assignment_id, now)
+            await mark_released(connection, held.assignment_id, now, REASSIGNED)
         payload = lead_assigned(
             ready,
             decision,
@@ -195,6 +306,14 @@ class HandoffHandlers:
             ),
         )
         tx.after_commit(lambda: self._observe(decision, roster, payload, request.requested_at))
+        await self._measure_fairness(tx, roster)
+
+    async def _measure_fairness(self, tx: Transaction, roster: Roster) -> None:
+        """Export each rep's expected and actual share, and each pool's largest deviation."""
+        window = self.routing.credit.fairness_window
+        counts = await rotation_counts(tx.connection, tx.now() - window)
+        report = fairness_report(self.routing, roster.reps, counts)
+        tx.after_commit(lambda: self.metrics.observe_fairness(report))
 
     def _observe(
         self,
@@ -256,6 +375,29 @@ def _reps_of_episode(history: Iterable[StoredAssignment], episode: int) -> tuple
     )
 
 
+def _quick_rejection(activity: SalesActivity, held: StoredAssignment, credit: Credit) -> bool:
+    """Whether the rep rejected the lead soon enough after getting it to get their turn back."""
+    within = credit.give_back_on_rejection_within
+    if activity.outcome != "rejected" or within is None:
+        return False
+    return activity.occurred_at - held.assigned_at <= within
+
+
+def _rejected_by(
+    history: Iterable[StoredAssignment], episode: int, rejections: Rejections
+) -> frozenset[str]:
+    """Reps who rejected the lead in the ``exclude_rep_for_episodes`` episodes before
+    ``episode`` (a rejection the rep reported after losing the lead released nothing)."""
+    first = episode - rejections.exclude_rep_for_episodes
+    return frozenset(
+        done.rep_id
+        for done in history
+        if first <= done.episode < episode
+        and done.released_by == "rejected"
+        and done.rep_id is not None
+    )
+
+
 def _still_held(history: list[StoredAssignment]) -> StoredAssignment | None:
     """The lead's latest assignment if a rep still holds it (not yet released)."""
     latest = history[-1] if history else None
@@ -279,4 +421,5 @@ def _row(payload: LeadAssigned, decision: RoutingDecision) -> StoredAssignment:
         trace=event["trace"],
         event=event,
         assigned_at=payload.assigned_at,
+        pool=decision.pool,
     )

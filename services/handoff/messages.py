@@ -26,12 +26,15 @@ _TEXT_LIMIT: Final = 1000
 """Longest trace detail or reason the contract allows."""
 
 
-def lead_facts(ready: contract.LeadSalesReady, excluded: Iterable[str] = ()) -> LeadFacts:
+def lead_facts(
+    ready: contract.LeadSalesReady, excluded: Iterable[str] = (), rejected_by: Iterable[str] = ()
+) -> LeadFacts:
     """What routing may know about the lead: never the email address, only its domain."""
     profile = ready.profile
     return LeadFacts(
         lead_key=ready.lead_key,
         email_domain=email_domain(profile.email),
+        company=profile.company,
         country=profile.country,
         company_size=profile.company_size,
         grade=ready.grade,
@@ -39,6 +42,7 @@ def lead_facts(ready: contract.LeadSalesReady, excluded: Iterable[str] = ()) -> 
         high_intent_actions=high_intent_actions(ready.high_intent),
         episode=ready.episode,
         excluded_rep_ids=frozenset(excluded),
+        rejected_by_rep_ids=frozenset(rejected_by),
     )
 
 
@@ -138,7 +142,13 @@ def decision_trace(decision: RoutingDecision) -> contract.DecisionTrace:
     trace = decision.trace
     return contract.DecisionTrace(
         steps=tuple(
-            contract.TraceStep(step=s.step, outcome=s.outcome, detail=_clip(s.detail))
+            contract.TraceStep(
+                step=s.step,
+                outcome=s.outcome,
+                detail=_clip(s.detail),
+                method=s.method,
+                confidence=s.confidence,
+            )
             for s in trace.steps
         ),
         skipped=tuple(contract.SkippedRep(rep_id=s.rep_id, reason=s.reason) for s in trace.skipped),

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Table, case, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import LeadSalesReady
@@ -59,6 +59,12 @@ class StoredAssignment:
     event: dict[str, Any]
     assigned_at: datetime
     released_at: datetime | None = None
+    released_by: str | None = None
+    """The sales outcome that released it (``rejected``, ``won``...) or ``reassigned``."""
+    pool: str | None = None
+    """The rotation pool it took a turn in (None: account owner or fallback, no turn)."""
+    credit_returned: bool = False
+    """Whether that turn was given back to the rep (routing's ``credit`` section)."""
 
 
 async def lock_routing_state(connection: AsyncConnection, now: datetime) -> RoutingState:
@@ -175,13 +181,80 @@ async def insert_assignment(connection: AsyncConnection, assignment: StoredAssig
     await connection.execute(assignments.insert().values(**vars(assignment)))
 
 
-async def mark_released(connection: AsyncConnection, assignment_id: str, now: datetime) -> None:
-    """The rep no longer holds this assignment's lead; it never frees capacity twice."""
+async def mark_released(
+    connection: AsyncConnection, assignment_id: str, now: datetime, by: str
+) -> None:
+    """The rep no longer holds this assignment's lead (``by``: the outcome or ``reassigned``);
+    it never frees capacity twice."""
     await connection.execute(
         update(assignments)
         .where(assignments.c.assignment_id == assignment_id)
-        .values(released_at=now)
+        .values(released_at=now, released_by=by)
     )
+
+
+async def mark_credit_returned(connection: AsyncConnection, assignment_id: str) -> None:
+    """The turn this assignment cost its rep was given back."""
+    await connection.execute(
+        update(assignments)
+        .where(assignments.c.assignment_id == assignment_id)
+        .values(credit_returned=True)
+    )
+
+
+async def rotation_counts(
+    connection: AsyncConnection, since: datetime
+) -> dict[str, dict[str, int]]:
+    """Leads each rep got from each pool's rotation since ``since`` (turns given back aside):
+    ``{pool: {rep_id: count}}``."""
+    result = await connection.execute(
+        select(assignments.c.pool, assignments.c.rep_id, func.count())
+        .where(
+            assignments.c.assigned_at >= since,
+            assignments.c.pool.is_not(None),
+            assignments.c.credit_returned.is_(False),
+        )
+        .group_by(assignments.c.pool, assignments.c.rep_id)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for pool, rep_id, count in result.all():
+        counts.setdefault(pool, {})[rep_id] = int(count)
+    return counts
+
+
+async def queued(
+    connection: AsyncConnection, queue: str | None = None, limit: int | None = None
+) -> list[StoredAssignment]:
+    """Leads waiting in a fallback queue with nobody on them (their latest assignment went to
+    the queue without an owner), oldest first; ``queue`` narrows to one queue."""
+    later = assignments.alias("later")
+    superseded = (
+        select(later.c.assignment_id)
+        .where(
+            later.c.lead_key == assignments.c.lead_key,
+            (later.c.episode > assignments.c.episode)
+            | (
+                (later.c.episode == assignments.c.episode)
+                & (later.c.attempt > assignments.c.attempt)
+            ),
+        )
+        .exists()
+    )
+    query = (
+        select(assignments)
+        .where(
+            assignments.c.fallback_queue.is_not(None),
+            assignments.c.rep_id.is_(None),
+            assignments.c.released_at.is_(None),
+            ~superseded,
+        )
+        .order_by(assignments.c.assigned_at, assignments.c.assignment_id)
+        .limit(limit)
+    )
+    if queue is not None:
+        query = query.where(assignments.c.fallback_queue == queue)
+    result = await connection.execute(query)
+    return [_assignment(dict(row._mapping)) for row in result]
 
 
 def _assignment(values: dict[str, Any]) -> StoredAssignment:

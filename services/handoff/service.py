@@ -15,6 +15,7 @@ from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.handoff.domain import RosterConfig, RoutingConfig
 from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.handlers import HandoffHandlers
+from services.handoff.jobs.queue_router import QueueRouter
 from services.handoff.metrics import HandoffMetrics
 
 NAME: Final = "handoff"
@@ -30,11 +31,22 @@ def build_service(
 
     ``deadlines`` counts the SLA deadlines each assignment announces (the composition root
     passes the SLA monitor's rules)."""
-    handlers = HandoffHandlers(
+    handlers = handoff_handlers(runtime, routing, roster, deadlines)
+    every = routing.fallback.route_again_every.total_seconds()
+    router = QueueRouter(runtime.store, handlers, every_seconds=every)
+    return ServiceSpec(
+        name=NAME, consumes=CONSUMES, handlers=handlers.table(), background=[router.run]
+    )
+
+
+def handoff_handlers(
+    runtime: Runtime, routing: RoutingConfig, roster: RosterConfig, deadlines: SlaDeadlines
+) -> HandoffHandlers:
+    """The handlers on ``runtime`` (the consumer's, and the queue API's for claims)."""
+    return HandoffHandlers(
         routing=routing,
         roster=roster,
         deadlines=deadlines,
         assignments_topic=runtime.topic(Topic.ASSIGNMENTS),
-        metrics=HandoffMetrics.create(runtime.registry),
+        metrics=HandoffMetrics.of(runtime.registry),
     )
-    return ServiceSpec(name=NAME, consumes=CONSUMES, handlers=handlers.table())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 from leadrelay.store.tables import metadata
@@ -96,6 +98,9 @@ assignments = Table(
     Column("event", JSON, nullable=False),
     Column("assigned_at", DateTime(timezone=True), nullable=False),
     Column("released_at", DateTime(timezone=True), nullable=True),
+    Column("released_by", String(32), nullable=True),
+    Column("pool", String(300), nullable=True),
+    Column("credit_returned", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("lead_key", "episode", "attempt", name="uq_handoff_assignments_attempt"),
     Index("ix_handoff_assignments_rep", "rep_id"),
 )

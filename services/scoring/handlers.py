@@ -23,6 +23,7 @@ from leadrelay.contracts.envelope import CloudEvent, new_event, stable_event_id
 from leadrelay.contracts.events import (
     EventPayload,
     FormSubmitted,
+    LeadAssigned,
     LeadRecycled,
     SalesActivity,
     WebActivity,
@@ -35,11 +36,13 @@ from services.scoring import messages
 from services.scoring.domain import (
     Activity,
     Decision,
+    Holding,
     LeadState,
     Profile,
     Scorecard,
     Stage,
     apply_activity,
+    apply_assignment,
     apply_form_submission,
     apply_profile,
     apply_recycle,
@@ -49,6 +52,7 @@ from services.scoring.domain import (
     remembered,
     reported_by_sales,
 )
+from services.scoring.domain.config import RecycleCooldown
 from services.scoring.metrics import ScoringMetrics
 from services.scoring.repository import (
     StoredLead,
@@ -80,6 +84,8 @@ class ScoringHandlers:
     scorecard: Scorecard
     topics: OutputTopics
     metrics: ScoringMetrics
+    cooldown: RecycleCooldown | None = None
+    """The lifecycle's ``recycle_cooldown``; None: a recycled lead may re-qualify at once."""
 
     def table(self) -> Mapping[str, Handler]:
         """Event type -> handler, for the ``ServiceSpec``."""
@@ -88,6 +94,7 @@ class ScoringHandlers:
             EventType.FORM_SUBMITTED.value: self.on_form_submitted,
             EventType.SALES_ACTIVITY.value: self.on_sales_activity,
             EventType.LEAD_RECYCLED.value: self.on_lead_recycled,
+            EventType.LEAD_ASSIGNED.value: self.on_lead_assigned,
         }
 
     async def on_web_activity(self, event: CloudEvent, tx: Transaction) -> None:
@@ -107,7 +114,10 @@ class ScoringHandlers:
         if data.email is not None:
             state = apply_profile(state, Profile(email=data.email), event.id, data.occurred_at)
         await self._conclude(
-            event, tx, stored, apply_activity(self.scorecard, state, activity, tx.now())
+            event,
+            tx,
+            stored,
+            apply_activity(self.scorecard, state, activity, tx.now(), cooldown=self.cooldown),
         )
 
     async def on_form_submitted(self, event: CloudEvent, tx: Transaction) -> None:
@@ -120,7 +130,7 @@ class ScoringHandlers:
         state = _merged(stored.state, pending, data.anonymous_id)
         decision = apply_form_submission(
             self.scorecard, state, messages.form_profile(data),
-            messages.form_activity(event.id, data), tx.now(),
+            messages.form_activity(event.id, data), tx.now(), cooldown=self.cooldown,
         )  # fmt: skip
         await self._conclude(event, tx, stored, decision)
 
@@ -135,7 +145,10 @@ class ScoringHandlers:
         stored = await lock_or_create_lead(tx.connection, data.lead_key, tx.now())
         before = stored.state
         known = reported_by_sales(before, event.id, data.occurred_at)
-        after = apply_sales_outcome(known, data.outcome, event.id, data.occurred_at, data.reason)
+        after = apply_sales_outcome(
+            known, data.outcome, event.id, data.occurred_at, data.reason,
+            rep_id=data.rep_id, assignment_id=data.assignment_id,
+        )  # fmt: skip
         await self._save_stage(event, tx, before, after)
         reason = _sent_back_by_sales(known, after)
         if reason is not None:
@@ -143,6 +156,15 @@ class ScoringHandlers:
             await self._publish(
                 tx, self.topics.recycled, recycled, ("recycled", event.id), after.lead_key
             )
+
+    async def on_lead_assigned(self, event: CloudEvent, tx: Transaction) -> None:
+        """Remember who holds the lead, so a rejection by a rep it was taken from is known."""
+        data = parse_as(event, LeadAssigned)
+        stored = await load_lead(tx.connection, data.lead_key)
+        if stored is None:
+            return
+        holding = Holding(data.assignment_id, data.rep_id, data.episode, data.attempt)
+        await self._save_stage(event, tx, stored.state, apply_assignment(stored.state, holding))
 
     async def on_lead_recycled(self, event: CloudEvent, tx: Transaction) -> None:
         """Back to nurture (from the SLA monitor or an operator); our own were applied already."""

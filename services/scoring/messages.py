@@ -138,6 +138,7 @@ def breakdown_item(line: ScoreLine) -> contract.BreakdownItem:
         raw_points=line.raw_points if engagement else None,
         decay_factor=line.decay_factor if engagement else None,
         source_event_ids=line.source_event_ids,
+        limited_by=line.limited_by,
     )
 
 

@@ -74,7 +74,12 @@ def lead_view_at_request(scorecard: Scorecard, clock: Clock) -> LeadViewPart:
 
 def timeline(state: LeadState) -> list[dict[str, Any]]:
     """Activities and stage changes merged by time (an activity first when they tie, since a
-    stage change is caused by what happened)."""
+    stage change is caused by what happened).
+
+    Stage changes keep the order the lifecycle went through them: each is placed no earlier
+    than the one before it, so a cause stamped by a clock running behind (a CRM's) cannot show
+    ``mql -> sal`` before ``lead -> mql``. Its ``at`` still says what the cause said.
+    """
     entries: list[tuple[datetime, int, dict[str, Any]]] = [
         (a.occurred_at, 0, {"kind": "activity", "at": _iso(a.occurred_at),
                             "event_id": a.event_id, "action": a.action, "url": a.url,
@@ -82,13 +87,21 @@ def timeline(state: LeadState) -> list[dict[str, Any]]:
         for a in state.activities
     ]  # fmt: skip
     entries += [
-        (c.at, 1, {"kind": "stage_change", "at": _iso(c.at), "from_stage": c.from_stage.value,
-                   "to_stage": c.to_stage.value, "cause_event_id": c.cause_event_id,
-                   "rule": c.rule, "note": c.note})
-        for c in state.history
+        (placed, 1, {"kind": "stage_change", "at": _iso(c.at), "from_stage": c.from_stage.value,
+                     "to_stage": c.to_stage.value, "cause_event_id": c.cause_event_id,
+                     "rule": c.rule, "note": c.note})
+        for c, placed in zip(state.history, _in_lifecycle_order(state), strict=True)
     ]  # fmt: skip
     entries.sort(key=lambda entry: (entry[0], entry[1]))
     return [entry for _, _, entry in entries]
+
+
+def _in_lifecycle_order(state: LeadState) -> list[datetime]:
+    """Where each stage change sits on the timeline: its time, or its predecessor's if later."""
+    placed: list[datetime] = []
+    for change in state.history:
+        placed.append(max(change.at, placed[-1]) if placed else change.at)
+    return placed
 
 
 def _scores(score: dict[str, Any] | None) -> dict[str, Any]:

@@ -11,19 +11,30 @@ from typing import Final
 from leadrelay.contracts.topics import Topic
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.scoring.domain import Scorecard
+from services.scoring.domain.config import RecycleCooldown
 from services.scoring.handlers import OutputTopics, ScoringHandlers
 from services.scoring.jobs.retention import VisitorRetention
 from services.scoring.metrics import ScoringMetrics
 
 NAME: Final = "scoring"
-CONSUMES: Final = (Topic.WEB_ACTIVITY, Topic.FORM_SUBMISSIONS, Topic.SALES_ACTIVITY, Topic.RECYCLED)
+CONSUMES: Final = (
+    Topic.WEB_ACTIVITY,
+    Topic.FORM_SUBMISSIONS,
+    Topic.SALES_ACTIVITY,
+    Topic.RECYCLED,
+    Topic.ASSIGNMENTS,
+)
 
 
-def build_service(runtime: Runtime, scorecard: Scorecard) -> ServiceSpec:
-    """Scoring with ``scorecard``, its metrics registered on ``runtime.registry``."""
+def build_service(
+    runtime: Runtime, scorecard: Scorecard, cooldown: RecycleCooldown | None = None
+) -> ServiceSpec:
+    """Scoring with ``scorecard`` and the lifecycle's recycle ``cooldown``, its metrics
+    registered on ``runtime.registry``."""
     metrics = ScoringMetrics.create(runtime.registry)
     handlers = ScoringHandlers(
         scorecard=scorecard,
+        cooldown=cooldown,
         topics=OutputTopics(
             scores=runtime.topic(Topic.LEAD_SCORES),
             sales_ready=runtime.topic(Topic.SALES_READY),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.events import LeadAssigned, SalesActivity, parse_as
+from leadrelay.contracts.events import LeadAssigned, LeadRecycled, SalesActivity, parse_as
 from leadrelay.store.unit_of_work import Transaction
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
@@ -23,6 +23,7 @@ from services.sla_monitor.domain import (
     SlaClock,
     SlaConfig,
     end_assignment,
+    end_on_recycle,
     on_sales_activity,
     start_clocks,
     taken_away_by,
@@ -32,8 +33,6 @@ from services.sla_monitor.metrics import SlaMetrics
 from services.sla_monitor.repository import StoredClock
 
 log = logging.getLogger(__name__)
-
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,8 @@ class SlaHandlers:
         """Apply the rep's outcome to the assignment it is about, or park it until that exists."""
         activity = parse_as(event, SalesActivity)
         await repository.lock_lead(tx.connection, activity.lead_key)
-        clocks = _concerned(await repository.load_lead(tx.connection, activity.lead_key), activity)
+        loaded = await repository.load_lead(tx.connection, activity.lead_key)
+        clocks = _concerned(loaded, activity, self.sla.skew)
         if not clocks:
             if await repository.park_activity(tx.connection, event.id, activity, tx.now()):
                 tx.after_commit(self.metrics.parked_activity.labels("parked").inc)
@@ -78,12 +78,22 @@ class SlaHandlers:
             return
         await self._apply(tx, clocks, activity)
 
+    async def on_lead_recycled(self, event: CloudEvent, tx: Transaction) -> None:
+        """The lead went back to marketing (a rejection, a loss, our own ladder): end the clocks
+        of every assignment made before it, so no warning or breach follows a recycled lead."""
+        recycled = parse_as(event, LeadRecycled)
+        await repository.lock_lead(tx.connection, recycled.lead_key)
+        existing = await repository.load_lead(tx.connection, recycled.lead_key)
+        ended = end_on_recycle([s.clock for s in existing], recycled.recycled_at)
+        after = [s.replace(c) for s, c in zip(existing, ended, strict=True)]
+        await repository.save_changed(tx.connection, existing, after)
+
     async def _apply_parked(
         self, tx: Transaction, assigned: LeadAssigned, started: list[StoredClock]
     ) -> None:
         """Apply, in the order it occurred, the parked activity about ``assigned``."""
         parked = await repository.parked_for_lead(tx.connection, assigned.lead_key)
-        waiting = [p for p in parked if _is_about(p.activity, assigned)]
+        waiting = [p for p in parked if _is_about(p.activity, assigned, self.sla.skew)]
         clocks = started
         for item in waiting:
             clocks = await self._apply(tx, clocks, item.activity)
@@ -150,33 +160,35 @@ def _end_others(existing: Sequence[StoredClock], assigned: LeadAssigned) -> list
     return clocks
 
 
-def _is_about(activity: SalesActivity, assigned: LeadAssigned) -> bool:
-    """Whether parked ``activity`` concerns ``assigned``: by id when the CRM gave one, else by
-    rep, and only if it happened after the assignment (the rep's rejection of the same person
-    last month says nothing about today's assignment). ``CLOCK_SKEW`` allows for the CRM's
-    clock running a little behind ours."""
+def _is_about(activity: SalesActivity, assigned: LeadAssigned, skew: timedelta) -> bool:
+    """Whether parked ``activity`` concerns ``assigned``: by id when the CRM gave one (whatever
+    its timestamp), else by rep, and only if it happened after the assignment (the rep's
+    rejection of the same person last month says nothing about today's assignment). ``skew``
+    (the ``sla.clock_skew`` setting) allows for the CRM's clock running behind ours."""
     if activity.assignment_id is not None:
         return activity.assignment_id == assigned.assignment_id
-    after = activity.occurred_at >= assigned.assigned_at - CLOCK_SKEW
+    after = activity.occurred_at >= assigned.assigned_at - skew
     return activity.rep_id == assigned.rep_id and after
 
 
-def _concerned(clocks: Sequence[StoredClock], activity: SalesActivity) -> list[StoredClock]:
+def _concerned(
+    clocks: Sequence[StoredClock], activity: SalesActivity, skew: timedelta
+) -> list[StoredClock]:
     """The clocks of the assignment the activity is about; none means "not seen yet" (park).
 
-    The event's ``assignment_id`` when given. Else the rep's latest assignment that had started
-    when the activity happened (the same rule ``_is_about`` applies to parked activity), unless
-    the rep had lost it by then. Never another rep's: activity from a rep whose assignment the
-    monitor has not read yet (a reassignment in flight, or the lead back with an earlier rep)
-    must wait for that assignment, not stop someone else's clocks.
+    The event's ``assignment_id`` when given, whatever its timestamp. Else the rep's latest
+    assignment that had started (``skew`` allowed) when the activity happened (the same rule
+    ``_is_about`` applies to parked activity), unless the rep had lost it by then. Never another
+    rep's: activity from a rep whose assignment the monitor has not read yet (a reassignment in
+    flight, or the lead back with an earlier rep) must wait for that assignment, not stop
+    someone else's clocks.
     """
     if activity.assignment_id is not None:
         return [s for s in clocks if s.clock.assignment_id == activity.assignment_id]
     own = [
         s
         for s in clocks
-        if s.clock.rep_id == activity.rep_id
-        and s.clock.started_at - CLOCK_SKEW <= activity.occurred_at
+        if s.clock.rep_id == activity.rep_id and s.clock.started_at - skew <= activity.occurred_at
     ]
     if not own:
         return []

@@ -58,10 +58,11 @@ class SlaMonitor:
     def spec(self) -> ServiceSpec:
         return ServiceSpec(
             name=NAME,
-            consumes=[Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY],
+            consumes=[Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY, Topic.RECYCLED],
             handlers={
                 EventType.LEAD_ASSIGNED: self.handlers.on_lead_assigned,
                 EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
+                EventType.LEAD_RECYCLED: self.handlers.on_lead_recycled,
             },
             background=[self.firing.run, self.expiry.run],
         )

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -40,6 +40,7 @@ from leadrelay.calendar import (
     parse_interval,
     parse_time_zone,
 )
+from leadrelay.durations import ElapsedText
 
 DEFAULT_ROUTING_FILE = Path(__file__).resolve().parent.parent / "default_routing.yaml"
 """The shipped ``routing:`` and demo ``roster:`` sections (read with a YAML loader, then load_*)."""
@@ -248,6 +249,10 @@ class AssignTo(_Config):
     role: Role
     team: str | None = Field(default=None, min_length=1)
 
+    def includes(self, rep: Rep) -> bool:
+        """Whether ``rep`` is a member of this pool (the role, and the team when one is named)."""
+        return rep.role == self.role and (self.team is None or rep.team == self.team)
+
 
 class Rule(_Config):
     id: str = Field(min_length=1)
@@ -261,6 +266,76 @@ class Fallback(_Config):
 
     queue: str = Field(default="unassigned-leads", min_length=1)
     owner_rep_id: RepId | None = None
+    route_again_every: ElapsedText = timedelta(seconds=30)
+    """How often queued leads are routed again, oldest first, so one goes to a rep as soon as
+    a rep can take it (capacity freed, shift started, back from out-of-office)."""
+
+
+class Rejections(_Config):
+    """What a rep's rejection of a lead means for routing it again (Distribution Engine's
+    "tracked assignees")."""
+
+    exclude_rep_for_episodes: int = Field(default=1, ge=0)
+    """A rep who rejected the lead does not get it in this many next sales-ready episodes
+    (0: they may get it straight back)."""
+
+
+FREE_MAIL_DOMAINS: Final = frozenset(
+    [
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "hotmail.com",
+        "outlook.com",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "mail.com",
+        "yandex.ru",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+        "zoho.com",
+    ]
+)
+
+
+class AccountMatching(_Config):
+    """How leads are matched to accounts beyond their exact email domain (LeanData style)."""
+
+    fuzzy_threshold: float = Field(default=90, ge=0, le=100)
+    """The least similarity (0-100) a fuzzy company-name or domain match needs."""
+    ambiguity_margin: float = Field(default=3, ge=0, le=100)
+    """Fuzzy matches this close to the best one make the match ambiguous."""
+    tie_break: Literal["fallback", "rules"] = "fallback"
+    """An ambiguous match: ``fallback`` queues the lead for a person, ``rules`` ignores the
+    accounts and routes by the rules."""
+    free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
+    """Domains of personal mailboxes: never matched to an account by domain."""
+
+    @field_validator("free_mail_domains")
+    @classmethod
+    def _lower(cls, value: frozenset[str]) -> frozenset[str]:
+        return frozenset(domain.strip().lower() for domain in value)
+
+
+class Credit(_Config):
+    """When a rep's rotation turn is given back, and the window fairness is measured over."""
+
+    give_back_on_rejection_within: ElapsedText | None = None
+    """A lead the rep rejected within this long of getting it gives the turn back (None: no)."""
+    give_back_on_reassignment: bool = False
+    """A lead taken from the rep by a reassignment (a missed SLA) gives the turn back."""
+    fairness_window: ElapsedText = timedelta(days=30)
+    """Expected vs actual shares (``GET /v1/reps``, metrics) count the leads of this window."""
 
 
 class RoutingConfig(_Config):
@@ -272,6 +347,9 @@ class RoutingConfig(_Config):
     """Tried in order; the first rule whose conditions all hold decides the pool."""
     default: AssignTo = AssignTo(role="sdr")
     fallback: Fallback = Fallback()
+    rejections: Rejections = Rejections()
+    credit: Credit = Credit()
+    account_matching: AccountMatching = AccountMatching()
     respect_working_hours: bool = True
     account_owner_ignores_working_hours: bool = False
     """True: an account's owner gets its leads outside their working hours too."""

@@ -9,7 +9,7 @@ the eligible reps; (4) nobody eligible: the fallback queue. Every step leaves a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadrelay.calendar import calendar_status, require_aware
+from services.handoff.domain.accounts import Ambiguous, match_account
 from services.handoff.domain.config import (
     Account,
     AssignTo,
@@ -38,6 +39,7 @@ SkipReason = Literal[
     "segment_mismatch",
     "inactive",
     "excluded_reassignment",
+    "rejected_lead",
     "out_of_office",
     "holiday",
     "outside_working_hours",
@@ -58,6 +60,8 @@ class LeadFacts(_Value):
 
     lead_key: str = Field(min_length=1)
     email_domain: str | None = None
+    company: str | None = None
+    """The company the lead named (a form's answer), for matching accounts by name."""
     country: str | None = None
     """ISO 3166 alpha-2; unknown means territories cannot narrow the pool."""
     company_size: int | None = Field(default=None, ge=0)
@@ -69,6 +73,8 @@ class LeadFacts(_Value):
     """The sales-ready episode this decision is for."""
     excluded_rep_ids: frozenset[str] = frozenset()
     """Reps who already had the lead in this episode (a reassignment never returns it to them)."""
+    rejected_by_rep_ids: frozenset[str] = frozenset()
+    """Reps who rejected the lead in a recent episode (``routing.rejections``): not again."""
 
     @field_validator("email_domain")
     @classmethod
@@ -113,6 +119,10 @@ class TraceStep(_Value):
     step: StepName
     outcome: str
     detail: str
+    method: str | None = None
+    """How the account was matched (``domain``, ``domain_variant``, ``company_name``, ``fuzzy``)."""
+    confidence: float | None = None
+    """How sure the account match is, 0-1."""
 
 
 class SkippedRep(_Value):
@@ -138,6 +148,8 @@ class RoutingDecision(_Value):
     rule_id: str | None = None
     account_id: str | None = None
     segment: Segment | None = None
+    pool: str | None = None
+    """The rotation pool the rep took a turn in (None: account owner or fallback)."""
     trace: DecisionTrace
     new_state: RoutingState
     """Store this in place of the state passed in (unchanged unless round robin picked)."""
@@ -148,6 +160,44 @@ class _Lead:
     facts: LeadFacts
     segment: Segment | None
     regions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every step of one decision reads, and nothing it changes."""
+
+    routing: RoutingConfig
+    reps: Mapping[str, Rep]
+    lead: _Lead
+    loads: Mapping[str, RepLoad]
+    now: datetime
+
+    def unavailable(self, rep: Rep, *, ignore_hours: bool) -> SkipReason | None:
+        return _unavailable(rep, self.lead, self.loads.get(rep.id), self.now, ignore_hours)
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Step 2's outcome: the pool a rule (or the default) chose."""
+
+    rule: Rule | None
+    target: AssignTo
+
+    @property
+    def key(self) -> str:
+        return pool_key(self.target.role, self.target.team)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """Step 3 or 4's outcome: who gets the lead from the pool, or which queue."""
+
+    rep_id: str | None
+    route: Route
+    step: TraceStep
+    reason: str
+    new_state: RoutingState
+    queue: str | None = None
 
 
 def decide(
@@ -163,57 +213,158 @@ def decide(
     require_aware(now)
     lead = _Lead(facts, routing.segment_for(facts.company_size), routing.regions_of(facts.country))
     reps = {rep.id: rep for rep in sorted(roster, key=lambda rep: rep.id)}
-    steps: list[TraceStep] = []
-    owned = _account_owner(routing, reps, accounts, lead, loads, now, steps)
-    if owned is not None:
-        account, owner = owned
-        return RoutingDecision(
-            rep_id=owner.id,
-            role=owner.role,
-            team=owner.team,
-            route="account",
-            account_id=account.id,
-            segment=lead.segment,
-            trace=DecisionTrace(
-                steps=tuple(steps),
-                chosen_reason=f"owner of account {account.name} ({account.id})",
-            ),
-            new_state=state,
-        )
-    rule, target = _match_rule(routing, lead, steps)
-    return _round_robin(routing, reps, lead, rule, target, state, loads, now, steps)
+    context = _Context(routing, reps, lead, loads, now)
+    account_step, owned = _account_owner(context, accounts)
+    if isinstance(owned, Ambiguous) and routing.account_matching.tie_break == "fallback":
+        pool = _Pool(None, routing.default)
+        return _decision(context, pool, (account_step,), _fallback(routing, lead, state))
+    if isinstance(owned, tuple):
+        return _owner_decision(context, owned, account_step, state)
+    pool, rule_step = _match_rule(routing, lead)
+    return _pool_decision(context, pool, (account_step, rule_step), state)
+
+
+def _owner_decision(
+    context: _Context, owned: tuple[Account, Rep], step: TraceStep, state: RoutingState
+) -> RoutingDecision:
+    """Step 1 decided: the account's owner takes the lead; the rotation is untouched."""
+    account, owner = owned
+    return RoutingDecision(
+        rep_id=owner.id,
+        role=owner.role,
+        team=owner.team,
+        route="account",
+        account_id=account.id,
+        segment=context.lead.segment,
+        trace=DecisionTrace(
+            steps=(step,), chosen_reason=f"owner of account {account.name} ({account.id})"
+        ),
+        new_state=state,
+    )
+
+
+def _pool_decision(
+    context: _Context, pool: _Pool, steps: tuple[TraceStep, ...], state: RoutingState
+) -> RoutingDecision:
+    """Steps 3 and 4: weighted round robin among the pool's eligible reps, else the fallback."""
+    skipped, eligible = _screen(context, pool.target)
+    eligibility = _eligibility_step(pool.key, context.lead, skipped, eligible)
+    if eligible:
+        choice = _rotate(context, pool, eligible, state)
+    else:
+        choice = _fallback(context.routing, context.lead, state)
+    return _decision(context, pool, (*steps, eligibility), choice, skipped)
+
+
+def _decision(
+    context: _Context,
+    pool: _Pool,
+    steps: tuple[TraceStep, ...],
+    choice: _Choice,
+    skipped: Sequence[tuple[str, SkipReason]] = (),
+) -> RoutingDecision:
+    """The decision for ``choice`` out of ``pool``, its trace ending with the choice's step."""
+    return RoutingDecision(
+        rep_id=choice.rep_id,
+        role=pool.target.role,
+        team=pool.target.team,
+        route=choice.route,
+        fallback_queue=choice.queue,
+        rule_id=pool.rule.id if pool.rule else None,
+        segment=context.lead.segment,
+        pool=pool.key if choice.route != "fallback" else None,
+        trace=DecisionTrace(
+            steps=(*steps, choice.step),
+            skipped=tuple(SkippedRep(rep_id=rep, reason=why) for rep, why in skipped),
+            chosen_reason=choice.reason,
+        ),
+        new_state=choice.new_state,
+    )
+
+
+def _rotate(
+    context: _Context, pool: _Pool, eligible: Sequence[str], state: RoutingState
+) -> _Choice:
+    """Step 3: the eligible rep with the most round-robin credit in the pool."""
+    members = {r.id: r.weight for r in context.reps.values() if pool.target.includes(r)}
+    rep_id, new_state = pick(state, pool.key, members, eligible)
+    detail = (
+        f"{rep_id} (weight {members[rep_id]}) had the most round-robin credit in pool {pool.key}"
+        f" among {len(eligible)} eligible"
+    )
+    because = f"rule {pool.rule.id}" if pool.rule else "no rule matched, default pool"
+    return _Choice(
+        rep_id=rep_id,
+        route="rule" if pool.rule else "round_robin",
+        step=TraceStep(step="round_robin", outcome="chosen", detail=detail),
+        reason=f"{because}; weighted round robin in {pool.key} chose {rep_id}",
+        new_state=new_state,
+    )
+
+
+def _fallback(routing: RoutingConfig, lead: _Lead, state: RoutingState) -> _Choice:
+    """Step 4: the fallback queue; its owner takes the lead unless they already had it in this
+    episode."""
+    queue, owner = routing.fallback.queue, routing.fallback.owner_rep_id
+    rep_id: str | None = None
+    if owner is None:
+        note = "; no owner, left unassigned"
+    elif owner in lead.facts.excluded_rep_ids:
+        note = f"; owner {owner} already had this lead, left unassigned"
+    else:
+        rep_id, note = owner, f"; owner {owner}"
+    return _Choice(
+        rep_id=rep_id,
+        route="fallback",
+        step=TraceStep(step="fallback", outcome="queued", detail=f"{queue}{note}"),
+        reason=f"no eligible rep; fallback queue {queue}{note}",
+        new_state=state,
+        queue=queue,
+    )
 
 
 def _account_owner(
-    routing: RoutingConfig,
-    reps: Mapping[str, Rep],
-    accounts: Sequence[Account],
-    lead: _Lead,
-    loads: Mapping[str, RepLoad],
-    now: datetime,
-    steps: list[TraceStep],
-) -> tuple[Account, Rep] | None:
-    """Step 1: the account's owner, if the account has one and they can take the lead now."""
-    account = _find_account(accounts, lead.facts.email_domain)
-    if account is None:
-        detail = _no_account(lead)
-        steps.append(TraceStep(step="account_match", outcome="no_account", detail=detail))
-        return None
-    owner = reps.get(account.owner_rep_id or "")
+    context: _Context, accounts: Sequence[Account]
+) -> tuple[TraceStep, tuple[Account, Rep] | Ambiguous | None]:
+    """Step 1: the account's owner, if the lead matches one account that has an owner who can
+    take the lead now; an ambiguous match is returned for the tie-break."""
+    lead, routing = context.lead, context.routing
+    facts = lead.facts
+    found = match_account(accounts, facts.email_domain, facts.company, routing.account_matching)
+    if found is None:
+        return TraceStep(step="account_match", outcome="no_account", detail=_no_account(lead)), None
+    if isinstance(found, Ambiguous):
+        return _ambiguous_step(found, routing.account_matching.tie_break), found
+    account = found.account
+    how = {"method": found.method, "confidence": found.confidence}
+    matched = f"account {account.id} matched by {found.method} ({found.confidence:.2f})"
+    owner = context.reps.get(account.owner_rep_id or "")
     if owner is None:
         outcome = "no_owner" if account.owner_rep_id is None else "owner_unknown"
-        detail = f"account {account.id} matched, owner {account.owner_rep_id or 'not set'}"
-        steps.append(TraceStep(step="account_match", outcome=outcome, detail=detail))
-        return None
+        detail = f"{matched}, owner {account.owner_rep_id or 'not set'}"
+        return TraceStep(step="account_match", outcome=outcome, detail=detail, **how), None
     ignore_hours = routing.account_owner_ignores_working_hours or not routing.respect_working_hours
-    reason = _unavailable(owner, lead, loads.get(owner.id), now, ignore_hours=ignore_hours)
+    reason = context.unavailable(owner, ignore_hours=ignore_hours)
     if reason is not None:
-        detail = f"account {account.id} owner {owner.id} skipped: {reason}; routing by rules"
-        steps.append(TraceStep(step="account_match", outcome="owner_unavailable", detail=detail))
-        return None
-    detail = f"account {account.id} ({account.name}) owner {owner.id} is available"
-    steps.append(TraceStep(step="account_match", outcome="assigned", detail=detail))
-    return account, owner
+        detail = f"{matched}; owner {owner.id} skipped: {reason}; routing by rules"
+        step = TraceStep(step="account_match", outcome="owner_unavailable", detail=detail, **how)
+        return step, None
+    detail = f"{matched} ({account.name}); owner {owner.id} is available"
+    step = TraceStep(step="account_match", outcome="assigned", detail=detail, **how)
+    return step, (account, owner)
+
+
+def _ambiguous_step(found: Ambiguous, tie_break: str) -> TraceStep:
+    ids = ", ".join(a.id for a in found.accounts)
+    then = "fallback queue" if tie_break == "fallback" else "routing by rules"
+    detail = f"accounts {ids} match equally by {found.method} ({found.confidence:.2f}); {then}"
+    return TraceStep(
+        step="account_match",
+        outcome="ambiguous",
+        detail=detail,
+        method=found.method,
+        confidence=found.confidence,
+    )
 
 
 def _no_account(lead: _Lead) -> str:
@@ -221,32 +372,18 @@ def _no_account(lead: _Lead) -> str:
     return f"no account for domain {domain}" if domain else "lead has no email domain"
 
 
-def _find_account(accounts: Sequence[Account], domain: str | None) -> Account | None:
-    """The account of the domain or its closest parent (``uk.acme.com`` belongs to ``acme.com``)."""
-    if not domain:
-        return None
-    labels = domain.split(".")
-    for start in range(len(labels) - 1):
-        candidate = ".".join(labels[start:])
-        owners = sorted((a for a in accounts if candidate in a.domains), key=lambda a: a.id)
-        if owners:
-            return owners[0]
-    return None
-
-
-def _match_rule(
-    routing: RoutingConfig, lead: _Lead, steps: list[TraceStep]
-) -> tuple[Rule | None, AssignTo]:
+def _match_rule(routing: RoutingConfig, lead: _Lead) -> tuple[_Pool, TraceStep]:
     """Step 2: the first rule whose conditions all hold; otherwise the default pool."""
     for rule in routing.rules:
         if _rule_holds(rule, lead):
             about = f": {rule.description}" if rule.description else ""
             detail = f"rule {rule.id}{about} -> {_pool_text(rule.assign_to)}"
-            steps.append(TraceStep(step="rule_match", outcome="matched", detail=detail))
-            return rule, rule.assign_to
+            step = TraceStep(step="rule_match", outcome="matched", detail=detail)
+            return _Pool(rule, rule.assign_to), step
     detail = f"no rule matched -> default {_pool_text(routing.default)}"
-    steps.append(TraceStep(step="rule_match", outcome="default", detail=detail))
-    return None, routing.default
+    return _Pool(None, routing.default), TraceStep(
+        step="rule_match", outcome="default", detail=detail
+    )
 
 
 def _rule_holds(rule: Rule, lead: _Lead) -> bool:
@@ -263,80 +400,12 @@ def _rule_holds(rule: Rule, lead: _Lead) -> bool:
     return all(checks)
 
 
-def _round_robin(
-    routing: RoutingConfig,
-    reps: Mapping[str, Rep],
-    lead: _Lead,
-    rule: Rule | None,
-    target: AssignTo,
-    state: RoutingState,
-    loads: Mapping[str, RepLoad],
-    now: datetime,
-    steps: list[TraceStep],
-) -> RoutingDecision:
-    """Steps 3 and 4: weighted round robin among the eligible reps, else the fallback."""
-    skipped, eligible = _screen(routing, reps.values(), lead, target, loads, now)
-    pool = pool_key(target.role, target.team)
-    steps.append(_eligibility_step(pool, lead, skipped, eligible))
-    rule_id = rule.id if rule else None
-    rep_id: str | None
-    if eligible:
-        members = {r.id: r.weight for r in reps.values() if _in_pool(r, target)}
-        rep_id, new_state = pick(state, pool, members, eligible)
-        detail = (
-            f"{rep_id} (weight {members[rep_id]}) had the most round-robin credit in pool {pool}"
-            f" among {len(eligible)} eligible"
-        )
-        steps.append(TraceStep(step="round_robin", outcome="chosen", detail=detail))
-        because = f"rule {rule_id}" if rule_id else "no rule matched, default pool"
-        reason = f"{because}; weighted round robin in {pool} chose {rep_id}"
-        route: Route = "rule" if rule else "round_robin"
-        queue = None
-    else:
-        rep_id, note = _fallback_owner(routing, lead)
-        queue = routing.fallback.queue
-        steps.append(TraceStep(step="fallback", outcome="queued", detail=f"{queue}{note}"))
-        reason = f"no eligible rep; fallback queue {queue}{note}"
-        route, new_state = "fallback", state
-    return RoutingDecision(
-        rep_id=rep_id,
-        role=target.role,
-        team=target.team,
-        route=route,
-        fallback_queue=queue,
-        rule_id=rule_id,
-        segment=lead.segment,
-        trace=DecisionTrace(
-            steps=tuple(steps),
-            skipped=tuple(SkippedRep(rep_id=rep, reason=why) for rep, why in skipped),
-            chosen_reason=reason,
-        ),
-        new_state=new_state,
-    )
-
-
-def _fallback_owner(routing: RoutingConfig, lead: _Lead) -> tuple[str | None, str]:
-    """Step 4: the queue's owner takes the lead unless they already had it in this episode."""
-    owner = routing.fallback.owner_rep_id
-    if owner is None:
-        return None, "; no owner, left unassigned"
-    if owner in lead.facts.excluded_rep_ids:
-        return None, f"; owner {owner} already had this lead, left unassigned"
-    return owner, f"; owner {owner}"
-
-
-def _screen(
-    routing: RoutingConfig,
-    reps: Iterable[Rep],
-    lead: _Lead,
-    target: AssignTo,
-    loads: Mapping[str, RepLoad],
-    now: datetime,
-) -> tuple[list[tuple[str, SkipReason]], list[str]]:
+def _screen(context: _Context, target: AssignTo) -> tuple[list[tuple[str, SkipReason]], list[str]]:
+    """Every rep of the roster, eligible for the pool ``target`` or skipped with a reason."""
     skipped: list[tuple[str, SkipReason]] = []
     eligible: list[str] = []
-    for rep in reps:
-        reason = _skip_reason(routing, rep, lead, target, loads.get(rep.id), now)
+    for rep in context.reps.values():
+        reason = _skip_reason(context, rep, target)
         if reason is None:
             eligible.append(rep.id)
         else:
@@ -344,15 +413,9 @@ def _screen(
     return skipped, eligible
 
 
-def _skip_reason(
-    routing: RoutingConfig,
-    rep: Rep,
-    lead: _Lead,
-    target: AssignTo,
-    load: RepLoad | None,
-    now: datetime,
-) -> SkipReason | None:
+def _skip_reason(context: _Context, rep: Rep, target: AssignTo) -> SkipReason | None:
     """Structural reasons first (they hold whatever the hour), then availability."""
+    lead = context.lead
     if rep.role != target.role:
         return "role_mismatch"
     if target.team is not None and rep.team != target.team:
@@ -361,17 +424,19 @@ def _skip_reason(
         return "territory_mismatch"
     if rep.segments and lead.segment is not None and lead.segment not in rep.segments:
         return "segment_mismatch"
-    return _unavailable(rep, lead, load, now, ignore_hours=not routing.respect_working_hours)
+    return context.unavailable(rep, ignore_hours=not context.routing.respect_working_hours)
 
 
 def _unavailable(
-    rep: Rep, lead: _Lead, load: RepLoad | None, now: datetime, *, ignore_hours: bool
+    rep: Rep, lead: _Lead, load: RepLoad | None, now: datetime, ignore_hours: bool
 ) -> SkipReason | None:
     """Whether the rep can take a lead right now; shared by the account owner and the pool."""
     if not rep.active:
         return "inactive"
     if rep.id in lead.facts.excluded_rep_ids:
         return "excluded_reassignment"
+    if rep.id in lead.facts.rejected_by_rep_ids:
+        return "rejected_lead"
     if any(absence.covers(now, rep.time_zone) for absence in rep.out_of_office):
         return "out_of_office"
     status = calendar_status(rep.calendar, now)
@@ -395,10 +460,6 @@ def _covers_territory(rep: Rep, lead: _Lead) -> bool:
     return country in rep.territories or not set(lead.regions).isdisjoint(rep.territories)
 
 
-def _in_pool(rep: Rep, target: AssignTo) -> bool:
-    return rep.role == target.role and (target.team is None or rep.team == target.team)
-
-
 def _pool_text(target: AssignTo) -> str:
     return f"{target.role} pool" + (f" of team {target.team}" if target.team else "")
 
@@ -414,4 +475,21 @@ def _eligibility_step(
         outcome="eligible" if eligible else "none_eligible",
         detail=f"pool {pool}, country {country}, segment {segment}: {names} eligible,"
         f" {len(skipped)} skipped",
+    )
+
+
+def claimed(rep: Rep, queue: str, state: RoutingState) -> RoutingDecision:
+    """A rep took a lead out of fallback ``queue`` by hand: theirs now, no rotation turn used."""
+    detail = f"{rep.id} claimed the lead from queue {queue}"
+    return RoutingDecision(
+        rep_id=rep.id,
+        role=rep.role,
+        team=rep.team,
+        route="fallback",
+        fallback_queue=queue,
+        trace=DecisionTrace(
+            steps=(TraceStep(step="fallback", outcome="claimed", detail=detail),),
+            chosen_reason=f"claimed from fallback queue {queue} by {rep.id}",
+        ),
+        new_state=state,
     )

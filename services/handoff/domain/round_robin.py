@@ -16,6 +16,10 @@ absence earns no catch-up burst: a rep back from a week off resumes where they l
 Every credit is also clamped to plus or minus the pool's total weight, a bound that a fixed set of
 reps never reaches, so no pattern of changing eligibility can let a credit grow without limit.
 
+Giving the turn back. A lead the rep rejected at once, or that was taken from them by a
+reassignment, can return what winning it cost (``give_turn_back``, as routing's ``credit`` section
+says): the rep is back at the head of the rotation, as Chili Piper's "adjust fairness" does.
+
 Across processes. The state is plain JSON (``model_dump_json`` / ``model_validate_json``);
 ``version`` goes up by one with every change so the caller can store it with a compare-and-set and
 retry the decision when another process got there first.
@@ -64,3 +68,16 @@ def pick(
     table = {rep: max(-bound, min(bound, credit)) for rep, credit in sorted(credits.items())}
     pools = {**state.pools, pool: table}
     return chosen, RoutingState(version=state.version + 1, pools=pools)
+
+
+def give_turn_back(
+    state: RoutingState, pool: str, rep_id: str, members: Mapping[str, int]
+) -> RoutingState:
+    """Return to ``rep_id`` what one win cost them in ``pool``: the pool's total weight
+    (``members``: rep id -> weight), clamped like every credit. Unchanged if the rep left it."""
+    credits = state.pools.get(pool, {})
+    if rep_id not in members or rep_id not in credits:
+        return state
+    bound = sum(members.values())
+    table = {**credits, rep_id: min(bound, credits[rep_id] + bound)}
+    return RoutingState(version=state.version + 1, pools={**state.pools, pool: table})

@@ -27,6 +27,7 @@ from services.scoring.domain.lifecycle import (
     RECYCLE_REASONS,
     SALES_OUTCOMES,
     apply_activity,
+    apply_assignment,
     apply_form_submission,
     apply_profile,
     apply_recycle,
@@ -34,6 +35,7 @@ from services.scoring.domain.lifecycle import (
     merge_visitor,
     reassess,
     reported_by_sales,
+    taken_from,
 )
 from services.scoring.domain.model import (
     Activity,
@@ -41,6 +43,7 @@ from services.scoring.domain.model import (
     EngagementResult,
     FitResult,
     Grade,
+    Holding,
     InvalidTransition,
     LeadState,
     Profile,
@@ -82,6 +85,7 @@ __all__ = [
     "FitRule",
     "Grade",
     "Grades",
+    "Holding",
     "InvalidTransition",
     "LeadState",
     "Profile",
@@ -97,6 +101,7 @@ __all__ = [
     "StageChange",
     "UnknownOutcome",
     "apply_activity",
+    "apply_assignment",
     "apply_form_submission",
     "apply_profile",
     "apply_recycle",
@@ -117,4 +122,5 @@ __all__ = [
     "remembered",
     "reported_by_sales",
     "score_lead",
+    "taken_from",
 ]

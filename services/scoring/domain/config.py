@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Self
 
 from pydantic import (
@@ -19,16 +19,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     PlainValidator,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from leadrelay.durations import format_elapsed, parse_elapsed
+from leadrelay.durations import ElapsedText, format_elapsed
 from services.scoring.domain.model import PROFILE_FIELDS, Grade
 
 Loc = tuple[str | int, ...]
@@ -62,16 +60,7 @@ def _fail(title: str, problems: Iterable[tuple[Loc, str, object]]) -> None:
         raise ValidationError.from_exception_data(title, details)
 
 
-def _duration(value: object) -> timedelta:
-    return parse_elapsed(value)
-
-
-Duration = Annotated[
-    timedelta,
-    PlainValidator(_duration),
-    PlainSerializer(format_elapsed, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\s*\d+\s*[smhdw]\s*$", "examples": ["14d"]}),
-]
+Duration = ElapsedText
 """A duration written ``"90m"``, ``"36h"``, ``"14d"`` or ``"2w"``."""
 
 
@@ -159,6 +148,36 @@ class Range(_Config):
         return (self.min is None or number >= self.min) and (self.max is None or number < self.max)
 
 
+class GroupLimit(_Config):
+    """A rule group's limit: its rules together give at most ``cap`` points."""
+
+    cap: float = Field(ge=0)
+    description: str | None = None
+
+
+class AxisLimits(_Config):
+    """HubSpot-style limits on one axis: per-group caps and a cap on the axis's total.
+
+    Rules name their ``group``; a group's positive points are filled in the order its rules
+    are listed until the group's ``cap``, then the axis's positive points until ``total_cap``.
+    Negative points are never limited (a floor is a rule's own ``cap``).
+    """
+
+    groups: Mapping[RuleId, GroupLimit] = Field(default_factory=dict)
+    total_cap: float | None = Field(default=None, ge=0)
+
+    def check_groups(
+        self, rules: Iterable[tuple[int, str | None]]
+    ) -> list[tuple[Loc, str, object]]:
+        """A problem for every rule (index, group) naming a group that is not defined."""
+        known = ", ".join(sorted(self.groups)) or "none defined"
+        return [
+            (("rules", index, "group"), f"unknown group {group!r} (groups: {known})", group)
+            for index, group in rules
+            if group is not None and group not in self.groups
+        ]
+
+
 class FitRule(_Config):
     """Points for who the lead is: ``field`` compared with exactly one operator.
 
@@ -176,6 +195,7 @@ class FitRule(_Config):
     regex: str | None = None
     email_domain_in: DomainsOrList | None = None
     points: float
+    group: RuleId | None = None
     description: str | None = None
 
     @field_validator("field")
@@ -231,10 +251,11 @@ class FitConfig(_Config):
         Field(default_factory=dict)
     )
     rules: tuple[FitRule, ...] = ()
+    limits: AxisLimits = AxisLimits()
 
     @model_validator(mode="after")
     def _lists_exist(self) -> Self:
-        problems: list[tuple[Loc, str, object]] = []
+        problems = self.limits.check_groups((i, rule.group) for i, rule in enumerate(self.rules))
         for index, rule in enumerate(self.rules):
             loc: Loc = ("rules", index, "email_domain_in")
             ref = rule.email_domain_in
@@ -275,6 +296,7 @@ class EngagementRule(_Config):
     cap: float | None = None
     window: Duration | None = None
     max_per_window: int | None = Field(default=None, ge=1)
+    group: RuleId | None = None
     description: str | None = None
 
     @model_validator(mode="after")
@@ -310,6 +332,13 @@ class EngagementConfig(_Config):
     half_life: Duration
     rules: tuple[EngagementRule, ...] = ()
     retention: Duration = DEFAULT_RETENTION
+    limits: AxisLimits = AxisLimits()
+
+    @model_validator(mode="after")
+    def _groups_exist(self) -> Self:
+        problems = self.limits.check_groups((i, rule.group) for i, rule in enumerate(self.rules))
+        _fail("EngagementConfig", problems)
+        return self
 
     @model_validator(mode="after")
     def _retention_covers(self) -> Self:
@@ -365,6 +394,24 @@ class RecycleConfig(_Config):
 
     requires_fresh_engagement: bool = True
     min_engagement_after_recycle: float | None = Field(default=None, ge=0)
+
+
+class RecycleCooldown(_Config):
+    """Anti ping-pong in time (the ``lifecycle.recycle_cooldown`` section): for ``duration``
+    after a recycle the lead cannot be sales-ready again, unless the activity that would
+    qualify it matches one of the ``unless`` engagement rules (a demo request, say)."""
+
+    duration: Duration = timedelta(days=14)
+    unless: tuple[RuleId, ...] = ()
+
+    def holds_back(
+        self, recycled_at: datetime | None, at: datetime, rule_ids: Iterable[str]
+    ) -> bool:
+        """Whether a recycle at ``recycled_at`` still keeps the lead from qualifying at ``at``
+        on an activity matching ``rule_ids``."""
+        if recycled_at is None or at >= recycled_at + self.duration:
+            return False
+        return not set(self.unless).intersection(rule_ids)
 
 
 class Scorecard(_Config):

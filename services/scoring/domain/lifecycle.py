@@ -26,10 +26,11 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
-from services.scoring.domain.config import Scorecard
+from services.scoring.domain.config import RecycleCooldown, Scorecard
 from services.scoring.domain.model import (
     Activity,
     Decision,
+    Holding,
     InvalidTransition,
     LeadState,
     Profile,
@@ -92,7 +93,12 @@ SALES_OUTCOMES: Final = frozenset(_SALES_MOVES)
 
 
 def apply_activity(
-    scorecard: Scorecard, state: LeadState, activity: Activity, now: datetime
+    scorecard: Scorecard,
+    state: LeadState,
+    activity: Activity,
+    now: datetime,
+    *,
+    cooldown: RecycleCooldown | None = None,
 ) -> Decision:
     """Record one activity and decide whether the lead becomes sales-ready.
 
@@ -105,13 +111,17 @@ def apply_activity(
     sales-ready fires once per episode. Recycle guard (``recycle.requires_fresh_engagement``): a
     recycled lead qualifies only on an activity that occurred after ``recycled_at``, and only
     engagement from activities after ``recycled_at`` counts, against
-    ``recycle.min_engagement_after_recycle`` when set.
+    ``recycle.min_engagement_after_recycle`` when set. Recycle cooldown (``cooldown``, the
+    lifecycle's ``recycle_cooldown``; None: none): within its duration after ``recycled_at``
+    only an activity matching one of its ``unless`` rules can qualify a recycled lead.
     """
     if state.knows_event(activity.event_id) or not remembered(scorecard, [activity], now):
         return _unchanged(scorecard, state, now)
     recorded = replace(state, activities=remembered(scorecard, (*state.activities, activity), now))
     identified = _identify(recorded, activity.event_id, now)
-    return _assess(scorecard, state, identified, now, activity.event_id, activity)
+    return _assess(
+        scorecard, state, identified, now, activity.event_id, activity, cooldown=cooldown
+    )
 
 
 def apply_form_submission(
@@ -120,24 +130,31 @@ def apply_form_submission(
     profile_update: Profile,
     activity: Activity,
     now: datetime,
+    *,
+    cooldown: RecycleCooldown | None = None,
 ) -> Decision:
     """A form fill: merge what the person told us, then score the ``form_submitted`` activity."""
     if state.knows_event(activity.event_id):
         return _unchanged(scorecard, state, now)
     profiled = apply_profile(state, profile_update, activity.event_id, activity.occurred_at)
-    decision = apply_activity(scorecard, profiled, activity, now)
+    decision = apply_activity(scorecard, profiled, activity, now, cooldown=cooldown)
     return replace(decision, stage_changes=decision.state.changes_since(state))
 
 
 def reassess(
-    scorecard: Scorecard, state: LeadState, now: datetime, cause_event_id: str
+    scorecard: Scorecard,
+    state: LeadState,
+    now: datetime,
+    cause_event_id: str,
+    *,
+    cooldown: RecycleCooldown | None = None,
 ) -> Decision:
     """Re-check sales-readiness after a change without a new activity (e.g. ``merge_visitor``).
 
     No activity means no fast track, and a guarded recycled lead waits for fresh activity.
     """
     identified = _identify(state, cause_event_id, now)
-    return _assess(scorecard, state, identified, now, cause_event_id, None)
+    return _assess(scorecard, state, identified, now, cause_event_id, None, cooldown=cooldown)
 
 
 def apply_profile(
@@ -172,14 +189,23 @@ def merge_visitor(
 
 
 def apply_sales_outcome(
-    state: LeadState, outcome: str, event_id: str, at: datetime, reason: str | None = None
+    state: LeadState,
+    outcome: str,
+    event_id: str,
+    at: datetime,
+    reason: str | None = None,
+    *,
+    rep_id: str | None = None,
+    assignment_id: str | None = None,
 ) -> LeadState:
     """Move the lead as sales reports: accepted->sal, qualified->sql, opportunity_created->
     opportunity, won->customer, lost->recycled (lost), rejected->recycled (rejected_by_sales),
     disqualified->disqualified; contact_attempted/contacted change no stage.
 
     Skipping ahead is allowed (CRMs report ``won`` without every step); an outcome at or behind
-    the lead's stage is ignored. ``reason`` (the rep's words) is kept as the change's note.
+    the lead's stage is ignored. ``reason`` (the rep's words) is kept as the change's note. A
+    rejection by a rep the lead was taken from (``rep_id``/``assignment_id`` name an earlier
+    attempt than the latest one in ``holdings``) is ignored: the rep who has it now decides.
     """
     require_aware("at", at)
     if outcome not in _SALES_MOVES:
@@ -189,6 +215,8 @@ def apply_sales_outcome(
     move = _SALES_MOVES[outcome]
     if move is None or state.stage in move.ignored_from:
         return state
+    if outcome == "rejected" and taken_from(state, rep_id, assignment_id):
+        return state
     if state.stage not in move.allowed_from:
         raise InvalidTransition(
             f"sales outcome {outcome!r} cannot apply to a lead in stage {state.stage}"
@@ -197,6 +225,31 @@ def apply_sales_outcome(
     if move.recycle_reason is None:
         return moved
     return replace(moved, recycled_at=at, recycle_reason=move.recycle_reason)
+
+
+def apply_assignment(state: LeadState, holding: Holding) -> LeadState:
+    """Remember who holds the lead; a new episode forgets the earlier one's holders."""
+    if state.holdings and state.holdings[-1].episode > holding.episode:
+        return state  # a late assignment of an episode already over
+    kept = [h for h in state.holdings if h.episode == holding.episode and h != holding]
+    holdings = tuple(sorted((*kept, holding), key=lambda h: h.attempt))
+    return state if holdings == state.holdings else replace(state, holdings=holdings)
+
+
+def taken_from(state: LeadState, rep_id: str | None, assignment_id: str | None) -> bool:
+    """Whether the lead was reassigned away from this rep (or this assignment).
+
+    Only an assignment scoring has seen superseded counts: an id it does not know may be a
+    newer attempt whose announcement is still on its way, so it is taken to be the current one.
+    """
+    if not state.holdings:
+        return False
+    current = state.holdings[-1]
+    if assignment_id is not None:
+        earlier = {h.assignment_id for h in state.holdings[:-1]}
+        return assignment_id != current.assignment_id and assignment_id in earlier
+    earlier_reps = {h.rep_id for h in state.holdings[:-1]}
+    return rep_id is not None and rep_id != current.rep_id and rep_id in earlier_reps
 
 
 def apply_recycle(state: LeadState, reason: str, at: datetime, event_id: str) -> LeadState:
@@ -228,9 +281,13 @@ def _assess(
     now: datetime,
     cause_event_id: str,
     trigger: Activity | None,
+    *,
+    cooldown: RecycleCooldown | None,
 ) -> Decision:
     score = score_lead(scorecard, state, now)
-    qualification = _qualification(scorecard, state, score, trigger)
+    qualification = None
+    if not _cooling_down(scorecard, state, now, trigger, cooldown):
+        qualification = _qualification(scorecard, state, score, trigger)
     if qualification is None:
         return Decision(state, score, False, None, state.changes_since(before))
     qualified_by, rule, note = qualification
@@ -264,17 +321,33 @@ def _qualification(
     return None
 
 
+def _cooling_down(
+    scorecard: Scorecard,
+    state: LeadState,
+    now: datetime,
+    trigger: Activity | None,
+    cooldown: RecycleCooldown | None,
+) -> bool:
+    """Whether a recycled lead is still within its cooldown for this activity (or none)."""
+    if cooldown is None or state.stage is not Stage.RECYCLED:
+        return False
+    at = trigger.occurred_at if trigger is not None else now
+    matched = [] if trigger is None else _matching_rules(scorecard, trigger, cooldown.unless)
+    return cooldown.holds_back(state.recycled_at, at, matched)
+
+
+def _matching_rules(scorecard: Scorecard, trigger: Activity, rule_ids: Iterable[str]) -> list[str]:
+    return [
+        rule_id
+        for rule_id in rule_ids
+        if engagement_rule_matches(scorecard.engagement_rule(rule_id), trigger)
+    ]
+
+
 def _fast_track_rule(scorecard: Scorecard, trigger: Activity | None) -> str | None:
     if trigger is None:
         return None
-    return next(
-        (
-            rule_id
-            for rule_id in scorecard.fast_track.rules
-            if engagement_rule_matches(scorecard.engagement_rule(rule_id), trigger)
-        ),
-        None,
-    )
+    return next(iter(_matching_rules(scorecard, trigger, scorecard.fast_track.rules)), None)
 
 
 def _engagement_threshold(scorecard: Scorecard, state: LeadState) -> float:

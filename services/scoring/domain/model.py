@@ -111,12 +111,23 @@ PROFILE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(Profile)) - {"
 
 
 @dataclass(frozen=True)
+class Holding:
+    """An assignment of the lead, as hand-off announced it: who held it in which attempt."""
+
+    assignment_id: str
+    rep_id: str
+    episode: int
+    attempt: int
+
+
+@dataclass(frozen=True)
 class ScoreLine:
     """One rule's contribution, so marketing can show why a lead scored what it did.
 
     ``points`` is what counts now (decayed, rounded to 2 dp); ``raw_points`` what the rule
     awarded before decay (after caps and windows); ``decay_factor`` is ``points / raw_points``
     (1.0 for fit); ``source_event_ids`` the activities that earned it, oldest first.
+    ``limited_by`` names the group or total cap that reduced ``points`` (see ``AxisLimits``).
     """
 
     rule: str
@@ -125,6 +136,8 @@ class ScoreLine:
     raw_points: float
     decay_factor: float
     source_event_ids: tuple[str, ...] = ()
+    limited_by: str | None = None
+    """``group:<name>`` or ``total`` when a group or the axis's total cap cut ``points``."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +190,7 @@ class LeadState:
     state whatever order they arrived in. ``episode`` counts sales-ready episodes so far.
     ``recycled_at``/``recycle_reason`` describe the latest recycle. ``profile_updated_at`` is when
     the newest applied profile update happened (an older update arriving late only fills gaps).
+    ``holdings`` says who held the lead (so a rejection by a rep it was taken from is known).
     """
 
     lead_key: str
@@ -189,6 +203,8 @@ class LeadState:
     recycle_reason: str | None = None
     history: tuple[StageChange, ...] = ()
     profile_updated_at: datetime | None = None
+    holdings: tuple[Holding, ...] = ()
+    """The assignments of the latest episode scoring has seen, by attempt."""
 
     def __post_init__(self) -> None:
         object.__setattr__(

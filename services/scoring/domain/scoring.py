@@ -7,12 +7,19 @@ the time they OCCURRED, so duplicates and out-of-order arrival cannot change a s
 from __future__ import annotations
 
 import re
-from collections import deque
-from collections.abc import Iterable
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
-from services.scoring.domain.config import EngagementRule, FitConfig, FitRule, Scorecard
+from services.scoring.domain.config import (
+    AxisLimits,
+    EngagementRule,
+    FitConfig,
+    FitRule,
+    Scorecard,
+)
 from services.scoring.domain.model import (
     GRADE_ORDER,
     Activity,
@@ -30,11 +37,14 @@ from services.scoring.domain.model import (
 
 
 def evaluate_fit(scorecard: Scorecard, profile: Profile) -> FitResult:
-    """Sum the points of every fit rule that matches (rules add up; none is exclusive)."""
-    lines = tuple(
-        ScoreLine(rule.id, "fit", rule.points, rule.points, 1.0)
-        for rule in scorecard.fit.rules
-        if _fit_matches(scorecard.fit, rule, profile)
+    """Sum the points of every fit rule that matches (rules add up; none is exclusive), within
+    the axis's group and total caps (``fit.limits``)."""
+    fit = scorecard.fit
+    matched = [rule for rule in fit.rules if _fit_matches(fit, rule, profile)]
+    lines = within_limits(
+        [ScoreLine(rule.id, "fit", rule.points, rule.points, 1.0) for rule in matched],
+        {rule.id: rule.group for rule in fit.rules},
+        fit.limits,
     )
     score = _total(lines)
     return FitResult(score=score, grade=scorecard.grades.grade_for(score), breakdown=lines)
@@ -65,14 +75,50 @@ def evaluate_engagement(
     """
     require_aware("now", now)
     newest_first = in_time_order(activities)[::-1]
-    half_life = scorecard.engagement.half_life
+    engagement = scorecard.engagement
     lines: list[ScoreLine] = []
-    for rule in scorecard.engagement.rules:
+    for rule in engagement.rules:
         hits = (hit for hit in newest_first if engagement_rule_matches(rule, hit))
-        line = _engagement_line(rule, _counted(rule, hits), now, half_life)
+        line = _engagement_line(rule, _counted(rule, hits), now, engagement.half_life)
         if line is not None:
             lines.append(line)
-    return EngagementResult(score=_total(lines), breakdown=tuple(lines))
+    groups = {rule.id: rule.group for rule in engagement.rules}
+    limited = within_limits(lines, groups, engagement.limits)
+    return EngagementResult(score=_total(limited), breakdown=limited)
+
+
+def within_limits(
+    lines: Sequence[ScoreLine], group_of: Mapping[str, str | None], limits: AxisLimits
+) -> tuple[ScoreLine, ...]:
+    """``lines`` (in rule order) after the group caps, then the total cap, of one axis.
+
+    Caps bound undecayed points, like a rule's own cap, so decay still halves a score every
+    half-life. Positive raw points fill each group's cap and then the total cap in rule order;
+    a line cut by a cap keeps its decay factor on what is left and says which cap
+    (``limited_by``). Negative lines pass unchanged and do not use up a cap.
+    """
+    used: dict[str, float] = defaultdict(float)
+    return tuple(_capped(line, group_of.get(line.rule), limits, used) for line in lines)
+
+
+def _capped(
+    line: ScoreLine, group: str | None, limits: AxisLimits, used: dict[str, float]
+) -> ScoreLine:
+    """Cut a positive line to the room its group and the total have left; count what it uses."""
+    if line.raw_points <= 0:
+        return line
+    raw, why = line.raw_points, None
+    limit = limits.groups.get(group) if group is not None else None
+    if limit is not None and raw > limit.cap - used[f"group:{group}"]:
+        raw, why = max(limit.cap - used[f"group:{group}"], 0.0), f"group:{group}"
+    if limits.total_cap is not None and raw > limits.total_cap - used["total"]:
+        raw, why = max(limits.total_cap - used["total"], 0.0), "total"
+    used[f"group:{group}"] += raw
+    used["total"] += raw
+    if why is None:
+        return line
+    points = round(raw * line.decay_factor, 2)
+    return replace(line, points=points, raw_points=round(raw, 2), limited_by=why)
 
 
 def remembered(

@@ -57,7 +57,9 @@ WARNING: Final = "warn"
 BREACH: Final = "breach"
 ASSIGNMENT_ENDED: Final = "assignment_ended"
 """Labels in ``steps_taken`` besides ladder actions (escalate, reassign, recycle) and outcomes."""
-_TAKEN_AWAY: Final = frozenset({ASSIGNMENT_ENDED, "reassign", "recycle"})
+LEAD_RECYCLED: Final = "lead_recycled"
+"""A clock ended because the lead went back to marketing (whoever recycled it)."""
+_TAKEN_AWAY: Final = frozenset({ASSIGNMENT_ENDED, LEAD_RECYCLED, "reassign", "recycle"})
 """Steps after which the assignment is no longer the rep's."""
 
 _COMPLETES: Final[dict[str, frozenset[ClockKind]]] = {
@@ -371,6 +373,19 @@ def end_assignment(clocks: Iterable[SlaClock], assignment_id: str, now: datetime
         _close(c, ASSIGNMENT_ENDED, now, ClockState.STOPPED)
         if c.assignment_id == assignment_id
         else c
+        for c in clocks
+    ]
+
+
+def end_on_recycle(clocks: Iterable[SlaClock], recycled_at: datetime) -> list[SlaClock]:
+    """Stop every open clock of an assignment made before the lead was recycled at
+    ``recycled_at`` (label ``lead_recycled``): nobody is chased for a lead marketing has back.
+
+    A clock started after the recycle (the lead qualified again since) keeps running.
+    """
+    at = to_utc(recycled_at)
+    return [
+        _close(c, LEAD_RECYCLED, at, ClockState.STOPPED) if c.started_at <= at else c
         for c in clocks
     ]
 

@@ -7,7 +7,7 @@ a silently missing SLA. ``services/sla_monitor/default_sla.yaml`` is the annotat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,7 +27,8 @@ from leadrelay.calendar import (
     parse_time_zone,
     parse_weekly_hours,
 )
-from leadrelay.durations import DURATION_PATTERN, Duration, parse_duration
+from leadrelay.durations import DURATION_PATTERN, Duration, TimeBasis, parse_duration
+from leadrelay.public_holidays import HolidayEntry, holiday_dates, parse_holiday
 from services.sla_monitor.domain.warn_rules import WarnRule, parse_warn_rule
 
 DEFAULT = "default"
@@ -44,6 +45,12 @@ DurationText = Annotated[
     PlainValidator(parse_duration),
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["1bh"]}),
+]
+HolidayText = Annotated[
+    HolidayEntry,
+    PlainValidator(parse_holiday),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ["2026-12-24", "US", "DE-BY"]}),
 ]
 WarnText = Annotated[
     WarnRule,
@@ -62,7 +69,9 @@ class CalendarConfig(_Config):
 
     time_zone: str
     weekly_hours: dict[str, tuple[str, ...]] | None = None
-    holidays: tuple[date, ...] = ()
+    holidays: tuple[HolidayText, ...] = ()
+    """Explicit dates (``2026-12-24``) and regions whose public holidays count (``US``,
+    ``DE-BY``), from the ``holidays`` package."""
 
     @field_validator("time_zone")
     @classmethod
@@ -80,7 +89,8 @@ class CalendarConfig(_Config):
         return value
 
     def to_calendar(self) -> BusinessCalendar:
-        return BusinessCalendar.from_parts(self.time_zone, self.weekly_hours, self.holidays)
+        days = holiday_dates(self.holidays)
+        return BusinessCalendar.from_parts(self.time_zone, self.weekly_hours, days)
 
 
 class AppliesTo(_Config):
@@ -180,6 +190,23 @@ class SlaConfig(_Config):
 
     calendars: dict[str, CalendarConfig]
     policies: tuple[SlaPolicy, ...]
+    clock_skew: DurationText = Duration(5, "m")
+    """How far a CRM's clock may run behind ours: sales activity that names no assignment
+    counts for the rep's assignment that started up to this long after the activity's time."""
+
+    @field_validator("clock_skew")
+    @classmethod
+    def _wall_clock_skew(cls, value: Duration) -> Duration:
+        if value.basis is not TimeBasis.WALL:
+            raise ValueError(f"clock_skew is real time: use m or h, not {value}")
+        return value
+
+    @property
+    def skew(self) -> timedelta:
+        """``clock_skew`` as a length of time."""
+        fixed = self.clock_skew.fixed
+        assert fixed is not None  # a wall-clock unit always has a fixed length
+        return fixed
 
     @model_validator(mode="after")
     def _references(self) -> SlaConfig:

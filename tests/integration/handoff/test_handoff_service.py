@@ -34,7 +34,9 @@ from services.handoff.tables import assignments
 from services.sla_monitor.domain import AnnouncedDeadlines
 from tests.integration.runtime.effects import produce, read_topic, wait_until
 from tests.unit.handoff.builders import make_rep
+from tests.unit.handoff.support import NOW as DEFINITIONS_NOW
 from tests.unit.handoff.support import definitions_with, reassignment, sales_ready
+from tests.unit.sla_monitor.support import sales_activity
 
 AssignmentRow = tuple[str, int, int, str | None]
 """``(lead_key, episode, attempt, rep_id)`` of one ``handoff_assignments`` row."""
@@ -212,7 +214,10 @@ async def test_a_roster_change_through_the_api_routes_the_next_lead_without_a_re
     async with running_handoff(kafka_bootstrap, database_url, unique_topic_prefix) as runtime:
         app = FastAPI()
         app.state.api_token = TOKEN
-        app.include_router(build_router(runtime, DEFINITIONS.routing, DEFINITIONS.roster))
+        deadlines = AnnouncedDeadlines(DEFINITIONS.sla)
+        app.include_router(
+            build_router(runtime, DEFINITIONS.routing, DEFINITIONS.roster, deadlines)
+        )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport,
@@ -328,3 +333,32 @@ def _sample(runtime: Runtime, name: str) -> float:
         for sample in metric.samples
         if sample.name == name
     )
+
+
+async def test_a_queued_lead_goes_to_the_rep_whose_capacity_frees_up_oldest_first(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    await upgrade_async(database_url)
+    one_slot = definitions_with(
+        [make_rep("sdr-a", capacity={"open": 1})],
+        fallback={"queue": "unassigned-leads", "route_again_every": "1s"},
+    )
+    prefix = unique_topic_prefix
+    async with running_handoff(kafka_bootstrap, database_url, prefix, one_slot) as runtime:
+        await produce(kafka_bootstrap, topic(prefix, Topic.SALES_READY), [sales_ready("lk_1")])
+        await wait_for_assignments(runtime, 1)
+        await produce(kafka_bootstrap, topic(prefix, Topic.SALES_READY), [sales_ready("lk_2")])
+        await wait_for_assignments(runtime, 2)  # queued: sdr-a holds her one open lead
+        won = sales_activity("won", "sdr-a", DEFINITIONS_NOW, lead_key="lk_1")
+        await produce(kafka_bootstrap, topic(prefix, Topic.SALES_ACTIVITY), [won])
+        await wait_for_assignments(runtime, 3)  # the queue router gave lk_2 to sdr-a
+
+    events = await assigned_events(kafka_bootstrap, prefix, expected=3)
+    routed = sorted(
+        (e.subject, e.data["attempt"], e.data["route"], e.data["rep_id"]) for e in events
+    )
+    assert routed == [  # leads sit on different partitions: ordered here by lead and attempt
+        ("lk_1", 1, "round_robin", "sdr-a"),
+        ("lk_2", 1, "fallback", "unassigned-leads"),
+        ("lk_2", 2, "round_robin", "sdr-a"),
+    ]

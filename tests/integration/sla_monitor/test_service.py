@@ -32,6 +32,7 @@ from tests.unit.sla_monitor.support import (
     FakeClock,
     definitions,
     lead_assigned,
+    lead_recycled,
     sales_activity,
 )
 
@@ -241,3 +242,31 @@ async def test_an_acceptance_read_before_its_assignment_stops_the_clocks_it_star
         assert await c.count(monitor, left_to_fire) == 0
         queued = await c.count(monitor, select(func.count()).select_from(outbox))
     assert queued == 0  # no warning, breach or escalation for a lead already accepted
+
+
+async def test_a_recycle_on_kafka_ends_the_leads_clocks_so_nothing_fires_after_it(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
+    async with c.instance() as monitor:
+        await produce(
+            c.bootstrap, c.topic(Topic.ASSIGNMENTS), [lead_assigned("as-1", "rep-anna", ASSIGNED)]
+        )
+
+        async def clocks_started() -> bool:
+            return await c.count(monitor, CLOCK_ROWS) == 2
+
+        await wait_until(clocks_started, within=30)
+        recycled = lead_recycled(berlin(2026, 1, 13, 10, 20), reason="rejected_by_sales")
+        await produce(c.bootstrap, c.topic(Topic.RECYCLED), [recycled])
+
+        async def clocks_ended() -> bool:
+            stopped = CLOCK_ROWS.where(sla_clocks.c.state == "stopped")
+            return await c.count(monitor, stopped) == 2
+
+        await wait_until(clocks_ended, within=30)
+        c.clock.set(berlin(2026, 1, 20, 10, 0))  # a week later: every deadline has passed
+        left_to_fire = CLOCK_ROWS.where(sla_clocks.c.next_fire_at.is_not(None))
+        assert await c.count(monitor, left_to_fire) == 0
+        queued = await c.count(monitor, select(func.count()).select_from(outbox))
+    assert queued == 0  # no warning, breach or escalation for a recycled lead

@@ -6,16 +6,19 @@ them under the lead key the simulator later reads" is checked, not assumed.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from leadrelay.app.simulate import (
     PERSONAS,
     Journey,
     Persona,
+    Simulator,
     funnel_report,
     plan_journeys,
     reaction_visible,
@@ -177,3 +180,26 @@ def _clock(state: str, *steps: str) -> dict[str, Any]:
         "state": state,
         "steps_taken": [{"step": step, "at": NOW.isoformat()} for step in steps],
     }
+
+
+async def test_reps_activity_is_stamped_in_the_instances_clock_and_names_its_assignment() -> None:
+    accelerated = datetime(2026, 12, 9, 3, 0, tzinfo=UTC)  # days ahead of the wall clock
+    posted: list[dict[str, Any]] = []
+
+    def instance(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"status": "ok", "now": accelerated.isoformat()})
+        posted.append(json.loads(request.content))
+        return httpx.Response(202, json={})
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(instance), base_url="http://test"
+    ) as http:
+        simulator = Simulator(http, SETTINGS)
+        await simulator.report_sales_activity(
+            "lk_1", {"rep_id": "ae-dana", "assignment_id": "as-1"}, "accepted"
+        )
+
+    [body] = posted
+    assert body["occurred_at"] == "2026-12-09T03:00:00Z"
+    assert (body["rep_id"], body["assignment_id"]) == ("ae-dana", "as-1")

@@ -157,3 +157,17 @@ async def test_routing_uses_an_edit_from_the_next_lead_on(
     events = [e.data for e in await handoff.assigned()]
     assert [e["rep_id"] for e in events] == ["sdr-a", "sdr-b", "sdr-b"]
     assert {"rep_id": "sdr-a", "reason": "inactive"} in events[1]["trace"]["skipped"]
+
+
+async def test_the_reps_list_shows_each_reps_expected_and_actual_share(
+    handoff: HandoffHarness, client: httpx.AsyncClient
+) -> None:
+    await handoff.deliver(sales_ready("lk_1"), sales_ready("lk_2"), sales_ready("lk_3"))
+
+    fairness = (await client.get("/v1/reps", headers=AUTH)).json()["fairness"]
+
+    assert fairness["window"] == "30d"
+    [sdr_pool] = [p for p in fairness["pools"] if p["pool"] == "sdr:*"]
+    shares = {r["rep_id"]: (r["expected_share"], r["actual_share"]) for r in sdr_pool["reps"]}
+    assert shares == {"sdr-a": (0.5, 0.6667), "sdr-b": (0.5, 0.3333)}
+    assert sdr_pool["largest_deviation"] == 0.1667

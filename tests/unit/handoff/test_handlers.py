@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.unit.handoff.support import (
     sales_ready,
     sales_ready_data,
 )
+from tests.unit.sla_monitor.support import sales_activity
 
 OFFICE_HOURS = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 QUEUE = "unassigned-leads"
@@ -369,3 +371,71 @@ async def test_a_decision_rolled_back_is_not_counted(two_sdrs: HandoffHarness) -
         two_sdrs.metric("leadrelay_handoff_assignments_total", route="round_robin", role="sdr") == 1
     )
     assert [e.data["rep_id"] for e in await two_sdrs.assigned()] == ["sdr-a"]
+
+
+@pytest.mark.parametrize(("episodes", "expected"), [(1, "sdr-b"), (0, "sdr-a")])
+async def test_a_rep_who_rejected_the_lead_does_not_get_its_next_episode(
+    tmp: Path, episodes: int, expected: str
+) -> None:
+    reps = [make_rep("sdr-a"), make_rep("sdr-b")]
+    rejections = {"exclude_rep_for_episodes": episodes}
+    async with harness_for(tmp, reps, rejections=rejections) as handoff:
+        await handoff.deliver(sales_ready("lk_ada"), sales_ready("lk_bob"))  # a, then b
+        await handoff.deliver(sales_activity("rejected", "sdr-a", NOW, lead_key="lk_ada"))
+        await handoff.deliver(sales_ready("lk_ada", episode=2))  # sdr-a's turn in the rotation
+
+        *_, again = await handoff.assigned()
+    assert again.data["rep_id"] == expected
+    skipped = {s["rep_id"]: s["reason"] for s in again.data["trace"]["skipped"]}
+    assert ("sdr-a" in skipped) is (episodes > 0)
+    if episodes:
+        assert skipped["sdr-a"] == "rejected_lead"
+
+
+async def test_a_rejection_by_a_rep_who_lost_the_lead_does_not_exclude_them(
+    two_sdrs: HandoffHarness,
+) -> None:
+    await two_sdrs.deliver(sales_ready("lk_ada"))  # sdr-a
+    await two_sdrs.deliver(reassignment("lk_ada", attempt=2, exclude=["sdr-a"]))  # sdr-b
+    await two_sdrs.deliver(sales_activity("rejected", "sdr-a", NOW, lead_key="lk_ada"))
+    await two_sdrs.deliver(sales_activity("rejected", "sdr-b", NOW, lead_key="lk_ada"))
+    await two_sdrs.deliver(sales_ready("lk_ada", episode=2))
+
+    *_, again = await two_sdrs.assigned()
+    assert again.data["rep_id"] == "sdr-a"  # only sdr-b's rejection counted
+
+
+@pytest.mark.parametrize(("rejected_after", "next_rep"), [(5, "sdr-a"), (60, "sdr-b")])
+async def test_a_quick_rejection_gives_the_rep_their_turn_back(
+    tmp: Path, rejected_after: int, next_rep: str
+) -> None:
+    reps = [make_rep("sdr-a"), make_rep("sdr-b")]
+    credit = {"give_back_on_rejection_within": "15m"}
+    async with harness_for(tmp, reps, credit=credit) as handoff:
+        await handoff.deliver(sales_ready("lk_ada"))  # sdr-a
+        rejected_at = NOW + timedelta(minutes=rejected_after)
+        await handoff.deliver(sales_activity("rejected", "sdr-a", rejected_at, lead_key="lk_ada"))
+        await handoff.deliver(sales_ready("lk_bob"))
+
+        *_, bob = await handoff.assigned()
+        assert bob.data["rep_id"] == next_rep
+        assert handoff.metric("leadrelay_handoff_rep_share_expected", pool="sdr:*",
+                              rep_id="sdr-a") == 0.5  # fmt: skip
+        actual_a = 1.0 if rejected_after == 5 else 0.5  # a turn given back does not count
+        assert handoff.metric("leadrelay_handoff_rep_share_actual", pool="sdr:*",
+                              rep_id="sdr-a") == actual_a  # fmt: skip
+
+
+@pytest.mark.parametrize(("give_back", "next_rep"), [(True, "sdr-a"), (False, "sdr-b")])
+async def test_a_lead_taken_by_reassignment_can_give_the_turn_back(
+    tmp: Path, give_back: bool, next_rep: str
+) -> None:
+    reps = [make_rep("sdr-a"), make_rep("sdr-b")]
+    credit = {"give_back_on_reassignment": give_back}
+    async with harness_for(tmp, reps, credit=credit) as handoff:
+        await handoff.deliver(sales_ready("lk_ada"))  # sdr-a
+        await handoff.deliver(reassignment("lk_ada", attempt=2, exclude=["sdr-a"]))  # sdr-b
+        await handoff.deliver(sales_ready("lk_bob"))
+
+        *_, bob = await handoff.assigned()
+    assert bob.data["rep_id"] == next_rep

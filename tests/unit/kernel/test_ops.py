@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter
@@ -54,3 +55,10 @@ async def test_metrics_expose_the_process_registry() -> None:
         response = await http.get("/metrics")
     assert response.status_code == 200
     assert "leadrelay_things_total 3.0" in response.text
+
+
+async def test_liveness_tells_the_services_clock_when_given_one() -> None:
+    demo_now = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    async with client(ops_app(CollectorRegistry(), {}, lambda: demo_now)) as http:
+        response = await http.get("/healthz")
+    assert response.json() == {"status": "ok", "now": "2031-05-06T07:08:09+00:00"}

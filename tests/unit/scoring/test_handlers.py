@@ -29,6 +29,7 @@ from tests.unit.scoring.service_events import (
     web,
 )
 from tests.unit.scoring.support import TOPICS, ScoringHarness, scoring_harness
+from tests.unit.sla_monitor.support import lead_assigned, sales_activity
 
 
 @pytest.fixture
@@ -96,10 +97,12 @@ async def test_a_journey_hands_off_once_with_everything_sales_needs(
     assert ready.id == stable_event_id("sales_ready", ADA_KEY, "1")
     assert (data["episode"], data["grade"], data["qualified_by"]) == (1, "A", "fast_track")
     assert data["fit_score"] == 70.0
-    assert data["engagement_score"] == 56.0
+    assert data["engagement_score"] == 46.0
     assert {rule: line["points"] for rule, line in lines(ready).items()} == {
-        **ADA_FIT, "page_view": 1.0, "pricing_page": 5.0, "form_fill": 10.0, "demo_request": 40.0,
+        **ADA_FIT, "page_view": 1.0, "pricing_page": 5.0, "form_fill": 10.0, "demo_request": 30.0,
     }  # fmt: skip
+    # the ebook's form_fill and the demo share the demo_intent group's cap of 40
+    assert lines(ready)["demo_request"]["limited_by"] == "group:demo_intent"
     assert lines(ready)["demo_request"]["source_event_ids"] == ["demo"]
     assert data["profile"]["email"] == "ada@acme.example"
     assert data["profile"]["phone"] == "+15550100"
@@ -164,6 +167,29 @@ async def test_a_rejection_recycles_the_lead_and_tells_marketing_why_once(
     assert await scoring.state(ADA_KEY) == state
     assert [c.to_stage for c in state.history] == [Stage.LEAD, Stage.MQL, Stage.SAL,
                                                    Stage.RECYCLED]  # fmt: skip
+
+
+async def test_a_rejection_by_a_rep_the_lead_was_reassigned_from_keeps_it_with_the_new_rep(
+    scoring: ScoringHarness,
+) -> None:
+    await qualify_ada(scoring)
+    await scoring.deliver(
+        lead_assigned("as-1", "rep-anna", DEMO_AT, lead_key=ADA_KEY),
+        lead_assigned("as-2", "rep-7", DEMO_AT + timedelta(hours=2), lead_key=ADA_KEY, attempt=2),
+    )
+    late = sales_activity("rejected", "rep-anna", DEMO_AT + timedelta(hours=3),
+                          reason="bad timing", assignment_id="as-1", lead_key=ADA_KEY)  # fmt: skip
+    await scoring.deliver(late)
+    assert (await scoring.state(ADA_KEY)).stage is Stage.MQL
+    assert await scoring.published(TOPICS.recycled) == []
+
+    holder = sales_activity(
+        "rejected", "rep-7", DEMO_AT + timedelta(hours=4),
+        reason="bad timing", assignment_id="as-2", lead_key=ADA_KEY,
+    )  # fmt: skip
+    await scoring.deliver(holder)
+    assert (await scoring.state(ADA_KEY)).stage is Stage.RECYCLED
+    assert len(await scoring.published(TOPICS.recycled)) == 1
 
 
 async def test_a_disqualification_ends_the_lead_and_tells_marketing_why(
@@ -277,7 +303,7 @@ async def test_the_read_model_explains_the_score_and_tells_the_story_in_order(
     view = await scoring.view(ADA_KEY)
     assert view is not None
     assert (view["stage"], view["grade"], view["episode"]) == ("mql", "A", 1)
-    assert (view["fit_score"], view["engagement_score"]) == (70.0, 56.0)
+    assert (view["fit_score"], view["engagement_score"]) == (70.0, 46.0)
     assert view["profile"]["email"] == "ada@acme.example"
     assert view["anonymous_ids"] == [ADA_COOKIE]
     assert [(e["kind"], e.get("event_id") or e["to_stage"]) for e in view["timeline"]] == [
@@ -288,8 +314,24 @@ async def test_the_read_model_explains_the_score_and_tells_the_story_in_order(
 
     later = await scoring.view(ADA_KEY, scorecard=scoring.scorecard, now=DEMO_AT + HALF_LIFE)
     assert later is not None
-    assert later["engagement_score"] == 28.0  # every activity two weeks older: half
+    assert later["engagement_score"] == 23.0  # every activity two weeks older: half
     assert later["fit_score"] == 70.0
+
+
+async def test_the_timeline_keeps_the_lifecycle_order_when_a_crm_clock_runs_behind(
+    scoring: ScoringHarness,
+) -> None:
+    await qualify_ada(scoring)
+    # the CRM stamps the acceptance three hours before the demo that made Ada an MQL
+    await scoring.deliver(sales("accepted", DEMO_AT - timedelta(hours=3), "accepted"))
+
+    view = await scoring.view(ADA_KEY)
+    assert view is not None
+    changes = [e for e in view["timeline"] if e["kind"] == "stage_change"]
+    assert [(e["from_stage"], e["to_stage"]) for e in changes] == [
+        ("anonymous", "lead"), ("lead", "mql"), ("mql", "sal"),
+    ]  # fmt: skip
+    assert view["timeline"][-1]["to_stage"] == "sal"
 
 
 async def test_metrics_count_events_transitions_and_hand_offs(scoring: ScoringHarness) -> None:

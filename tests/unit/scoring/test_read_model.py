@@ -98,7 +98,7 @@ async def test_engagement_shown_decays_to_the_time_of_the_request(api: LeadApi) 
     api.scoring.clock.now = DEMO_AT + HALF_LIFE
     later = await api.lead(ADA_KEY)
 
-    assert (fresh["engagement_score"], fresh["fit_score"]) == (56.0, 70.0)
-    assert (later["engagement_score"], later["fit_score"]) == (28.0, 70.0)  # one half-life: half
+    assert (fresh["engagement_score"], fresh["fit_score"]) == (46.0, 70.0)
+    assert (later["engagement_score"], later["fit_score"]) == (23.0, 70.0)  # one half-life: half
     assert datetime.fromisoformat(later["scored_at"]) == DEMO_AT + HALF_LIFE
     assert later["stage"] == "mql"

@@ -144,6 +144,14 @@ def sales_activity(
     )
 
 
+def lead_recycled(at: datetime, *, reason: str, lead_key: str = LEAD) -> CloudEvent:
+    """A ``lead_recycled`` event as scoring announces a rep's rejection."""
+    data = {"lead_key": lead_key, "reason": reason, "recycled_at": at.isoformat()}
+    return new_event(
+        "leadrelay.lead_recycled.v1", "/leadrelay/scoring", data, subject=lead_key, time=at
+    )
+
+
 @dataclass
 class Harness:
     """A migrated SQLite store with a fake clock and the SLA monitor built on it."""
@@ -176,13 +184,15 @@ def build_monitor(
     )
 
 
-async def harness(database_url: str, start: datetime) -> AsyncIterator[Harness]:
+async def harness(
+    database_url: str, start: datetime, *, defs: Definitions | None = None
+) -> AsyncIterator[Harness]:
     await upgrade_async(database_url)
     clock = FakeClock(start.astimezone(UTC))
     store = Store(create_engine_for(database_url), clock=clock)
     registry = CollectorRegistry()
     try:
-        yield Harness(store, clock, build_monitor(store, registry), registry)
+        yield Harness(store, clock, build_monitor(store, registry, defs=defs), registry)
     finally:
         await store.dispose()
 

@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from leadrelay.contracts.topics import Topic
+from leadrelay.durations import parse_duration
 from services.sla_monitor.read_model import lead_view
 from services.sla_monitor.tables import sla_clocks, sla_parked_activity
 
@@ -20,8 +22,10 @@ from .helpers import berlin, new_york
 from .support import (
     Emitted,
     Harness,
+    definitions,
     harness,
     lead_assigned,
+    lead_recycled,
     outbox_events,
     sales_activity,
     topic,
@@ -218,6 +222,52 @@ async def test_a_reps_earlier_verdict_on_the_person_does_not_apply_to_a_new_assi
         ("sla_warning", "first_touch")
     ]
     assert await parked(sla) == 1  # left to expire
+
+
+@pytest.mark.parametrize("assignment_first", [True, False], ids=["assigned-first", "parked"])
+async def test_activity_naming_its_assignment_applies_whatever_its_timestamp(
+    sla: Harness, assignment_first: bool
+) -> None:
+    # the CRM's clock is an hour behind ours: by time alone the acceptance precedes the lead
+    accepted = sales_activity(
+        "accepted", "rep-anna", berlin(2026, 1, 13, 9, 0), assignment_id="as-1"
+    )
+    if assignment_first:
+        await assign(sla, "as-1", "rep-anna", ASSIGNED)
+    await sla.handle(accepted)
+    if not assignment_first:
+        await assign(sla, "as-1", "rep-anna", ASSIGNED)
+
+    assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []
+    assert await parked(sla) == 0
+
+
+@pytest.mark.parametrize(("skew", "stops"), [("5m", False), ("2h", True)])
+async def test_activity_without_an_assignment_is_matched_within_the_configured_clock_skew(
+    sqlite_url: str, skew: str, stops: bool
+) -> None:
+    shipped = definitions()
+    sla_section = shipped.sla.model_copy(update={"clock_skew": parse_duration(skew)})
+    async for h in harness(
+        sqlite_url, ASSIGNED, defs=shipped.model_copy(update={"sla": sla_section})
+    ):
+        await assign(h, "as-1", "rep-anna", ASSIGNED)
+        await h.handle(sales_activity("contacted", "rep-anna", berlin(2026, 1, 13, 9, 0)))
+
+        fired = steps(await fire_at(h, berlin(2026, 1, 13, 10, 45)))
+        assert fired == ([] if stops else [("sla_warning", "first_touch")])
+
+
+def test_the_clock_skew_is_real_time_not_business_time() -> None:
+    with pytest.raises(ValidationError, match="clock_skew is real time"):
+        definitions().sla.model_validate({**definitions().sla.model_dump(), "clock_skew": "1bh"})
+
+
+async def test_a_recycle_announced_by_scoring_ends_the_leads_clocks(sla: Harness) -> None:
+    await assign(sla, "as-1", "rep-anna", ASSIGNED)
+    await sla.handle(lead_recycled(berlin(2026, 1, 13, 10, 20), reason="rejected_by_sales"))
+
+    assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []  # no warning, no breach, no ladder
 
 
 async def test_parked_activity_waits_for_its_own_assignment_and_expires_after_a_week(

@@ -88,6 +88,7 @@ def test_account_without_owner_routes_by_rules() -> None:
     [
         ({"active": False}, {}, "inactive"),
         ({}, {"excluded_rep_ids": {"owner"}}, "excluded_reassignment"),
+        ({}, {"rejected_by_rep_ids": {"owner"}}, "rejected_lead"),
         (
             {
                 "out_of_office": [

@@ -9,7 +9,16 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.handoff.domain import Rep, RoutingState, decide, pick
+from services.handoff.domain import (
+    Rep,
+    RoutingState,
+    decide,
+    fairness_report,
+    give_turn_back,
+    largest_deviation,
+    pick,
+    shares,
+)
 
 from ..builders import NOW, make_facts, make_rep, make_routing
 
@@ -111,3 +120,45 @@ def test_fixed_pool_follows_nginx_smooth_round_robin_exactly(weight_list: list[i
         rep, state = pick(state, "sdr:*", weights, list(weights))
         chosen.append(rep)
     assert chosen == _nginx_reference(weights, len(chosen))
+
+
+def test_a_turn_given_back_puts_the_rep_first_in_line_again() -> None:
+    reps = [make_rep("a"), make_rep("b"), make_rep("c")]
+    state = RoutingState()
+    first = decide(ROUTING, reps, [], make_facts(), state, {}, NOW)
+    assert first.rep_id == "a"
+    members = {rep.id: rep.weight for rep in reps}
+    returned = give_turn_back(first.new_state, first.pool or "", "a", members)
+
+    after_return = _assign(reps, 3, returned)
+    without = _assign(reps, 3, first.new_state)
+    assert (after_return, without) == (["a", "b", "c"], ["b", "c", "a"])
+    assert give_turn_back(returned, first.pool or "", "gone", members) == returned
+
+
+def test_shares_compare_each_reps_actual_share_with_their_weight() -> None:
+    pool = shares("sdr:*", {"a": 1, "b": 3}, {"a": 3, "b": 5, "left-the-pool": 9})
+
+    assert [(s.rep_id, s.expected, s.actual) for s in pool] == [
+        ("a", 0.25, 0.375),
+        ("b", 0.75, 0.625),
+    ]
+    assert largest_deviation(pool) == 0.125
+    assert [s.actual for s in shares("sdr:*", {"a": 1}, {})] == [0.0]  # no leads yet
+
+
+def test_the_fairness_report_covers_every_pool_routing_rotates_in() -> None:
+    routing = make_routing(
+        rules=[{"id": "enterprise", "when": {"segment_in": ["enterprise"]},
+                "assign_to": {"role": "ae", "team": "ent"}}],
+    )  # fmt: skip
+    reps = [make_rep("s1"), make_rep("ae1", role="ae", team="ent"),
+            make_rep("ae2", role="ae", team="mid"), make_rep("off", active=False)]  # fmt: skip
+
+    report = fairness_report(routing, reps, {"ae:ent": {"ae1": 2}})
+
+    assert [(p.pool, [s.rep_id for s in p.shares]) for p in report] == [
+        ("ae:ent", ["ae1"]),
+        ("sdr:*", ["s1"]),
+    ]
+    assert report[0].shares[0].actual == 1.0

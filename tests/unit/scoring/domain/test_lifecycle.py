@@ -11,6 +11,7 @@ import pytest
 from services.scoring.domain import (
     Activity,
     Decision,
+    Holding,
     InvalidTransition,
     LeadState,
     Profile,
@@ -20,6 +21,7 @@ from services.scoring.domain import (
     StageChange,
     UnknownOutcome,
     apply_activity,
+    apply_assignment,
     apply_form_submission,
     apply_profile,
     apply_recycle,
@@ -31,6 +33,7 @@ from services.scoring.domain import (
     reassess,
     score_lead,
 )
+from services.scoring.domain.config import RecycleCooldown
 
 from ..helpers import GRADE_B, GRADE_C, GRADE_D, act, at, card, known_lead
 
@@ -286,6 +289,42 @@ def test_a_fast_track_action_must_happen_after_the_recycle() -> None:
     assert (new_demo.qualified_by, new_demo.state.episode) == ("fast_track", 2)
 
 
+COOLDOWN = RecycleCooldown.model_validate({"duration": "14d", "unless": ["demo_request"]})
+
+
+def test_within_the_cooldown_fresh_engagement_does_not_requalify() -> None:
+    fresh = [act("n1", "pricing_page_view", at(2)), act("n2", "pricing_page_view", at(2)),
+             act("n3", "page_view", at(2))]  # fmt: skip
+    state = recycled()
+    for activity in fresh:
+        decision = apply_activity(CARD, state, activity, at(2), cooldown=COOLDOWN)
+        state = decision.state
+    assert decision.score.qualifying_engagement >= 50  # enough, were it not for the cooldown
+    assert (decision.state.stage, decision.became_sales_ready) == (Stage.RECYCLED, False)
+
+
+def test_after_the_cooldown_fresh_engagement_requalifies() -> None:
+    state = recycled()
+    for event_id in ("n1", "n2", "n3"):
+        action = "page_view" if event_id == "n3" else "pricing_page_view"
+        activity = act(event_id, action, at(15, hours=1))
+        state = apply_activity(CARD, state, activity, at(15, hours=1), cooldown=COOLDOWN).state
+    assert (state.stage, state.episode) == (Stage.MQL, 2)
+
+
+def test_a_named_high_intent_action_requalifies_within_the_cooldown() -> None:
+    demo = act("d1", "demo_request", at(1, hours=0.1))  # five minutes after the rejection
+    decision = apply_activity(CARD, recycled(GRADE_C), demo, at(1, hours=0.1), cooldown=COOLDOWN)
+    assert (decision.qualified_by, decision.state.episode) == ("fast_track", 2)
+
+
+def test_a_fast_track_action_not_named_in_the_cooldown_waits_for_it() -> None:
+    strict = RecycleCooldown.model_validate({"duration": "14d"})
+    demo = act("d1", "demo_request", at(1, hours=0.1))
+    decision = apply_activity(CARD, recycled(GRADE_C), demo, at(1, hours=0.1), cooldown=strict)
+    assert decision.state.stage is Stage.RECYCLED
+
+
 def test_recycle_can_set_its_own_fresh_threshold() -> None:
     scorecard = card(
         recycle={"requires_fresh_engagement": True, "min_engagement_after_recycle": 30}
@@ -306,6 +345,42 @@ def test_without_the_guard_old_engagement_requalifies_at_once() -> None:
 
 
 # --- sales outcomes and recycles ----------------------------------------------------------
+
+
+def reassigned_from_anna() -> LeadState:
+    """An MQL that Anna had first (as-1) and Bob has now (as-2), after a reassignment."""
+    state = replace(known_lead(), stage=Stage.MQL, episode=1)
+    for holding in (Holding("as-2", "rep-bob", 1, 2), Holding("as-1", "rep-anna", 1, 1)):
+        state = apply_assignment(state, holding)  # in either order
+    return state
+
+
+@pytest.mark.parametrize(
+    ("rep_id", "assignment_id"), [("rep-anna", "as-1"), ("rep-anna", None)], ids=["id", "rep"]
+)
+def test_a_rejection_by_a_rep_the_lead_was_taken_from_does_not_recycle_it(
+    rep_id: str, assignment_id: str | None
+) -> None:
+    state = reassigned_from_anna()
+    after = apply_sales_outcome(
+        state, "rejected", "s1", at(1), "bad timing", rep_id=rep_id, assignment_id=assignment_id
+    )
+    assert after == state
+
+
+@pytest.mark.parametrize("assignment_id", ["as-2", "as-3-not-seen-yet", None])
+def test_a_rejection_by_the_rep_holding_the_lead_recycles_it(assignment_id: str | None) -> None:
+    after = apply_sales_outcome(
+        reassigned_from_anna(), "rejected", "s1", at(1), "bad timing",
+        rep_id="rep-bob", assignment_id=assignment_id,
+    )  # fmt: skip
+    assert (after.stage, after.recycle_reason) == (Stage.RECYCLED, "rejected_by_sales")
+
+
+def test_a_new_episode_forgets_who_held_the_lead_before() -> None:
+    state = apply_assignment(reassigned_from_anna(), Holding("as-3", "rep-anna", 2, 1))
+    assert state.holdings == (Holding("as-3", "rep-anna", 2, 1),)
+    assert apply_assignment(state, Holding("as-1", "rep-anna", 1, 1)) == state  # late, stale
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from services.sla_monitor.domain import (
     Warn,
     clock_id_for,
     due_actions,
+    end_on_recycle,
     fire_due,
     load_sla,
     next_fire_at,
@@ -371,3 +372,17 @@ def test_clock_survives_a_round_trip_through_storage() -> None:
     restored = SlaClock.model_validate(stored)
     assert restored == clock
     assert next_fire_at(restored) == next_fire_at(clock)
+
+
+def test_a_recycle_ends_the_clocks_of_assignments_made_before_it() -> None:
+    earlier = sdr_clocks()
+    later = sdr_clocks(assignment_id="as-2", at=berlin(2026, 1, 20, 10, 0))
+    recycled_at = berlin(2026, 1, 13, 10, 30)
+
+    ended = end_on_recycle([*earlier, *later], recycled_at)
+
+    assert [c.state for c in ended[:2]] == [ClockState.STOPPED, ClockState.STOPPED]
+    assert ended[0].steps_taken[-1] == ("lead_recycled", recycled_at)
+    assert ended[2:] == list(later)  # the lead qualified again after the recycle
+    assert [next_fire_at(c) for c in ended[:2]] == [None, None]
+    assert end_on_recycle(ended, recycled_at) == ended  # a redelivery changes nothing

@@ -1,0 +1,1 @@
+"""Hand-off's background jobs."""
