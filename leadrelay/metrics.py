@@ -27,6 +27,7 @@ class RuntimeMetrics:
     consumer_lag: Gauge
     outbox_backlog: Gauge
     outbox_published: Counter
+    retention_deleted: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> RuntimeMetrics:
@@ -82,5 +83,11 @@ class RuntimeMetrics:
             ),
             outbox_published=Counter(
                 "leadrelay_outbox_published", "Events published from the outbox", registry=registry
+            ),
+            retention_deleted=Counter(
+                "leadrelay_retention_deleted",
+                "Inbox and sent-outbox rows deleted once older than the state retention",
+                ["table"],
+                registry=registry,
             ),
         )

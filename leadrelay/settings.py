@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     """A message whose handler fails this many times goes to the dead-letter topic."""
     retry_backoff_seconds: float = Field(default=0.2, ge=0)
     broker_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    instance_id: str | None = Field(default=None, min_length=1, max_length=200)
+    """This instance's stable name (a StatefulSet pod's, a host's): static Kafka group
+    membership, so a restarted instance takes its partitions back at once instead of after the
+    session timeout. Unset: dynamic membership. Two live instances must never share one."""
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1)
 
@@ -64,7 +68,11 @@ class Settings(BaseSettings):
     """SLA clock acceleration for demos (`leadrelay simulate`); 1.0 in production."""
     sla_poll_seconds: float = Field(default=1.0, gt=0)
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
-    """How often the retention sweeps run (scoring's idle visitors, the archive's old events)."""
+    """How often retention sweeps run: scoring's idle visitors (the scorecard's
+    ``engagement.retention``), the archive's old events, the runtime's inbox and sent outbox."""
+    state_retention_days: float = Field(default=7.0, gt=0)
+    """How long inbox and sent-outbox rows are kept. The inbox recognises redeliveries, so keep
+    it longer than the retention of every topic a service consumes."""
     archive_retention: timedelta = timedelta(days=180)
     """How long the archive keeps input events for ``leadrelay replay`` (``"180d"``, ``"26w"``)."""
 

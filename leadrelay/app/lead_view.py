@@ -1,7 +1,9 @@
 """``GET /v1/leads/{lead_id}``: the single view of one lead, assembled from every service's part.
 
 Scoring contributes the stage, scores and timeline; hand-off the assignment and its trace; the
-SLA monitor the clocks. Each part is read in one database snapshot, so the view is consistent.
+SLA monitor the clocks. Every part is read in one read-only database snapshot (``Store.read()``:
+REPEATABLE READ on PostgreSQL, one deferred transaction on SQLite's WAL), so the parts agree
+with each other, and the view never waits for a writer.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def lead_view_router(store: Store, parts: Sequence[LeadViewPart]) -> APIRouter:
     @router.get("/v1/leads/{lead_id}")
     async def get_lead(lead_id: str, _: ApiToken) -> dict[str, Any]:
         """One lead: stage, scores with breakdown, timeline, assignment and SLA clocks."""
-        async with store.engine.connect() as connection:
+        async with store.read() as connection:
             views = [await part(connection, lead_id) for part in parts]
         if not views or views[0] is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no lead {lead_id}")

@@ -27,11 +27,14 @@ from typing import Any
 import httpx
 
 from leadrelay.identity import lead_key
+from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.settings import Settings
 from services.ingest.signatures import parse_secret, sign_standard_webhook
 
 CONCURRENCY = 8
 CLOUDEVENT = "application/cloudevents+json"
+SEND_BACKOFF = BackoffPolicy(0.2, 2.0)
+"""How long a sender waits after a 503 (the instance still starting), as the runtime waits."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +247,7 @@ class Simulator:
             response = await self._http.post("/v1/events", content=body, headers=headers)
             if response.status_code != 503:
                 break
-            await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
+            await asyncio.sleep(SEND_BACKOFF.delay(attempt + 1))
         if response.status_code != 202:
             raise RuntimeError(
                 f"event {event['id']} refused: {response.status_code} {response.text[:300]}"

@@ -39,3 +39,12 @@ def from_pydantic(error: ValidationError, prefix: Sequence[str | int] = ()) -> C
     return ContractError(
         [FieldError(json_pointer([*prefix, *item["loc"]]), item["msg"]) for item in error.errors()]
     )
+
+
+class DomainRefusal(Exception):
+    """A handler or domain refuses this input for good: the same input will always be refused.
+
+    Raise it (or a subclass) for a deterministic refusal, e.g. an assignment to a rep who is not
+    on the roster. The consume loop dead-letters the message at the first failure instead of
+    retrying it; the message should say what was expected, never repeat personal data.
+    """

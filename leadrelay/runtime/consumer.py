@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -21,9 +21,9 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import ContractError, validate_event
 from leadrelay.metrics import RuntimeMetrics
-from leadrelay.runtime.failure import DeadLetterReason, is_infrastructure_error
+from leadrelay.runtime.backoff import BackoffPolicy
+from leadrelay.runtime.failure import DeadLetterReason, FailureClass, classify
 from leadrelay.runtime.producer import EventProducer
-from leadrelay.runtime.waiting import pause
 from leadrelay.store.unit_of_work import Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,13 @@ class ConsumerConfig:
     transaction_batch: int = 50
     """Consecutive events of a partition applied in one transaction (1: one each)."""
     handler_max_attempts: int = 3
-    retry_backoff_seconds: float = 0.2
-    broker_backoff_max_seconds: float = 10.0
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    """How long to wait after a failure of any kind: broker, database or handler."""
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
+    group_instance_id: str | None = None
+    """Static group membership: a member restarted under the same id takes its partitions back
+    at once instead of waiting for the session timeout. Must be unique within the group."""
 
 
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
@@ -127,6 +130,7 @@ class ConsumerLoop:
             max_poll_records=self.config.batch_size,
             session_timeout_ms=self.config.session_timeout_ms,
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+            group_instance_id=self.config.group_instance_id,
             client_id=f"leadrelay-{self.config.group}",
         )
         consumer.subscribe(
@@ -136,7 +140,7 @@ class ConsumerLoop:
 
     async def _start(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> bool:
         """Connect, backing off while the broker is unreachable; False if stopped first."""
-        delay = self.config.retry_backoff_seconds
+        waits = self.config.backoff.start()
         while not stop.is_set():
             try:
                 await consumer.start()
@@ -147,23 +151,21 @@ class ConsumerLoop:
                     "consumer %s cannot reach the broker (%r); retrying in %.1fs",
                     self.config.group,
                     error,
-                    delay,
+                    waits.next_delay,
                 )
-                await pause(stop, delay)
-                delay = min(delay * 2, self.config.broker_backoff_max_seconds)
+                await waits.wait(stop)
         return False
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-        delay = self.config.retry_backoff_seconds
+        waits = self.config.backoff.start()
         while not stop.is_set():
             try:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.config.batch_size)
             except KafkaError as error:
-                log.warning("fetch failed (%r); backing off %.1fs", error, delay)
-                await pause(stop, delay)
-                delay = min(delay * 2, self.config.broker_backoff_max_seconds)
+                log.warning("fetch failed (%r); backing off %.1fs", error, waits.next_delay)
+                await waits.wait(stop)
                 continue
-            delay = self.config.retry_backoff_seconds
+            waits.reset()
             async with self._batch_lock:
                 for partition, records in batches.items():
                     await self._process_partition(consumer, partition, records, stop)
@@ -259,38 +261,40 @@ class ConsumerLoop:
         counter.labels(*labels).inc()
 
     async def _apply_with_retries(self, item: _Ready, stop: asyncio.Event) -> bool:
-        """Apply one event under the failure policy; False only when stopped mid-retry."""
+        """Apply one event under the failure policy; False only when stopped mid-retry.
+
+        Outages and transient conflicts are retried for as long as they last without using up
+        an attempt; a refusal is dead-lettered at once, any other error after its attempts.
+        """
         labels = (self.config.group, item.record.topic)
-        failures = 0
-        delay = self.config.retry_backoff_seconds
+        attempts = 0
+        waits = self.config.backoff.start()
         while not stop.is_set():
             started = time.perf_counter()
             try:
                 async with self._store.transaction() as transaction:
                     applied = await self._apply_in(transaction, item)
             except Exception as error:  # noqa: BLE001 - the named failure policy decides
-                if is_infrastructure_error(error):
-                    log.warning(
-                        "infrastructure unavailable (%r); retrying %s", error, item.event.id
-                    )
-                    self._metrics.failed.labels(*labels, "infrastructure").inc()
-                    await pause(stop, delay)
-                    delay = min(delay * 2, self.config.broker_backoff_max_seconds)
-                    continue
-                failures += 1
-                self._metrics.failed.labels(*labels, "handler").inc()
+                failure = classify(error)
+                self._metrics.failed.labels(*labels, failure.value).inc()
+                attempts += failure.counts_as_attempt
                 log.warning(
-                    "handler failed on %s (%d/%d): %r",
+                    "%s failure on %s (attempt %d/%d): %r",
+                    failure.value,
                     item.event.id,
-                    failures,
+                    attempts,
                     self.config.handler_max_attempts,
                     error,
                 )
-                if failures >= self.config.handler_max_attempts:
+                if failure is FailureClass.REFUSED:
+                    return await self._dead_letter(
+                        item.record, DeadLetterReason.REFUSED, error, stop
+                    )
+                if attempts >= self.config.handler_max_attempts:
                     return await self._dead_letter(
                         item.record, DeadLetterReason.HANDLER_FAILED, error, stop
                     )
-                await pause(stop, self.config.retry_backoff_seconds * failures)
+                await waits.wait(stop)
                 continue
             self._count_success(item, applied, time.perf_counter() - started)
             return True
@@ -307,7 +311,7 @@ class ConsumerLoop:
         False only when stopped before it was parked."""
         headers = dead_letter_headers(record, reason, error, self.config.group)
         key = record.key.decode(errors="replace") if record.key is not None else None
-        delay = self.config.retry_backoff_seconds
+        waits = self.config.backoff.start()
         while not stop.is_set():
             try:
                 await self._producer.send(
@@ -315,8 +319,7 @@ class ConsumerLoop:
                 )
             except KafkaError as send_error:
                 log.warning("dead-letter topic unreachable (%r); retrying", send_error)
-                await pause(stop, delay)
-                delay = min(delay * 2, self.config.broker_backoff_max_seconds)
+                await waits.wait(stop)
                 continue
             log.warning(
                 "dead-lettered %s:%d@%d: %s",

@@ -1,9 +1,10 @@
 """Background work on a timer, with the runtime's one policy for when it fails.
 
-The SLA firing loop and scoring's retention sweep both run this way: do the work, pause, repeat
-until shutdown. An infrastructure error (database or broker unreachable) is waited out with an
-exponential back-off, because the work is still needed once it is back; any other error is a bug
-and stops the service instead of being retried forever.
+The SLA firing loop, the outbox relay and the retention sweeps all run this way: do the work,
+pause, repeat until shutdown. An outage (database or broker unreachable) or a transient
+PostgreSQL conflict is waited out under the runtime's :class:`BackoffPolicy`, because the work is
+still needed once it is back; any other error is a bug and stops the service instead of being
+retried forever (see :mod:`leadrelay.runtime.failure`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from leadrelay.runtime.failure import is_infrastructure_error
+from leadrelay.runtime.backoff import BackoffPolicy
+from leadrelay.runtime.failure import is_retried_without_limit
 from leadrelay.runtime.waiting import pause
 
 log = logging.getLogger(__name__)
-
-FIRST_BACKOFF_SECONDS = 0.2
 
 
 async def repeat(
@@ -26,20 +26,18 @@ async def repeat(
     *,
     every: float,
     name: str,
-    backoff_max_seconds: float = 10.0,
+    backoff: BackoffPolicy | None = None,
 ) -> None:
     """Await ``work()`` now and then every ``every`` seconds until ``stop`` is set."""
-    first_backoff = min(every, FIRST_BACKOFF_SECONDS)
-    delay = first_backoff
+    waits = (backoff or BackoffPolicy()).start()
     while not stop.is_set():
         try:
             await work()
-        except Exception as error:  # named policy: infrastructure backs off, the rest stops
-            if not is_infrastructure_error(error):
+        except Exception as error:  # named policy: outages back off, the rest stops
+            if not is_retried_without_limit(error):
                 raise
-            log.warning("%s backing off %.1fs: %r", name, delay, error)
-            await pause(stop, delay)
-            delay = min(delay * 2, backoff_max_seconds)
+            log.warning("%s backing off %.1fs: %r", name, waits.next_delay, error)
+            await waits.wait(stop)
             continue
-        delay = first_backoff
+        waits.reset()
         await pause(stop, every)

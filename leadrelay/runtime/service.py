@@ -11,11 +11,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 
 from leadrelay.contracts.topics import Topic, topic_name
 from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
 from leadrelay.runtime.periodic import repeat
 from leadrelay.runtime.producer import EventProducer
@@ -23,6 +25,7 @@ from leadrelay.runtime.topics import ensure_topics
 from leadrelay.settings import Settings
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.outbox_relay import OutboxRelay
+from leadrelay.store.retention import StateRetention
 from leadrelay.store.unit_of_work import Clock, Store, utc_now
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,12 @@ def require_bootstrap(settings: Settings) -> str:
     return settings.kafka_bootstrap
 
 
+def backoff_policy(settings: Settings) -> BackoffPolicy:
+    """The process's one back-off policy, from ``LEADRELAY_RETRY_BACKOFF_SECONDS`` and
+    ``LEADRELAY_BROKER_BACKOFF_MAX_SECONDS``."""
+    return BackoffPolicy(settings.retry_backoff_seconds, settings.broker_backoff_max_seconds)
+
+
 def consumer_for(runtime: Runtime, spec: ServiceSpec) -> ConsumerLoop:
     """The consume loop of ``spec`` on ``runtime``'s adapters."""
     settings = runtime.settings
@@ -110,8 +119,10 @@ def consumer_for(runtime: Runtime, spec: ServiceSpec) -> ConsumerLoop:
         batch_size=settings.consumer_batch_size,
         transaction_batch=settings.consumer_transaction_batch,
         handler_max_attempts=settings.handler_max_attempts,
-        retry_backoff_seconds=settings.retry_backoff_seconds,
-        broker_backoff_max_seconds=settings.broker_backoff_max_seconds,
+        backoff=backoff_policy(settings),
+        group_instance_id=(
+            f"{spec.name}-{settings.instance_id}" if settings.instance_id is not None else None
+        ),
     )
     return ConsumerLoop(
         config,
@@ -124,7 +135,8 @@ def consumer_for(runtime: Runtime, spec: ServiceSpec) -> ConsumerLoop:
 
 
 async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec], stop: asyncio.Event) -> None:
-    """Run every spec's consumer and background tasks plus one outbox relay, until ``stop``.
+    """Run every spec's consumer and background tasks plus one outbox relay and the inbox and
+    outbox retention sweep, until ``stop``.
 
     If any task dies, the others are stopped too: a half-running service is worse than a
     stopped one, because its orchestrator would not restart it.
@@ -138,11 +150,15 @@ async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec], stop: asy
     )
     coroutines: list[Awaitable[None]] = [
         relay.run(
-            stop,
-            poll_seconds=settings.outbox_poll_seconds,
-            backoff_max_seconds=settings.broker_backoff_max_seconds,
+            stop, poll_seconds=settings.outbox_poll_seconds, backoff=backoff_policy(settings)
         ),
         report_outbox_backlog(runtime.store, runtime.metrics, stop),
+        StateRetention(
+            runtime.store,
+            runtime.metrics,
+            retention=timedelta(days=settings.state_retention_days),
+            every_seconds=settings.retention_sweep_seconds,
+        ).run(stop),
     ]
     for spec in specs:
         if spec.consumes:

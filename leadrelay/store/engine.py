@@ -13,14 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "leadrelay_read_only"
+"""Execution option ``Store.read()`` sets: on SQLite the transaction begins deferred."""
 
 
 def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL and write-intent transactions.
 
-    SQLite allows one writer at a time. Starting every transaction with ``BEGIN IMMEDIATE``
-    makes writers queue on the busy timeout instead of failing half-way with "database is
-    locked" when two read transactions both try to upgrade to write.
+    SQLite allows one writer at a time. Starting every read-write transaction with ``BEGIN
+    IMMEDIATE`` makes writers queue on the busy timeout instead of failing half-way with
+    "database is locked" when two read transactions both try to upgrade to write. A connection
+    carrying :data:`READ_ONLY_OPTION` (``Store.read()``) begins a plain deferred ``BEGIN``
+    instead: on WAL it reads the last committed snapshot without waiting for any writer.
 
     An in-memory SQLite URL (``sqlite+aiosqlite://``) gives one private database on a single
     shared connection, gone when the engine is disposed: replay's sandbox.
@@ -67,4 +71,5 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -7,6 +7,9 @@ before the send loses nothing because the row is still unsent.
 On PostgreSQL several processes may run a relay; a transaction-scoped advisory lock lets one
 publish at a time, which keeps each key's events in the order they were written. On SQLite an
 exclusive lock on a file beside the database does the same for processes sharing the file.
+Within a relay, a key's next row is sent only after its previous one was acknowledged, and a
+refused row stops its key for the round, so the broker sees each key's events in write order
+(a republished copy after a crash only ever repeats a prefix of that order).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -22,6 +26,7 @@ from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.periodic import repeat
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
@@ -29,6 +34,7 @@ from leadrelay.store.unit_of_work import Store
 log = logging.getLogger(__name__)
 
 OutboxRow = Row[Any, Any, Any, Any]
+LAST_ERROR_CHARS = 2000
 RELAY_LOCK_ID = 0x1EAD_4E1A  # arbitrary, constant: the advisory lock all relays contend for
 
 
@@ -102,26 +108,50 @@ class OutboxRelay:
         rows: Sequence[OutboxRow],
         writer: AsyncConnection | None = None,
     ) -> int:
+        """Send ``rows`` keeping each key's order, mark what was acknowledged; how many.
+
+        Rows go out in waves of one row per key (every key at once): a key's next row is sent
+        only once the broker acknowledged its previous one, and a key stops at its first
+        failure. So a later event of a lead can never reach the broker before an earlier one;
+        the refused row keeps its error in ``last_error`` and leads its key next round.
+        """
         if not rows:
             return 0
-        results = await self._publisher.send_batch(
-            [(row.topic, row.message_key, row.payload) for row in rows]
-        )
-        sent_ids = [row.id for row, error in zip(rows, results, strict=True) if error is None]
+        queues = _queues_by_key(rows)
+        sent_ids: list[int] = []
+        errors: dict[int, str] = {}
+        while queues:
+            wave = [queue[0] for queue in queues.values()]
+            results = await self._publisher.send_batch(
+                [(row.topic, row.message_key, row.payload) for row in wave]
+            )
+            for key, row, error in zip(list(queues), wave, results, strict=True):
+                if error is None:
+                    sent_ids.append(row.id)
+                    queues[key].popleft()
+                    if queues[key]:
+                        continue
+                else:
+                    log.warning(
+                        "outbox row %s to %s not acknowledged: %r", row.id, row.topic, error
+                    )
+                    errors[row.id] = repr(error)[:LAST_ERROR_CHARS]
+                del queues[key]  # done, or stopped at its first failure
         if writer is not None:
-            await self._mark_sent(writer, sent_ids)
+            await self._record(writer, sent_ids, errors)
         else:
             async with self._store.engine.begin() as connection:
-                await self._mark_sent(connection, sent_ids)
-        for row, error in zip(rows, results, strict=True):
-            if error is not None:
-                log.warning("outbox row %s to %s not acknowledged: %r", row.id, row.topic, error)
+                await self._record(connection, sent_ids, errors)
         if self._metrics is not None:
             self._metrics.outbox_published.inc(len(sent_ids))
         return len(sent_ids)
 
     async def run(
-        self, stop: asyncio.Event, *, poll_seconds: float = 0.2, backoff_max_seconds: float = 10.0
+        self,
+        stop: asyncio.Event,
+        *,
+        poll_seconds: float = 0.2,
+        backoff: BackoffPolicy | None = None,
     ) -> None:
         """Publish until ``stop`` is set, draining quickly while there is a backlog.
 
@@ -133,7 +163,7 @@ class OutboxRelay:
             lambda: self._drain(stop),
             every=poll_seconds,
             name="outbox relay",
-            backoff_max_seconds=backoff_max_seconds,
+            backoff=backoff,
         )
         await self.publish_pending()  # a last drain so a clean stop leaves nothing behind
 
@@ -159,8 +189,24 @@ class OutboxRelay:
         )
         return result.all()
 
-    async def _mark_sent(self, connection: AsyncConnection, ids: list[int]) -> None:
-        if ids:
+    async def _record(
+        self, connection: AsyncConnection, sent_ids: list[int], errors: dict[int, str]
+    ) -> None:
+        """Mark the acknowledged rows sent and keep each refused row's error."""
+        if sent_ids:
             await connection.execute(
-                update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=self._store.clock())
+                update(outbox).where(outbox.c.id.in_(sent_ids)).values(sent_at=self._store.clock())
             )
+        for row_id, message in errors.items():
+            await connection.execute(
+                update(outbox).where(outbox.c.id == row_id).values(last_error=message)
+            )
+
+
+def _queues_by_key(rows: Sequence[OutboxRow]) -> dict[tuple[str, str], deque[OutboxRow]]:
+    """Each (topic, key)'s rows in write order; a row without a key is a queue of its own."""
+    queues: dict[tuple[str, str], deque[OutboxRow]] = {}
+    for row in rows:
+        key = row.message_key if row.message_key is not None else f"\0{row.id}"
+        queues.setdefault((row.topic, key), deque()).append(row)
+    return queues

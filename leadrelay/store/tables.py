@@ -30,6 +30,7 @@ inbox = Table(
     Column("consumer", String(200), primary_key=True),
     Column("event_id", String(300), primary_key=True),
     Column("processed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_inbox_processed_at", "processed_at"),
 )
 
 outbox = Table(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_outgoing
-from leadrelay.store.engine import dialect_insert
+from leadrelay.store.engine import READ_ONLY_OPTION, dialect_insert, is_sqlite
 from leadrelay.store.tables import inbox, outbox
 
 Clock = Callable[[], datetime]
@@ -90,6 +90,15 @@ class Transaction:
         return self._clock()
 
 
+class DatabaseUnavailableError(ConnectionError):
+    """No connection to the database could be opened, or it could not begin a transaction.
+
+    Whatever the driver raised (asyncpg's connect timeout is a plain ``TimeoutError``, a wrong
+    password an authentication error), no handler ran yet: the failure policy waits it out
+    instead of blaming the message.
+    """
+
+
 class Store:
     """Opens transactions on one engine; the only object services get to touch the database."""
 
@@ -99,21 +108,41 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """Commit on normal exit, roll back on any exception (which propagates)."""
-        async with self.engine.begin() as connection:
+        """A read-write transaction: commit on normal exit, roll back on any exception (which
+        propagates). On SQLite it begins ``BEGIN IMMEDIATE``, so it waits for other writers."""
+        async with self._connection() as connection, connection.begin():
             transaction = Transaction(connection, self.clock)
             yield transaction
             await transaction.flush_outbox()
         transaction.committed()
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction on one consistent snapshot that never waits for writers.
+
+        SQLite (WAL): a deferred ``BEGIN``, which takes no write lock, so an open writer does not
+        hold it up and it holds up no writer. PostgreSQL: ``REPEATABLE READ READ ONLY``, so every
+        query inside sees the same snapshot (and a write is refused). Use it for every query
+        that only reads: views, gauges, readiness.
+        """
+        async with self._connection() as connection:
+            if is_sqlite(self.engine):
+                await connection.execution_options(**{READ_ONLY_OPTION: True})
+            else:
+                await connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            async with connection.begin():
+                yield connection
+
     async def ping(self) -> None:
         """Raise if the database cannot answer; used by readiness checks."""
-        async with self.engine.connect() as connection:
+        async with self.read() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def outbox_backlog(self) -> int:
         """How many queued events the relay has not sent yet."""
-        async with self.engine.connect() as connection:
+        async with self.read() as connection:
             result = await connection.execute(
                 select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
             )
@@ -122,6 +151,21 @@ class Store:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; failing to get one is :class:`DatabaseUnavailableError`."""
+        try:
+            connection = await self.engine.connect()
+        except Exception as error:
+            # the type only: a driver's message may quote the URL, password included
+            raise DatabaseUnavailableError(
+                f"cannot open a database connection ({type(error).__name__})"
+            ) from error
+        try:
+            yield connection
+        finally:
+            await connection.close()
 
 
 def accelerated_clock(speed: float, *, base: Clock = utc_now) -> Clock:

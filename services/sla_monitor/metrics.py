@@ -34,6 +34,7 @@ class SlaMetrics:
     firing_lag: Histogram
     actions: Counter
     parked_activity: Counter
+    quarantined_clocks: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> SlaMetrics:
@@ -72,6 +73,11 @@ class SlaMetrics:
                 "Sales activity that arrived before its assignment: parked, applied later, or "
                 "expired with no assignment",
                 ["outcome"],
+                registry=registry,
+            ),
+            quarantined_clocks=Counter(
+                "leadrelay_sla_clocks_quarantined",
+                "Clocks set aside (state failed) because firing them raised: they will not fire",
                 registry=registry,
             ),
         )

@@ -21,6 +21,8 @@ from services.sla_monitor.domain import ClockKind, ClockState, SlaClock, next_fi
 from services.sla_monitor.tables import sla_clocks, sla_parked_activity
 
 OPEN_STATES: tuple[str, ...] = (ClockState.RUNNING, ClockState.WARNED, ClockState.BREACHED)
+QUARANTINED = "failed"
+"""The row state of a clock whose firing raised (the document keeps the clock as it was)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ async def load_lead(connection: AsyncConnection, lead_key: str) -> list[StoredCl
     """Every clock of a lead, locked (``FOR UPDATE``) against the firing loop, oldest first."""
     result = await connection.execute(
         select(sla_clocks)
-        .where(sla_clocks.c.lead_key == lead_key)
+        .where(sla_clocks.c.lead_key == lead_key, sla_clocks.c.state != QUARANTINED)
         .order_by(sla_clocks.c.clock_id)
         .with_for_update()
     )
@@ -167,6 +169,16 @@ async def save_changed(
             ],
         )
     return changed
+
+
+async def quarantine(connection: AsyncConnection, clock_ids: Sequence[str]) -> int:
+    """Mark clocks ``failed`` with no next fire time: no round selects them again."""
+    result = await connection.execute(
+        update(sla_clocks)
+        .where(sla_clocks.c.clock_id.in_(clock_ids))
+        .values(state=QUARANTINED, next_fire_at=None)
+    )
+    return int(result.rowcount)
 
 
 async def count_open(connection: AsyncConnection) -> dict[str, int]:

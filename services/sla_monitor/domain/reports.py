@@ -19,6 +19,8 @@ class FiringReport:
     actions: int = 0
     deferred_assignments: int = 0
     lags: tuple[float, ...] = field(default=(), repr=False)
+    quarantined: int = 0
+    """Clocks set aside because firing them raised (the round was rolled back for them)."""
 
     def __add__(self, other: FiringReport) -> FiringReport:
         return FiringReport(
@@ -27,6 +29,7 @@ class FiringReport:
             self.actions + other.actions,
             self.deferred_assignments + other.deferred_assignments,
             self.lags + other.lags,
+            self.quarantined + other.quarantined,
         )
 
 

@@ -7,6 +7,11 @@ says it happened. Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the singl
 SQLite) let several monitor instances share the work without firing a clock twice. The loop
 runs at start, so clocks that came due while the service was down fire as soon as it is back.
 
+A poison clock (one whose firing raises a bug's error rather than an outage's) cannot stop the
+others: the round rolls back, the assignment's clocks are quarantined in their own transaction
+(state ``failed``, no next fire time, ``leadrelay_sla_clocks_quarantined_total`` counts them, an
+alert fires) and the next round fires everything else. An outage still backs off and retries.
+
 ``now`` is the store's clock, injected in tests; the loop never reads the system clock itself.
 """
 
@@ -19,8 +24,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from leadrelay.runtime.backoff import BackoffPolicy
+from leadrelay.runtime.failure import is_retried_without_limit
 from leadrelay.runtime.periodic import repeat
-from leadrelay.store.unit_of_work import Store
+from leadrelay.store.unit_of_work import Store, Transaction
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
     Breach,
@@ -40,6 +47,14 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 500
 GAUGE_REFRESH_SECONDS = 15.0
 """Counting open clocks scans an index; every poll would be wasteful on a large table."""
+
+
+class _PoisonClocksError(Exception):
+    """One assignment's clocks whose firing raised: the round rolls back, they are quarantined."""
+
+    def __init__(self, failures: Mapping[str, Exception]) -> None:
+        super().__init__(f"{len(failures)} clock(s) failed to fire")
+        self.failures = dict(failures)
 
 
 @dataclass(frozen=True)
@@ -62,14 +77,14 @@ class FiringLoop:
         *,
         poll_seconds: float,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        backoff_max_seconds: float = 10.0,
+        backoff: BackoffPolicy | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._metrics = metrics
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
-        self._backoff_max_seconds = backoff_max_seconds
+        self._backoff = backoff
         self._next_gauge = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -79,7 +94,7 @@ class FiringLoop:
             self._round,
             every=self._poll_seconds,
             name="SLA firing",
-            backoff_max_seconds=self._backoff_max_seconds,
+            backoff=self._backoff,
         )
 
     async def _round(self) -> None:
@@ -96,11 +111,20 @@ class FiringLoop:
         while True:
             report = await self.fire_batch()
             total += report
+            if report.quarantined:
+                continue  # the round was rolled back for them: fire the rest now
             if report.selected < self._batch_size or report.fired_clocks == 0:
                 return total
 
     async def fire_batch(self) -> FiringReport:
-        """One round: lock up to a batch of due clocks, fire them, save, queue events, commit."""
+        """One round: lock up to a batch of due clocks, fire them, save, queue events, commit;
+        or, if some clocks' firing raised, roll back and quarantine those instead."""
+        try:
+            return await self._fire_batch()
+        except _PoisonClocksError as poisoned:
+            return FiringReport(quarantined=await self._quarantine(poisoned.failures))
+
+    async def _fire_batch(self) -> FiringReport:
         async with self._store.transaction() as tx:
             now = to_utc(tx.now())
             due = await repository.lock_due(tx.connection, now, self._batch_size)
@@ -112,20 +136,45 @@ class FiringLoop:
             after: list[StoredClock] = []
             fired: list[_Fired] = []
             for group in groups.values():
-                updated, actions = fire_due([s.clock for s in group], now)
+                try:
+                    updated, group_fired = await self._fire_group(tx, group, now)
+                except Exception as error:  # named policy: outages back off, bugs quarantine
+                    if is_retried_without_limit(error):
+                        raise
+                    # at once: on PostgreSQL the failed statement may have aborted the transaction
+                    raise _PoisonClocksError({s.clock.clock_id: error for s in group}) from error
                 before += group
-                after += [s.replace(c) for s, c in zip(group, updated, strict=True)]
-                fired += _attribute(actions, group)
-            await self._publisher.publish(tx, [(f.action, f.stored.team) for f in fired])
+                after += updated
+                fired += group_fired
             changed = await repository.save_changed(tx.connection, before, after)
         if deferred:
             log.info("deferred %d assignment(s) another instance is firing", len(deferred))
         lags = self._record(fired, to_utc(self._store.clock()))
         return FiringReport(len(due), len(changed), len(fired), len(deferred), lags)
 
+    async def _fire_group(
+        self, tx: Transaction, group: list[StoredClock], now: datetime
+    ) -> tuple[list[StoredClock], list[_Fired]]:
+        """Fire one assignment's clocks and queue their events; raises if any step does."""
+        updated, actions = fire_due([s.clock for s in group], now)
+        fired = _attribute(actions, group)
+        await self._publisher.publish(tx, [(f.action, f.stored.team) for f in fired])
+        return [s.replace(c) for s, c in zip(group, updated, strict=True)], fired
+
+    async def _quarantine(self, failures: Mapping[str, Exception]) -> int:
+        """Set the failed clocks aside for good (state ``failed``), count and log them."""
+        async with self._store.transaction() as tx:
+            count = await repository.quarantine(tx.connection, sorted(failures))
+        self._metrics.quarantined_clocks.inc(count)
+        for clock_id, error in sorted(failures.items()):
+            log.error(
+                "SLA clock %s quarantined, its firing raised %s", clock_id, type(error).__name__
+            )
+        return count
+
     async def refresh_open_clocks(self) -> None:
         """Set the open-clocks gauge from the table."""
-        async with self._store.engine.connect() as connection:
+        async with self._store.read() as connection:
             counts = await repository.count_open(connection)
         for state, count in counts.items():
             self._metrics.open_clocks.labels(state).set(count)

@@ -70,6 +70,9 @@ async def main(args: argparse.Namespace) -> None:
             dead_letter_topic=args.dlq,
             batch_size=50,
             transaction_batch=4,
+            # static membership: the restarted worker takes the killed one's partitions at once
+            # instead of waiting out its session (one worker runs at a time)
+            group_instance_id="crash-worker",
         ),
         bootstrap=args.bootstrap,
         handlers={"leadrelay.sales_activity.v1": make_handler(args.out_topic, args.group)},

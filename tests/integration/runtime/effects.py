@@ -11,11 +11,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay.contracts.envelope import CloudEvent, new_event
-from leadrelay.store.unit_of_work import Transaction
+from leadrelay.metrics import RuntimeMetrics
+from leadrelay.runtime.backoff import BackoffPolicy
+from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
+from leadrelay.runtime.producer import EventProducer
+from leadrelay.store.unit_of_work import Store, Transaction
 
 test_metadata = MetaData()
 effects = Table(
@@ -83,7 +88,7 @@ async def effect_counts(
 ) -> dict[str, int]:
     """How many effects were applied per input event (or ``per=effects.c.consumer``: per
     consumer)."""
-    async with engine.connect() as connection:
+    async with Store(engine).read() as connection:  # never waits for the worker's writes
         rows = await connection.execute(select(per, func.count()).group_by(per))
         return {name: count for name, count in rows.all()}
 
@@ -152,3 +157,48 @@ async def wait_until(predicate, *, within: float = 60.0, interval: float = 0.1) 
         if loop.time() > deadline:
             raise AssertionError("condition not reached before the deadline")
         await asyncio.sleep(interval)
+
+
+class Topics:
+    """One test's input, output and dead-letter topics and its consumer group."""
+
+    def __init__(self, prefix: str) -> None:
+        self.input = f"{prefix}input"
+        self.output = f"{prefix}output"
+        self.dlq = f"{prefix}dead-letter"
+        self.group = f"{prefix}group"
+
+    @property
+    def all(self) -> list[str]:
+        return [self.input, self.output, self.dlq]
+
+
+async def consumer_loop(
+    bootstrap: str,
+    store: Store,
+    producer: EventProducer,
+    topics: Topics,
+    name: str,
+    handler: Handler | None = None,
+    transaction_batch: int = 50,
+    metrics: RuntimeMetrics | None = None,
+) -> ConsumerLoop:
+    """A consume loop on ``topics.input`` with two handler attempts and short back-offs."""
+    return ConsumerLoop(
+        ConsumerConfig(
+            group=topics.group,
+            topics=[topics.input],
+            dead_letter_topic=topics.dlq,
+            batch_size=100,
+            transaction_batch=transaction_batch,
+            handler_max_attempts=2,
+            backoff=BackoffPolicy(0.01, 0.2),
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=500,
+        ),
+        bootstrap=bootstrap,
+        handlers={INPUT_TYPE: handler or make_handler(topics.output, name)},
+        store=store,
+        producer=producer,
+        metrics=metrics or RuntimeMetrics.create(CollectorRegistry()),
+    )

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 from prometheus_client import CollectorRegistry
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 
+from leadrelay.app.schema import upgrade_async
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.service import report_outbox_backlog
 from leadrelay.store.engine import create_engine_for
@@ -96,7 +97,7 @@ async def test_the_relay_waits_out_an_unreachable_broker_and_publishes_everythin
     publisher = BrokerAwayOnce(stop, expected=len(QUEUED))
     relay = OutboxRelay(store, publisher, batch_size=2)
     # An hour between polls: the backlog must drain batch after batch without waiting for one.
-    await asyncio.wait_for(relay.run(stop, poll_seconds=3600), timeout=10)
+    await asyncio.wait_for(relay.run(stop, poll_seconds=3600), timeout=30)
     assert publisher.delivered == QUEUED
     assert await store.outbox_backlog() == 0
 
@@ -105,7 +106,7 @@ async def test_the_backlog_gauge_survives_a_database_restart(store: Store) -> No
     stop = asyncio.Event()
     metrics = RuntimeMetrics.create(registry := CollectorRegistry())
     restarting = RestartingDatabase(store, stop)
-    await asyncio.wait_for(report_outbox_backlog(restarting, metrics, stop), timeout=10)
+    await asyncio.wait_for(report_outbox_backlog(restarting, metrics, stop), timeout=30)
     assert restarting.queries == 2
     assert registry.get_sample_value("leadrelay_outbox_backlog") == len(QUEUED)
 
@@ -115,10 +116,11 @@ class SlowBroker:
     could overtake."""
 
     def __init__(self) -> None:
-        self.release = asyncio.Event()
+        self.sending, self.release = asyncio.Event(), asyncio.Event()
         self.delivered: list[Message] = []
 
     async def send_batch(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        self.sending.set()
         await self.release.wait()
         self.delivered.extend(messages)
         return [None] * len(messages)
@@ -129,10 +131,75 @@ async def test_two_relays_on_one_sqlite_file_never_send_a_row_twice(store: Store
     broker = SlowBroker()
     first, second = OutboxRelay(store, broker), OutboxRelay(store, broker)
     in_flight = asyncio.create_task(first.publish_pending())
-    await asyncio.sleep(0.1)  # the first relay has read the rows and is waiting for acks
+    await asyncio.wait_for(broker.sending.wait(), timeout=30)  # the first waits for acks
     # without the lock it would read the same rows and wait for the same acks
-    assert await asyncio.wait_for(second.publish_pending(), timeout=5) == 0
+    assert await asyncio.wait_for(second.publish_pending(), timeout=30) == 0
     broker.release.set()
     assert await in_flight == len(QUEUED)
     assert await second.publish_pending() == 0
     assert broker.delivered == QUEUED
+
+
+class RefusesOneSend:
+    """A broker that refuses ``refused`` (a payload) the first time it is sent, mid-round, and
+    acknowledges everything else; ``accepted`` is what it stored, in order."""
+
+    def __init__(self, refused: bytes) -> None:
+        self.refused: bytes | None = refused
+        self.accepted: list[Message] = []
+
+    async def send_batch(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        results: list[BaseException | None] = []
+        for message in messages:
+            if message[2] == self.refused:
+                self.refused = None
+                results.append(KafkaTimeoutError("request timed out"))
+            else:
+                self.accepted.append(message)
+                results.append(None)
+        return results
+
+
+def first_copies_per_key(messages: Sequence[Message]) -> dict[str | None, list[bytes]]:
+    """Each key's payloads in the order a consumer applies them (a repeated copy is skipped)."""
+    order: dict[str | None, list[bytes]] = {}
+    for _, key, payload in messages:
+        if payload not in order.setdefault(key, []):
+            order[key].append(payload)
+    return order
+
+
+async def test_a_refused_send_mid_round_keeps_each_keys_order(database_url: str) -> None:
+    await upgrade_async(database_url)
+    store = Store(create_engine_for(database_url))
+    written = [("leads", f"lk_{n % 2}", f"lk_{n % 2} event {n // 2}".encode()) for n in range(8)]
+    async with store.transaction() as tx:
+        await tx.connection.execute(
+            insert(outbox),
+            [
+                {"topic": t, "message_key": k, "event_id": f"e{n}", "payload": p}
+                | {"created_at": datetime(2026, 11, 24, tzinfo=UTC)}
+                for n, (t, k, p) in enumerate(written)
+            ],
+        )
+    broker = RefusesOneSend(refused=b"lk_0 event 1")
+    relay = OutboxRelay(store, broker)
+    try:
+        first_round = await relay.publish_pending()
+        async with store.read() as connection:
+            errors = (
+                await connection.execute(select(outbox.c.event_id, outbox.c.last_error))
+            ).all()
+        while await relay.publish_pending():
+            pass
+        backlog = await store.outbox_backlog()
+    finally:
+        await store.dispose()
+    assert first_round == 5  # lk_0 stopped at its refused row; lk_1 went on
+    assert {event_id: error for event_id, error in errors if error} == {
+        "e2": "KafkaTimeoutError('request timed out')"
+    }
+    assert backlog == 0
+    assert first_copies_per_key(broker.accepted) == {
+        key: [p for _, k, p in written if k == key] for key in ("lk_0", "lk_1")
+    }

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.periodic import repeat
 
 
@@ -27,7 +28,8 @@ async def test_an_unreachable_database_or_broker_is_waited_out() -> None:
     stop = asyncio.Event()
     work = FlakyWork(ConnectionRefusedError("database down"), failures=3, stop=stop)
     await asyncio.wait_for(
-        repeat(stop, work, every=3600, name="test", backoff_max_seconds=0.01), timeout=10
+        repeat(stop, work, every=3600, name="test", backoff=BackoffPolicy(0.01, 0.01)),
+        timeout=30,
     )
     assert work.calls == 4  # three outages, then the work done; no hour-long wait in between
 
@@ -50,7 +52,7 @@ async def test_shutdown_ends_the_pause_at_once() -> None:
         worked.set()
 
     running = asyncio.create_task(repeat(stop, work, every=3600, name="test"))
-    await asyncio.wait_for(worked.wait(), timeout=5)
+    await asyncio.wait_for(worked.wait(), timeout=30)
     stop.set()
-    await asyncio.wait_for(running, timeout=5)  # not an hour
+    await asyncio.wait_for(running, timeout=30)  # not an hour
     assert calls == 1
