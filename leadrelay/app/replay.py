@@ -6,7 +6,10 @@ in a sandbox: a private in-memory SQLite database with the whole schema, an inbo
 that nothing relays. Events are applied in the order production's scoring group processed them
 and with the clock at that moment (its inbox rows), since the archive's own consumer group
 interleaves the partitions differently; the archive's receipt time stands in for events that
-group has no row for. Production is only read, never written, and no topic is touched.
+group has no row for. Inbox rows are swept after ``LEADRELAY_STATE_RETENTION_DAYS`` (default 7),
+so older history is replayed in the archive's order, which can differ for a lead whose visitor
+and lead key sit on different partitions. Production is only read, never written, and no topic
+is touched.
 
 Each run gives every lead's final state (its stage history with the rule behind each change)
 and the hand-offs it would have published; :mod:`leadrelay.app.replay_report` compares two runs.
