@@ -2,6 +2,8 @@
 
 Liveness says only "the process answers"; readiness says "the broker and the database answer",
 so a load balancer stops sending webhooks to an instance that could not make them durable.
+The metrics name reps and count their leads, so they are served only on the metrics listener
+(:func:`ops_app`, ``LEADRELAY_METRICS_PORT``), never on the public API port.
 """
 
 from __future__ import annotations
@@ -21,12 +23,10 @@ ReadinessCheck = Callable[[], Awaitable[object]]
 READINESS_TIMEOUT_SECONDS = 3.0
 
 
-def ops_router(
-    registry: CollectorRegistry,
-    checks: Mapping[str, ReadinessCheck],
-    clock: Callable[[], datetime] | None = None,
+def health_router(
+    checks: Mapping[str, ReadinessCheck], clock: Callable[[], datetime] | None = None
 ) -> APIRouter:
-    """The three operational routes, on the process's own metrics registry.
+    """``/healthz`` and ``/readyz``: safe on the public port (they name no lead and no rep).
 
     With ``clock``, ``/healthz`` also says what time the services think it is (``now``), so a
     client of an instance on an accelerated demo clock can stamp its events in that clock.
@@ -51,6 +51,13 @@ def ops_router(
         }
         return JSONResponse(body, status_code=200 if not failures else 503)
 
+    return router
+
+
+def metrics_router(registry: CollectorRegistry) -> APIRouter:
+    """``/metrics``: per-rep counts and rep ids, so only ever on the metrics listener."""
+    router = APIRouter(tags=["operations"])
+
     @router.get("/metrics")
     async def metrics() -> Response:
         """Prometheus exposition of this process's metrics."""
@@ -73,7 +80,14 @@ def ops_app(
     checks: Mapping[str, ReadinessCheck],
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """A bare app with only the operational routes, for services without an HTTP API."""
-    app = FastAPI(title="LeadRelay operations", docs_url=None, redoc_url=None)
-    app.include_router(ops_router(registry, checks, clock))
+    """The metrics listener (``LEADRELAY_METRICS_PORT``) of every process: the three routes."""
+    app = FastAPI(
+        title="LeadRelay operations",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
+    app.include_router(health_router(checks, clock))
+    app.include_router(metrics_router(registry))
     return app

@@ -11,11 +11,14 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from leadrelay.runtime.log_redaction import install_log_redaction
+
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Readable one-line logs on stderr; aiokafka's chatter kept to warnings."""
+    """Readable one-line logs on stderr, never an email; aiokafka's chatter kept to warnings."""
+    install_log_redaction()
     logging.basicConfig(level=level, format=LOG_FORMAT)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -7,11 +7,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from leadrelay.credentials import SECRET_SETTINGS, production_problems
 from leadrelay.durations import parse_elapsed
 
 DEV_SECRET = "dev-only-change-me"  # noqa: S105 - refused in production by the validator
@@ -48,12 +56,26 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1)
 
+    public_url: str | None = None
+    """The scheme and host senders call (``https://hooks.example.com``): HubSpot v3 signs it."""
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    """Comma-separated addresses or networks of the proxies in front of ingest; only their
+    ``X-Forwarded-Host``/``X-Forwarded-Proto`` are believed (for the HubSpot v3 URL)."""
+
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
     metrics_port: int = Field(default=9100, ge=0, le=65535)
     """Where services without an HTTP API expose /metrics, /healthz and /readyz."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_event_bytes: int = Field(default=1_000_000, ge=1024, le=1_048_000)
+    """The largest encoded event ingest accepts (413 above it): below the producer's
+    ``max_request_size`` and the broker's ``message.max.bytes`` (both about 1 MiB by default),
+    so an event answered 202 is never one the broker refuses. Raise all three together."""
+    max_batch_events: int = Field(default=500, ge=1, le=10_000)
+    """The most events (items) one request may carry; 413 above it. With it, producing a whole
+    batch fits ``produce_timeout_seconds``."""
     produce_timeout_seconds: float = Field(default=10.0, gt=0)
+    """One deadline for every event of a request to be acknowledged; past it, 503."""
 
     api_token: SecretStr = SecretStr(DEV_SECRET)
     webhook_secrets: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEV_SECRET)])
@@ -81,34 +103,65 @@ class Settings(BaseSettings):
     def _elapsed(cls, value: object) -> timedelta:
         return parse_elapsed(value)
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @model_validator(mode="after")
-    def _refuse_dev_secrets_in_production(self) -> Settings:
-        """A production deployment that forgot a secret must not start with a public default."""
+    def _refuse_unsafe_secrets_in_production(self) -> Settings:
+        """Production refuses the dev default, short secrets and one secret in two roles.
+
+        The refusal names settings only: no message ever carries a secret or part of one.
+        """
         if self.environment != "production":
             return self
-        secrets = {
-            "api_token": [self.api_token],
-            "webhook_secrets": self.webhook_secrets,
-            "hubspot_client_secret": [self.hubspot_client_secret],
-            "marketo_token": [self.marketo_token],
-            "lead_key_secret": [self.lead_key_secret],
-        }
-        unsafe = [
-            name
-            for name, values in secrets.items()
-            if any(v.get_secret_value() == DEV_SECRET for v in values)
-        ]
-        if unsafe:
-            raise ValueError(f"set these secrets for production: {', '.join(unsafe)}")
+        problems = production_problems(self.secret_values(), DEV_SECRET)
+        if problems:
+            raise ValueError("unsafe secrets for production: " + "; ".join(problems))
         if self.clock_speed != 1.0:
             raise ValueError("clock_speed must be 1.0 in production")
         return self
+
+    def secret_values(self) -> dict[str, list[str]]:
+        """Every secret setting and its values (a list: webhook secrets rotate)."""
+        values: dict[str, list[str]] = {}
+        for name in SECRET_SETTINGS:
+            value: SecretStr | list[SecretStr] = getattr(self, name)
+            values[name] = [
+                v.get_secret_value() for v in (value if isinstance(value, list) else [value])
+            ]
+        return values
 
     def topic(self, logical_name: str) -> str:
         """The real topic name of a logical one (``web-activity`` -> ``leadrelay.web-activity``)."""
         return f"{self.topic_prefix}{logical_name}"
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment; tests pass overrides instead of patching it."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+def load_settings(dev_secrets: Path | None = None, /, **overrides: object) -> Settings:
+    """Build settings from the environment; tests pass overrides instead of patching it.
+
+    In dev, the per-install secrets ``leadrelay up`` generated (``dev_secrets``, the CLI passes
+    ``.leadrelay/dev-secrets.env``) fill every secret the environment and ``.env`` leave unset.
+    """
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.environment == "dev" and dev_secrets is not None and dev_secrets.is_file():
+        files = (dev_secrets, ".env")  # the later file wins, the environment over both
+        settings = Settings(_env_file=files, **overrides)  # type: ignore[arg-type]
+    return settings
+
+
+def describe_refusal(error: ValidationError | SettingsError) -> str:
+    """Why settings were refused, for a person: each setting and what is wrong with it.
+
+    Never the value given (pydantic's ``input_value``): it may be a secret.
+    """
+    if isinstance(error, SettingsError):
+        return f"  {error}"
+    lines = []
+    for item in error.errors(include_input=False, include_url=False, include_context=False):
+        where = ".".join(str(part) for part in item["loc"]) or "settings"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from fastapi import FastAPI
+
 from leadrelay.app.api import create_api
 from leadrelay.app.definitions import Definitions, load_definitions
 from leadrelay.app.registry import CONSUMER_SERVICES
@@ -84,26 +86,35 @@ async def _serve_until_stopped(
     drain: bool,
 ) -> None:
     settings = runtime.settings
+    checks = runtime.readiness_checks()
+    listeners = [(ops_app(runtime.registry, checks, runtime.store.clock), settings.metrics_port)]
     if "ingest" in names:
-        app, port = create_api(runtime, definitions), settings.http_port
-    else:
-        checks = runtime.readiness_checks()
-        app, port = ops_app(runtime.registry, checks, runtime.store.clock), settings.metrics_port
+        listeners.insert(0, (create_api(runtime, definitions), settings.http_port))
     work_stop = asyncio.Event()  # set once intake stopped (and, if asked, the backlog drained)
     workers = asyncio.create_task(
         run_services(runtime, service_specs(runtime, definitions, names), work_stop)
     )
-    listening = asyncio.Event()
-    http = asyncio.create_task(serve_http(app, settings.http_host, port, intake_stop, listening))
-    await listening.wait()
-    _announce(settings, port)
-    await asyncio.wait({http, workers}, return_when=asyncio.FIRST_COMPLETED)
+    http = await _listen(listeners, settings.http_host, intake_stop)
+    _announce(settings, public="ingest" in names)
+    await asyncio.wait({*http, workers}, return_when=asyncio.FIRST_COMPLETED)
     intake_stop.set()
-    await http
+    await asyncio.gather(*http)
     if drain and not workers.done():
         await _drain(runtime, workers)
     work_stop.set()
     await workers
+
+
+async def _listen(
+    listeners: Sequence[tuple[FastAPI, int]], host: str, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """Serve every ``(app, port)`` until ``stop``; returns once all of them listen."""
+    tasks = []
+    for app, port in listeners:
+        listening = asyncio.Event()
+        tasks.append(asyncio.create_task(serve_http(app, host, port, stop, listening)))
+        await listening.wait()
+    return tasks
 
 
 async def _drain(runtime: Runtime, workers: asyncio.Task[None]) -> None:
@@ -126,9 +137,12 @@ def _total_lag(runtime: Runtime) -> float:
     )
 
 
-def _announce(settings: Settings, port: int) -> None:
-    base = f"http://{settings.http_host}:{port}"
-    log.info("API      %s  (OpenAPI docs at %s/docs)", base, base)
-    log.info("metrics  %s/metrics", base)
+def _announce(settings: Settings, *, public: bool) -> None:
+    """Where each listener is: the API port faces senders, the metrics port only operators."""
+    if public:
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        log.info("API      %s  (public: webhooks; OpenAPI docs at %s/docs)", base, base)
+    metrics = f"http://{settings.http_host}:{settings.metrics_port}"
+    log.info("metrics  %s/metrics  (private: keep it off the internet)", metrics)
     log.info("broker   %s", settings.kafka_bootstrap)
     log.info("database %s", settings.database_url.split("@")[-1])

@@ -57,7 +57,7 @@ async def calibrate(
     history: Sequence[ArchivedEvent], live: Definitions, sql_value: float
 ) -> Calibration:
     """Replay ``history`` under ``live`` and weigh every rule by what sales made of the leads."""
-    run = await run_scoring(history, live.scorecard)
+    run = await run_scoring(history, live)
     episodes = episodes_of(run)
     scorecard = live.scorecard
     points = {r.id: r.points for r in scorecard.fit.rules}

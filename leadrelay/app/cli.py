@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leadrelay.app.registry import SERVICES
-from leadrelay.settings import Settings, load_settings
+from leadrelay.credentials import DEV_SECRETS_FILE
+from leadrelay.settings import Settings, describe_refusal, load_settings
 
 if TYPE_CHECKING:
     from leadrelay.app.definitions import Definitions
@@ -93,11 +94,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings() -> Settings:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
-        return load_settings()
-    except ValidationError as error:
-        sys.exit(f"leadrelay: invalid settings:\n{error}")
+        return load_settings(DEV_SECRETS_FILE)
+    except (ValidationError, SettingsError) as error:
+        sys.exit(f"leadrelay: invalid settings:\n{describe_refusal(error)}")
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -168,8 +170,8 @@ def _replay(args: argparse.Namespace) -> int:
         history = await load_history(
             settings.database_url, _since(args.since), topic_prefix=settings.topic_prefix
         )
-        live_run = await run_scoring(history, live.scorecard)
-        draft_run = await run_scoring(history, draft.scorecard)
+        live_run = await run_scoring(history, live)
+        draft_run = await run_scoring(history, draft)
         return compare(live_run, draft_run, sources_of(history), args.lead) | {
             "events": len(history)
         }
@@ -218,7 +220,47 @@ def _up(args: argparse.Namespace) -> int:
     from leadrelay.process import configure_logging
 
     configure_logging()
-    return asyncio.run(serve(SERVICES, _settings(), embedded=True))
+    settings = _settings()
+    if settings.environment == "dev":
+        settings = _dev_mode()
+    return asyncio.run(serve(SERVICES, settings, embedded=True))
+
+
+def _dev_mode() -> Settings:
+    """One warning line; on the first ``up`` of this directory, secrets made and shown once."""
+    from leadrelay.credentials import generated_secrets, write_dev_secrets
+
+    first_up = not DEV_SECRETS_FILE.exists()
+    if first_up:
+        write_dev_secrets(DEV_SECRETS_FILE, generated_secrets())
+    print(
+        f"leadrelay: WARNING: dev mode, not for the internet: secrets are this install's own, "
+        f"from {DEV_SECRETS_FILE}; production needs LEADRELAY_ENVIRONMENT=production and "
+        "real secrets",
+        file=sys.stderr,
+    )
+    settings = _settings()
+    if first_up:
+        print(_first_up_note(settings, DEV_SECRETS_FILE))
+    return settings
+
+
+def _first_up_note(settings: Settings, path: Path) -> str:
+    """The generated secrets and the commands that use them, printed on the first ``up``."""
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    token = settings.api_token.get_secret_value()
+    lines = [
+        f"leadrelay: generated per-install secrets in {path} (shown this once):",
+        *(f"  {name}={values[0]}" for name, values in _secret_env(settings).items()),
+        "leadrelay: try them (leadrelay simulate reads that file itself):",
+        f"  leadrelay simulate --url {base}",
+        f"  curl -H 'Authorization: Bearer {token}' {base}/v1/reps",
+    ]
+    return "\n".join(lines)
+
+
+def _secret_env(settings: Settings) -> dict[str, list[str]]:
+    return {f"LEADRELAY_{name.upper()}": v for name, v in settings.secret_values().items()}
 
 
 def _simulate(args: argparse.Namespace) -> int:

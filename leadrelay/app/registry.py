@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 
@@ -24,6 +25,9 @@ import services.handoff.migrations
 import services.handoff.read_model
 import services.handoff.service
 import services.ingest.migrations
+import services.reporting.api
+import services.reporting.migrations
+import services.reporting.service
 import services.scoring.migrations
 import services.scoring.read_model
 import services.scoring.service
@@ -31,9 +35,27 @@ import services.sla_monitor.migrations
 import services.sla_monitor.read_model
 import services.sla_monitor.service
 from leadrelay.app.definitions import Definitions
+from leadrelay.calendar import business_time_between
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from leadrelay.store.read_model import LeadViewPart
+from services.reporting.domain import BusinessTime, RosterEntry
 from services.sla_monitor.domain import AnnouncedDeadlines
+
+
+def business_time(definitions: Definitions) -> BusinessTime:
+    """Business time as reports count it: in the ``sla:`` section's default calendar."""
+    return partial(business_time_between, definitions.sla.calendar())
+
+
+def marketing_sla(definitions: Definitions) -> bool:
+    """Whether the ``sla:`` section gives marketing a clock on recycled leads."""
+    return definitions.sla.marketing is not None
+
+
+def roster_weights(definitions: Definitions) -> dict[str, RosterEntry]:
+    """Each rep's team and round-robin weight, from the ``roster:`` section."""
+    return {rep.id: RosterEntry(rep.team, rep.weight) for rep in definitions.roster.reps}
+
 
 ConsumerBuilder = Callable[[Runtime, Definitions], ServiceSpec]
 RouterBuilder = Callable[[Runtime, Definitions], APIRouter]
@@ -59,7 +81,7 @@ REGISTRY: tuple[ServiceEntry, ...] = (
         "scoring",
         services.scoring.migrations.LOCATION,
         consumer=lambda runtime, d: services.scoring.service.build_service(
-            runtime, d.scorecard, d.lifecycle.recycle_cooldown
+            runtime, d.scorecard, d.lifecycle.recycle_cooldown, d.routing.segment_for
         ),
         lead_view=lambda runtime, d: services.scoring.read_model.lead_view_at_request(
             d.scorecard, runtime.store.clock
@@ -86,6 +108,16 @@ REGISTRY: tuple[ServiceEntry, ...] = (
         "archive",
         services.archive.migrations.LOCATION,
         consumer=lambda runtime, _d: services.archive.service.build_service(runtime),
+    ),
+    ServiceEntry(
+        "reporting",
+        services.reporting.migrations.LOCATION,
+        consumer=lambda runtime, d: services.reporting.service.build_service(
+            runtime, business_time(d), roster_weights(d), marketing_sla=marketing_sla(d)
+        ),
+        router=lambda runtime, d: services.reporting.api.build_router(
+            runtime, business_time(d), roster_weights(d), marketing_sla=marketing_sla(d)
+        ),
     ),
 )
 """In the order the lead view merges parts: scoring's first, since it decides the lead exists."""

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadrelay.app.definitions import Definitions
 from leadrelay.app.tables import metadata
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.errors import ContractError
@@ -37,7 +38,7 @@ from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
 from services.archive.repository import ArchivedEvent, archived_since
-from services.scoring.domain import LeadState, Scorecard, ScoringError
+from services.scoring.domain import LeadState, ScoringError
 from services.scoring.handlers import OutputTopics, ScoringHandlers
 from services.scoring.metrics import ScoringMetrics
 from services.scoring.repository import lead_states
@@ -49,7 +50,23 @@ SANDBOX_TOPICS = OutputTopics(
     scores=topic_name(Topic.LEAD_SCORES),
     sales_ready=topic_name(Topic.SALES_READY),
     recycled=topic_name(Topic.RECYCLED),
+    lifecycle=topic_name(Topic.LIFECYCLE),
 )
+
+
+def scoring_handlers(
+    definitions: Definitions, topics: OutputTopics, metrics: ScoringMetrics
+) -> ScoringHandlers:
+    """Scoring's handlers under ``definitions``, given the sections the registry gives
+    ``leadrelay run scoring``: the scorecard, the lifecycle's recycle cooldown and the routing
+    segments (the lifecycle events' attributes)."""
+    return ScoringHandlers(
+        definitions.scorecard,
+        topics,
+        metrics,
+        segment_for=definitions.routing.segment_for,
+        cooldown=definitions.lifecycle.recycle_cooldown,
+    )
 
 
 @dataclass(frozen=True)
@@ -87,16 +104,17 @@ async def load_history(
         await engine.dispose()
 
 
-async def run_scoring(history: Sequence[ArchivedEvent], scorecard: Scorecard) -> SandboxRun:
-    """Apply ``history`` in arrival order to scoring's handlers under ``scorecard`` (sandboxed)."""
+async def run_scoring(history: Sequence[ArchivedEvent], definitions: Definitions) -> SandboxRun:
+    """Apply ``history`` in arrival order to scoring's handlers under ``definitions``
+    (sandboxed)."""
     engine = create_engine_for(SANDBOX_URL)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
         clock = _ReplayClock()
         store = Store(engine, clock=clock)
-        handlers = ScoringHandlers(
-            scorecard, SANDBOX_TOPICS, ScoringMetrics.create(CollectorRegistry())
+        handlers = scoring_handlers(
+            definitions, SANDBOX_TOPICS, ScoringMetrics.create(CollectorRegistry())
         ).table()
         refused = 0
         for archived in history:

@@ -26,10 +26,11 @@ from typing import Any
 
 import httpx
 
+from leadrelay.credentials import parse_secret
 from leadrelay.identity import lead_key
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.settings import Settings
-from services.ingest.signatures import parse_secret, sign_standard_webhook
+from services.ingest.signatures import sign_standard_webhook
 
 CONCURRENCY = 8
 CLOUDEVENT = "application/cloudevents+json"

@@ -7,6 +7,7 @@ and unit tests that ``create_all`` a throwaway database.
 import services.archive.tables  # imported for its side effect: tables on metadata
 import services.handoff.tables
 import services.ingest.tables
+import services.reporting.tables
 import services.scoring.tables
 import services.sla_monitor.tables  # noqa: F401
 from leadrelay.store.tables import metadata

@@ -49,7 +49,8 @@ SalesOutcome = Literal[
     "won",
     "lost",
 ]
-SlaClock = Literal["first_touch", "acceptance"]
+SlaClock = Literal["first_touch", "acceptance", "marketing_acknowledgement"]
+MarketingActivityKind = Literal["nurture_enrolled"]
 RecycleReason = Literal["sla_breached", "rejected_by_sales", "disqualified", "lost", "manual"]
 
 
@@ -166,6 +167,17 @@ class SalesActivity(EventPayload):
     occurred_at: AwareDatetime
     crm: Label | None = None
     assignment_id: Id | None = None
+
+
+class MarketingActivity(EventPayload):
+    """The MAP acknowledged a recycled lead (e.g. enrolled it in a nurture program)."""
+
+    EVENT_TYPE = EventType.MARKETING_ACTIVITY.value
+
+    lead_key: Id
+    activity: MarketingActivityKind
+    program: Label | None = None
+    occurred_at: AwareDatetime
 
 
 class LeadScored(EventPayload):
@@ -371,6 +383,34 @@ class SlaAtRisk(SlaClockEvent):
         return self
 
 
+class StageAttributes(Part):
+    """What reports slice a transition by, as known when it happened."""
+
+    source: Source | None = None
+    channel: Label | None = None
+    segment: Label | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    grade: Grade | None = None
+    rep_id: Id | None = None
+    team: Name | None = None
+
+
+class LeadStageChanged(EventPayload):
+    """A lead moved from one lifecycle stage to another."""
+
+    EVENT_TYPE = EventType.LEAD_STAGE_CHANGED.value
+
+    lead_key: Id
+    from_stage: Stage
+    to_stage: Stage
+    at: AwareDatetime
+    episode: Annotated[int, Field(ge=0)]
+    cause_event_id: Id
+    rule: Id
+    note: Text | None = None
+    attributes: StageAttributes
+
+
 class LeadRecycled(EventPayload):
     """A lead went back to marketing nurture."""
 
@@ -390,6 +430,7 @@ EVENT_MODELS: dict[str, type[EventPayload]] = {
         WebActivity,
         FormSubmitted,
         SalesActivity,
+        MarketingActivity,
         LeadScored,
         LeadSalesReady,
         LeadAssigned,
@@ -398,6 +439,7 @@ EVENT_MODELS: dict[str, type[EventPayload]] = {
         SlaBreached,
         SlaEscalated,
         SlaAtRisk,
+        LeadStageChanged,
         LeadRecycled,
     )
 }

@@ -23,6 +23,7 @@ class Topic(enum.StrEnum):
     SALES_READY = "sales-ready"
     ASSIGNMENTS = "assignments"
     SLA_EVENTS = "sla-events"
+    LIFECYCLE = "lifecycle"
     RECYCLED = "recycled"
     DEAD_LETTER = "dead-letter"
 
@@ -41,7 +42,9 @@ class EventType(enum.StrEnum):
     SLA_BREACHED = "leadrelay.sla_breached.v1"
     SLA_ESCALATED = "leadrelay.sla_escalated.v1"
     SLA_AT_RISK = "leadrelay.sla_at_risk.v1"
+    LEAD_STAGE_CHANGED = "leadrelay.lead_stage_changed.v1"
     LEAD_RECYCLED = "leadrelay.lead_recycled.v1"
+    MARKETING_ACTIVITY = "leadrelay.marketing_activity.v1"
 
 
 TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
@@ -58,7 +61,8 @@ TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
             EventType.SLA_ESCALATED,
             EventType.SLA_AT_RISK,
         ),
-        Topic.RECYCLED: (EventType.LEAD_RECYCLED,),
+        Topic.LIFECYCLE: (EventType.LEAD_STAGE_CHANGED,),
+        Topic.RECYCLED: (EventType.LEAD_RECYCLED, EventType.MARKETING_ACTIVITY),
         Topic.DEAD_LETTER: (),  # the original bytes of any message, not an event type of its own
     }
 )

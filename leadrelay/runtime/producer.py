@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_event
-from leadrelay.runtime.log_redaction import redact_producer_payloads
+from leadrelay.runtime.log_redaction import install_log_redaction
 
 
 class EventProducer:
@@ -18,7 +18,7 @@ class EventProducer:
     def __init__(
         self, bootstrap: str, *, idempotence: bool = True, request_timeout_ms: int = 10_000
     ) -> None:
-        redact_producer_payloads()  # every service's events carry emails
+        install_log_redaction()  # every service's events carry emails
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",

@@ -1,6 +1,12 @@
 """The steps every ingest route takes, in order: media type, size, authenticity, replay
 history, JSON, mapping, produce, answer.
 
+Every step refuses with a 4xx what can never succeed, so a sender is never asked to retry it:
+JSON values no event can carry (422, see ``json_values``), more than
+``LEADRELAY_MAX_BATCH_EVENTS`` items or an event larger than ``LEADRELAY_MAX_EVENT_BYTES``,
+which stays below the broker's message limit (413). Only a broker that does not acknowledge
+gets 503.
+
 The promise lives in :meth:`Gateway.accept`: ``202`` is sent only after the broker
 acknowledged every event of the request with acks=all; if any send fails or takes longer
 than ``LEADRELAY_PRODUCE_TIMEOUT_SECONDS`` the whole request is refused with ``503`` and the
@@ -25,18 +31,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.errors import ContractError
 from leadrelay.contracts.topics import topic_for_event_type
+from leadrelay.credentials import parse_secret
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import utc_now
 from services.ingest import problems
 from services.ingest.deliveries import DeliveryConflict, Seen, SeenDeliveries
+from services.ingest.json_values import unrepresentable
 from services.ingest.mapping.common import IngestContext
 from services.ingest.metrics import IngestMetrics
 from services.ingest.problems import ProblemError
-from services.ingest.signatures import Delivery, SignatureError, parse_secret
+from services.ingest.signatures import Delivery, SignatureError
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+HISTORY_TIMEOUT_SECONDS = 5.0
+"""How long the delivery history may take before ingest goes on without it."""
 T = TypeVar("T")
 
 
@@ -51,6 +61,8 @@ class Gateway:
         self.hubspot_secret = settings.hubspot_client_secret.get_secret_value().encode("utf-8")
         self.marketo_token = settings.marketo_token.get_secret_value()
         self.tolerance = timedelta(seconds=settings.webhook_tolerance_seconds)
+        self.public_url = settings.public_url
+        self.trusted_proxies = list(settings.trusted_proxies)
         self.seen = SeenDeliveries(runtime.store.engine, self.tolerance)
         self._lead_key_secret = settings.lead_key_secret.get_secret_value()
 
@@ -100,44 +112,54 @@ class Gateway:
         """Whether this delivery is new or a retry of one accepted; 401 for a replay.
 
         409 for another body under an accepted id: answering 202 "duplicate" there would drop
-        a genuinely different event without anybody noticing.
+        a genuinely different event without anybody noticing. While the state store (which
+        keeps this history) is down, the delivery is taken as new: the signature and its
+        timestamp window still hold, and a replay or retry inside the window produces events
+        with the ids already on the topic, which every consumer drops as redeliveries. So
+        webhooks keep flowing into Kafka while only PostgreSQL is down.
         """
         try:
-            return await self.seen.check(source, delivery)
+            async with asyncio.timeout(HISTORY_TIMEOUT_SECONDS):
+                return await self.seen.check(source, delivery)
         except SignatureError as error:
             self.refuse(route, error)
         except DeliveryConflict:
             log.info("refused a request on %s: delivery id reused for different content", route)
             raise ProblemError(problems.conflict()) from None
-        except (SQLAlchemyError, OSError) as error:
-            log.warning("delivery history unavailable: %s", type(error).__name__)
-            raise ProblemError(
-                problems.unavailable("the state store is unavailable; retry later")
-            ) from None
+        except (SQLAlchemyError, OSError, TimeoutError) as error:
+            log.warning(
+                "delivery history unavailable (%s): accepting on %s without the replay check",
+                type(error).__name__,
+                route,
+            )
+            self.metrics.history_unavailable.labels(route).inc()
+            return Seen.NEW
 
-    @staticmethod
-    def parse_json(body: bytes) -> Any:
-        """The decoded body, or 400 (``NaN`` and ``Infinity`` are not JSON)."""
-        try:
-            return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
-        except UnicodeDecodeError:
-            raise ProblemError(problems.malformed("the body is not UTF-8")) from None
-        except json.JSONDecodeError as error:
-            raise ProblemError(
-                problems.malformed(
-                    f"the body is not valid JSON: {error.msg} at line {error.lineno} "
-                    f"column {error.colno}"
-                )
-            ) from None
-        except (ValueError, RecursionError) as error:
-            raise ProblemError(problems.malformed(f"the body is not valid JSON: {error}")) from None
+    def parse_json(self, body: bytes) -> Any:
+        """The decoded body: 400 if not JSON, 422 for values no event can carry, 413 above
+        ``LEADRELAY_MAX_BATCH_EVENTS`` items."""
+        raw = _decoded(body)
+        unfit = unrepresentable(raw)
+        if unfit:
+            raise ProblemError(problems.invalid(unfit))
+        limit = self.runtime.settings.max_batch_events
+        if isinstance(raw, list) and len(raw) > limit:
+            raise ProblemError(problems.too_many_events(limit))
+        return raw
 
     def map(self, mapping: Callable[[IngestContext], Sequence[CloudEvent]]) -> list[CloudEvent]:
-        """Run a source mapping; contract errors become 422 naming each field."""
+        """Run a source mapping; contract errors become 422 naming each field, and an event
+        the broker would refuse for its size 413 (before anything is produced)."""
         try:
-            return list(mapping(self.context()))
+            events = list(mapping(self.context()))
         except ContractError as error:
             raise ProblemError(problems.invalid(error.errors)) from None
+        limit = self.runtime.settings.max_event_bytes
+        for index, event in enumerate(events):
+            if len(event.to_bytes()) > limit:
+                pointer = f"/{index}" if len(events) > 1 else ""
+                raise ProblemError(problems.event_too_large(pointer, limit))
+        return events
 
     async def accept(
         self,
@@ -203,9 +225,27 @@ class Gateway:
     async def _remember(self, source: str, delivery: Delivery) -> None:
         """Record an accepted delivery; failing only weakens replay refusal, so 202 stands."""
         try:
-            await self.seen.remember(source, delivery, self.wall_clock())
-        except (SQLAlchemyError, OSError) as error:
+            async with asyncio.timeout(HISTORY_TIMEOUT_SECONDS):
+                await self.seen.remember(source, delivery, self.wall_clock())
+        except (SQLAlchemyError, OSError, TimeoutError) as error:
             log.warning("could not record an accepted delivery: %s", type(error).__name__)
+
+
+def _decoded(body: bytes) -> Any:
+    """The JSON value of ``body``, or 400 (``NaN`` and ``Infinity`` are not JSON)."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise ProblemError(problems.malformed("the body is not UTF-8")) from None
+    except json.JSONDecodeError as error:
+        raise ProblemError(
+            problems.malformed(
+                f"the body is not valid JSON: {error.msg} at line {error.lineno} "
+                f"column {error.colno}"
+            )
+        ) from None
+    except (ValueError, RecursionError) as error:
+        raise ProblemError(problems.malformed(f"the body is not valid JSON: {error}")) from None
 
 
 def _refuse_constant(name: str) -> Any:

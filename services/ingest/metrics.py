@@ -18,6 +18,7 @@ class IngestMetrics:
     request_seconds: Histogram
     signature_failures: Counter
     duplicate_deliveries: Counter
+    history_unavailable: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> IngestMetrics:
@@ -51,6 +52,12 @@ class IngestMetrics:
             duplicate_deliveries=Counter(
                 "leadrelay_ingest_duplicate_deliveries",
                 "Signed retries of deliveries already accepted (answered 202, nothing produced)",
+                ["route"],
+                registry=registry,
+            ),
+            history_unavailable=Counter(
+                "leadrelay_ingest_history_unavailable",
+                "Deliveries accepted without the replay check: the state store was unreachable",
                 ["route"],
                 registry=registry,
             ),

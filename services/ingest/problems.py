@@ -2,7 +2,9 @@
 
 A :class:`Problem` says what went wrong (``title``), why (``detail``) and, for bad input, which
 fields (``errors``: a JSON pointer into the request body and what was expected). Details never
-repeat the offending value: it may be an email address or a secret.
+repeat the offending value: it may be an email address or a secret. Nor do pointers: a member
+name that looks like an email address (a Marketo template whose key is an address) is shown as
+``*``, so the pointer still says where, without saying who.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ class Problem:
             "detail": self.detail,
         }
         if self.errors:
-            body["errors"] = [{"pointer": e.pointer, "detail": e.message} for e in self.errors]
+            body["errors"] = [
+                {"pointer": shown_pointer(e.pointer), "detail": e.message} for e in self.errors
+            ]
         return body
 
 
@@ -50,6 +54,11 @@ class ProblemError(Exception):
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem.detail)
         self.problem = problem
+
+
+def shown_pointer(pointer: str) -> str:
+    """``pointer`` with each segment that may be personal data (holding ``@``) shown as ``*``."""
+    return "/".join("*" if "@" in part else part for part in pointer.split("/"))
 
 
 def malformed(detail: str) -> Problem:
@@ -66,6 +75,38 @@ def invalid(errors: Sequence[FieldError], detail: str | None = None) -> Problem:
         "Request body violates the event contract",
         detail or f"{len(found)} field(s) are invalid; see errors",
         found,
+    )
+
+
+def too_many_events(limit: int) -> Problem:
+    """413: a batch of more than ``LEADRELAY_MAX_BATCH_EVENTS`` items."""
+    return Problem(
+        413,
+        "too-many-events",
+        "Too many events in one request",
+        f"a request carries at most {limit} events; split the batch",
+    )
+
+
+def event_too_large(pointer: str, limit: int) -> Problem:
+    """413: one event is larger than the broker takes (``LEADRELAY_MAX_EVENT_BYTES``)."""
+    return Problem(
+        413,
+        "event-too-large",
+        "Event too large",
+        f"an event may be at most {limit} bytes once encoded; nothing was accepted",
+        (FieldError(pointer, f"encodes to more than {limit} bytes"),),
+    )
+
+
+def internal_error(correlation_id: str) -> Problem:
+    """500: a bug; the correlation id is in the log line that describes it."""
+    return Problem(
+        500,
+        "internal-error",
+        "Internal server error",
+        f"nothing was accepted; retry later. Correlation id: {correlation_id}",
+        headers=MappingProxyType({"X-Correlation-Id": correlation_id}),
     )
 
 

@@ -12,12 +12,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE = timedelta(minutes=5)
 MAX_DELIVERY_ID_LENGTH = 300
@@ -28,6 +27,8 @@ WEBHOOK_SIGNATURE = "webhook-signature"
 HUBSPOT_SIGNATURE = "x-hubspot-signature-v3"
 HUBSPOT_TIMESTAMP = "x-hubspot-request-timestamp"
 MARKETO_TOKEN = "x-marketo-token"  # noqa: S105 - a header name
+STANDARD_WEBHOOK_HEADERS = (WEBHOOK_ID, WEBHOOK_TIMESTAMP, WEBHOOK_SIGNATURE)
+HUBSPOT_HEADERS = (HUBSPOT_SIGNATURE, HUBSPOT_TIMESTAMP)
 
 
 class SignatureError(Exception):
@@ -54,25 +55,20 @@ class Delivery:
     signed_at: datetime
 
 
-def parse_secret(secret: str) -> bytes:
-    """The HMAC key of a configured secret.
+def unambiguous(pairs: Iterable[tuple[str, str]], names: Collection[str]) -> dict[str, str]:
+    """The headers ``names`` (lower-case) of a request, each with its one value.
 
-    ``whsec_<base64>`` is the Standard Webhooks serialisation and is base64-decoded; any other
-    text is used as its UTF-8 bytes (a "raw" secret). Note that the reference libraries
-    base64-decode unprefixed secrets too, so give senders that use them the ``whsec_`` form.
+    A header repeated with another value is refused: which one was signed, and which one a
+    proxy or the framework would pick, is anybody's guess.
     """
-    if not secret:
-        raise ValueError("a webhook secret must not be empty")
-    if not secret.startswith(SECRET_PREFIX):
-        return secret.encode("utf-8")
-    encoded = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except binascii.Error:
-        raise ValueError("a whsec_ secret must be base64 after the prefix") from None
-    if not key:
-        raise ValueError("a whsec_ secret must not be empty")
-    return key
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        if key in names and found.setdefault(key, value) != value:
+            raise SignatureError(
+                "ambiguous_headers", f"the {key} header is repeated with another value"
+            )
+    return found
 
 
 def sign_standard_webhook(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -104,6 +100,8 @@ def verify_standard_webhook(
         )
     if len(webhook_id) > MAX_DELIVERY_ID_LENGTH:
         raise SignatureError("malformed_headers", "webhook-id is too long")
+    if "." in webhook_id:  # the signed content is id.timestamp.body: a dot would blur the parts
+        raise SignatureError("malformed_headers", "webhook-id must not contain '.'")
     timestamp = _integer(raw_timestamp, WEBHOOK_TIMESTAMP)
     signed_at = _check_timestamp(timestamp, now, tolerance)
     content = _signed_content(webhook_id, timestamp, body)

@@ -3,7 +3,8 @@
 The consume loop has already deduplicated the event and opened the transaction; everything a
 handler writes or publishes commits with the inbox row or not at all. Domain refusals
 (``InvalidTransition``, ``UnknownOutcome``) propagate, so the runtime retries and then
-dead-letters the event for a person to look at; stale or repeated facts are no-ops in the domain.
+dead-letters the event for a person to look at; stale or repeated facts are no-ops in the domain,
+and a sales outcome the lead's stage rules out is recorded on the lead as ignored and counted.
 
 Identity: activity by a visitor not yet known arrives under its anonymous id, on another
 partition than the lead's, and before or after the form that identifies the visitor. It waits
@@ -14,8 +15,8 @@ into the lead at its original times, and later anonymous activity goes straight 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
@@ -77,6 +78,7 @@ class OutputTopics:
     scores: str
     sales_ready: str
     recycled: str
+    lifecycle: str
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class ScoringHandlers:
     scorecard: Scorecard
     topics: OutputTopics
     metrics: ScoringMetrics
+    segment_for: Callable[[int | None], str | None] = field(default=lambda _: None)
+    """The routing segment of a company size, for the lifecycle event's attributes."""
     cooldown: RecycleCooldown | None = None
     """The lifecycle's ``recycle_cooldown``; None: a recycled lead may re-qualify at once."""
 
@@ -150,12 +154,24 @@ class ScoringHandlers:
             rep_id=data.rep_id, assignment_id=data.assignment_id,
         )  # fmt: skip
         await self._save_stage(event, tx, before, after)
+        if len(after.ignored) > len(known.ignored):
+            ignored = self.metrics.sales_outcomes_ignored.labels(data.outcome, after.stage.value)
+            tx.after_commit(ignored.inc)
+            log.info(
+                "ignored a sales outcome for lead %s: %s", after.lead_key, after.ignored[-1].reason
+            )
         reason = _sent_back_by_sales(known, after)
         if reason is not None:
             recycled = messages.lead_recycled(after.lead_key, reason, data)
             await self._publish(
                 tx, self.topics.recycled, recycled, ("recycled", event.id), after.lead_key
             )
+
+    def _note_ignored(self, tx: Transaction, outcome: str, lead: LeadState) -> None:
+        """Count and log a sales outcome the lead's stage ruled out (it is on the timeline)."""
+        counter = self.metrics.sales_outcomes_ignored.labels(outcome, lead.stage.value)
+        tx.after_commit(counter.inc)
+        log.info("ignored a sales outcome for lead %s: %s", lead.lead_key, lead.ignored[-1].reason)
 
     async def on_lead_assigned(self, event: CloudEvent, tx: Transaction) -> None:
         """Remember who holds the lead, so a rejection by a rep it was taken from is known."""
@@ -231,6 +247,7 @@ class ScoringHandlers:
         state, score = decision.state, decision.score
         await save_lead(tx.connection, state, score, tx.now())
         self._record(event, tx, stored.state, state)
+        await self._publish_stage_changes(event, tx, stored.state, state, score.grade)
         if messages.score_signature(dump_score(score)) != messages.score_signature(stored.score):
             scored = messages.lead_scored(state, score)
             await self._publish(
@@ -256,6 +273,24 @@ class ScoringHandlers:
         self._record(event, tx, before, after)
         if after != before:
             await save_lead(tx.connection, after, None, tx.now())
+            await self._publish_stage_changes(event, tx, before, after, None)
+
+    async def _publish_stage_changes(
+        self,
+        event: CloudEvent,
+        tx: Transaction,
+        before: LeadState,
+        after: LeadState,
+        grade: str | None,
+    ) -> None:
+        """Announce each transition ``after`` recorded since ``before`` on the lifecycle topic."""
+        for change in after.changes_since(before):
+            attributes = messages.stage_attributes(
+                after, event, grade, self.segment_for(after.profile.company_size)
+            )
+            payload = messages.stage_changed(after, change, attributes)
+            cause = ("stage_changed", after.lead_key, change.cause_event_id, change.to_stage)
+            await self._publish(tx, self.topics.lifecycle, payload, cause, after.lead_key)
 
     async def _publish(
         self,

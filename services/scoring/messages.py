@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final, cast
 
 from leadrelay.contracts import events as contract
+from leadrelay.contracts.envelope import CloudEvent
 from services.scoring.domain import (
     Activity,
     LeadState,
@@ -110,6 +111,40 @@ def lead_recycled(
         rep_id=data.rep_id,
         assignment_id=data.assignment_id,
         recycled_at=data.occurred_at,
+    )
+
+
+def stage_changed(
+    state: LeadState, change: StageChange, attributes: contract.StageAttributes
+) -> contract.LeadStageChanged:
+    """One recorded transition as the lifecycle event CRMs, MAPs and reporting read."""
+    return contract.LeadStageChanged(
+        lead_key=state.lead_key,
+        from_stage=change.from_stage.value,
+        to_stage=change.to_stage.value,
+        at=change.at,
+        episode=state.episode,
+        cause_event_id=change.cause_event_id,
+        rule=change.rule,
+        note=change.note,
+        attributes=attributes,
+    )
+
+
+def stage_attributes(
+    state: LeadState, cause: CloudEvent, grade: str | None, segment: str | None
+) -> contract.StageAttributes:
+    """What reports slice by: the cause's source and rep, the lead's first form, segment,
+    country and grade (each left out while unknown)."""
+    data = cause.data
+    first_form = next((a.form_id for a in state.activities if a.form_id is not None), None)
+    return contract.StageAttributes(
+        source=data.get("source"),
+        channel=first_form,
+        segment=segment,
+        country=state.profile.country,
+        grade=cast(contract.Grade | None, grade),
+        rep_id=data.get("rep_id"),
     )
 
 

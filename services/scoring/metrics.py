@@ -18,6 +18,7 @@ SCORING_LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 class ScoringMetrics:
     events_scored: Counter
     stage_transitions: Counter
+    sales_outcomes_ignored: Counter
     sales_ready: Counter
     latency: Histogram
     visitors_forgotten: Counter
@@ -36,6 +37,12 @@ class ScoringMetrics:
                 "leadrelay_scoring_stage_transitions",
                 "Lifecycle stage changes, by from and to stage",
                 ["from_stage", "to_stage"],
+                registry=registry,
+            ),
+            sales_outcomes_ignored=Counter(
+                "leadrelay_scoring_sales_outcomes_ignored",
+                "Sales outcomes the lead's stage rules out: on its timeline, not retried",
+                ["outcome", "stage"],
                 registry=registry,
             ),
             sales_ready=Counter(

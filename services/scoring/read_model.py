@@ -73,8 +73,8 @@ def lead_view_at_request(scorecard: Scorecard, clock: Clock) -> LeadViewPart:
 
 
 def timeline(state: LeadState) -> list[dict[str, Any]]:
-    """Activities and stage changes merged by time (an activity first when they tie, since a
-    stage change is caused by what happened).
+    """Activities, stage changes and ignored sales facts merged by time (an activity first when
+    they tie, since a stage change is caused by what happened).
 
     Stage changes keep the order the lifecycle went through them: each is placed no earlier
     than the one before it, so a cause stamped by a clock running behind (a CRM's) cannot show
@@ -91,6 +91,11 @@ def timeline(state: LeadState) -> list[dict[str, Any]]:
                      "to_stage": c.to_stage.value, "cause_event_id": c.cause_event_id,
                      "rule": c.rule, "note": c.note})
         for c, placed in zip(state.history, _in_lifecycle_order(state), strict=True)
+    ]  # fmt: skip
+    entries += [
+        (i.at, 1, {"kind": "ignored", "at": _iso(i.at), "cause_event_id": i.cause_event_id,
+                   "fact": i.fact, "reason": i.reason})
+        for i in state.ignored
     ]  # fmt: skip
     entries.sort(key=lambda entry: (entry[0], entry[1]))
     return [entry for _, _, entry in entries]

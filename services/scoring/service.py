@@ -6,6 +6,7 @@ runtime and the definitions file's ``scorecard:`` section; tests call it the sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
@@ -17,6 +18,13 @@ from services.scoring.jobs.retention import VisitorRetention
 from services.scoring.metrics import ScoringMetrics
 
 NAME: Final = "scoring"
+
+
+def no_segment(_: int | None) -> str | None:
+    """Lifecycle events without a segment (a caller that knows no routing)."""
+    return None
+
+
 CONSUMES: Final = (
     Topic.WEB_ACTIVITY,
     Topic.FORM_SUBMISSIONS,
@@ -27,10 +35,14 @@ CONSUMES: Final = (
 
 
 def build_service(
-    runtime: Runtime, scorecard: Scorecard, cooldown: RecycleCooldown | None = None
+    runtime: Runtime,
+    scorecard: Scorecard,
+    cooldown: RecycleCooldown | None = None,
+    segment_for: Callable[[int | None], str | None] = no_segment,
 ) -> ServiceSpec:
     """Scoring with ``scorecard`` and the lifecycle's recycle ``cooldown``, its metrics
-    registered on ``runtime.registry``."""
+    registered on ``runtime.registry``; ``segment_for`` names a company size's routing segment
+    in the lifecycle events."""
     metrics = ScoringMetrics.create(runtime.registry)
     handlers = ScoringHandlers(
         scorecard=scorecard,
@@ -39,8 +51,10 @@ def build_service(
             scores=runtime.topic(Topic.LEAD_SCORES),
             sales_ready=runtime.topic(Topic.SALES_READY),
             recycled=runtime.topic(Topic.RECYCLED),
+            lifecycle=runtime.topic(Topic.LIFECYCLE),
         ),
         metrics=metrics,
+        segment_for=segment_for,
     )
     retention = VisitorRetention(
         runtime.store,

@@ -1,4 +1,5 @@
-"""Event handlers: an assignment starts clocks, sales activity stops or advances them.
+"""Event handlers: an assignment starts clocks, sales activity stops or advances them; a recycle
+ends them and starts marketing's, which the MAP's acknowledgement completes.
 
 Each handler runs inside the consume loop's transaction (inbox row, clock rows and parked
 activity commit together): parse, lock the lead, load, call the pure domain, save. The handlers
@@ -13,10 +14,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.events import LeadAssigned, LeadRecycled, SalesActivity, parse_as
+from leadrelay.contracts.events import (
+    LeadAssigned,
+    LeadRecycled,
+    MarketingActivity,
+    SalesActivity,
+    parse_as,
+)
 from leadrelay.store.unit_of_work import Transaction
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
+    MARKETING,
     AssignmentFacts,
     ClockKind,
     ClockState,
@@ -24,8 +32,10 @@ from services.sla_monitor.domain import (
     SlaConfig,
     end_assignment,
     end_on_recycle,
+    on_marketing_activity,
     on_sales_activity,
     start_clocks,
+    start_marketing_clock,
     taken_away_by,
 )
 from services.sla_monitor.domain.rep import assignment_calendar
@@ -80,12 +90,36 @@ class SlaHandlers:
 
     async def on_lead_recycled(self, event: CloudEvent, tx: Transaction) -> None:
         """The lead went back to marketing (a rejection, a loss, our own ladder): end the clocks
-        of every assignment made before it, so no warning or breach follows a recycled lead."""
+        of every assignment made before it, so no warning or breach follows a recycled lead, and
+        start marketing's clock when the definitions have a ``marketing`` policy."""
         recycled = parse_as(event, LeadRecycled)
         await repository.lock_lead(tx.connection, recycled.lead_key)
         existing = await repository.load_lead(tx.connection, recycled.lead_key)
+        if any(s.clock.assignment_id == event.id for s in existing):
+            log.info("recycle %s already has its clock", event.id)
+            return
         ended = end_on_recycle([s.clock for s in existing], recycled.recycled_at)
         after = [s.replace(c) for s, c in zip(existing, ended, strict=True)]
+        await repository.save_changed(tx.connection, existing, after)
+        marketing = self.sla.marketing
+        if marketing is not None:
+            calendar = self.sla.calendar(marketing.calendar)
+            clock = start_marketing_clock(
+                marketing, calendar, recycled.lead_key, event.id, recycled.recycled_at
+            )
+            await repository.insert_new(tx.connection, [StoredClock(clock, MARKETING, None)])
+
+    async def on_marketing_activity(self, event: CloudEvent, tx: Transaction) -> None:
+        """The MAP acknowledged the recycled lead: complete its open marketing clock. An
+        acknowledgement ``sla.clock_skew`` ahead of the recycle still counts (the MAP's clock may
+        run behind ours); one for a lead without a marketing clock changes nothing."""
+        activity = parse_as(event, MarketingActivity)
+        await repository.lock_lead(tx.connection, activity.lead_key)
+        existing = await repository.load_lead(tx.connection, activity.lead_key)
+        acknowledged = on_marketing_activity(
+            [s.clock for s in existing], activity.activity, activity.occurred_at, self.sla.skew
+        )
+        after = [s.replace(c) for s, c in zip(existing, acknowledged, strict=True)]
         await repository.save_changed(tx.connection, existing, after)
 
     async def _apply_parked(
@@ -153,9 +187,11 @@ def _facts(assigned: LeadAssigned, existing: Sequence[StoredClock]) -> Assignmen
 
 def _end_others(existing: Sequence[StoredClock], assigned: LeadAssigned) -> list[SlaClock]:
     """A new assignment of the lead ends whatever earlier assignment still runs (no breach for a
-    rep who no longer has the lead)."""
+    rep who no longer has the lead). Marketing's clock runs on: the lead qualifying again does
+    not acknowledge the recycle."""
     clocks = [s.clock for s in existing]
-    for assignment_id in sorted({c.assignment_id for c in clocks if c.is_open}):
+    sales = {c.assignment_id for c in clocks if c.is_open and c.rep_id != MARKETING}
+    for assignment_id in sorted(sales):
         clocks = end_assignment(clocks, assignment_id, assigned.assigned_at)
     return clocks
 

@@ -63,6 +63,7 @@ class SlaMonitor:
                 EventType.LEAD_ASSIGNED: self.handlers.on_lead_assigned,
                 EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
                 EventType.LEAD_RECYCLED: self.handlers.on_lead_recycled,
+                EventType.MARKETING_ACTIVITY: self.handlers.on_marketing_activity,
             },
             background=[self.firing.run, self.expiry.run],
         )

@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from leadrelay.credentials import DEV_SECRETS_FILE, parse_secret
 from leadrelay.identity import lead_key
-from leadrelay.settings import DEV_SECRET
-from services.ingest.signatures import parse_secret, sign_standard_webhook
+from leadrelay.settings import DEV_SECRET, Settings
+from services.ingest.signatures import sign_standard_webhook
 from tests.e2e.processes import leadrelay_command, wait_until_ready
 from tests.harness.common import free_port
 from tests.integration.runtime.effects import Message, read_topic
@@ -42,6 +43,8 @@ class Instance:
     bootstrap: str
     prefix: str
     log: Path
+    directory: Path
+    metrics_url: str
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -51,10 +54,11 @@ class Instance:
 def instance(
     request: pytest.FixtureRequest, tmp_path: Path, unique_topic_prefix: str
 ) -> Iterator[Instance]:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "LEADRELAY_HTTP_PORT": str(port),
+        "LEADRELAY_METRICS_PORT": str(metrics_port),
         "LEADRELAY_CLOCK_SPEED": str(CLOCK_SPEED),
         "LEADRELAY_SLA_POLL_SECONDS": "0.2",
     }
@@ -73,7 +77,8 @@ def instance(
     url = f"http://127.0.0.1:{port}"
     try:
         bootstrap = _wait_until_ready(process, url, log)
-        yield Instance(process, url, bootstrap, prefix, log)
+        metrics_url = f"http://127.0.0.1:{metrics_port}"
+        yield Instance(process, url, bootstrap, prefix, log, tmp_path, metrics_url)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -94,9 +99,13 @@ def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> 
 class Client:
     """What a marketing platform and a CRM do to LeadRelay over HTTP."""
 
-    def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=15)
-        self.api = {"Authorization": f"Bearer {DEV_SECRET}"}
+    def __init__(self, instance: Instance) -> None:
+        secrets = Settings(_env_file=instance.directory / DEV_SECRETS_FILE)
+        self.webhook_key = parse_secret(secrets.webhook_secrets[0].get_secret_value())
+        self.lead_key_secret = secrets.lead_key_secret.get_secret_value()
+        assert self.lead_key_secret != DEV_SECRET, "leadrelay up generated no dev secrets"
+        self.http = httpx.Client(base_url=instance.url, timeout=15)
+        self.api = {"Authorization": f"Bearer {secrets.api_token.get_secret_value()}"}
 
     def send(self, event_type: str, event_id: str, data: dict[str, Any]) -> None:
         event = {
@@ -113,9 +122,7 @@ class Client:
             "content-type": "application/cloudevents+json",
             "webhook-id": event_id,
             "webhook-timestamp": str(stamp),
-            "webhook-signature": sign_standard_webhook(
-                parse_secret(DEV_SECRET), event_id, stamp, body
-            ),
+            "webhook-signature": sign_standard_webhook(self.webhook_key, event_id, stamp, body),
         }
         response = self.http.post("/v1/events", content=body, headers=headers)
         assert response.status_code == 202, response.text
@@ -184,11 +191,11 @@ def hot_lead(client: Client, name: str) -> str:
             },
         },
     )
-    return lead_key(email, DEV_SECRET)
+    return lead_key(email, client.lead_key_secret)
 
 
 def test_leads_flow_from_marketing_to_sales_and_back(instance: Instance) -> None:
-    client = Client(instance.url)
+    client = Client(instance)
     accepted, rejected, ignored = (hot_lead(client, n) for n in ("ada", "bob", "cyd"))
     has_assignment = lambda view: bool(view.get("assignment"))  # noqa: E731
     views = {
@@ -235,6 +242,28 @@ def test_leads_flow_from_marketing_to_sales_and_back(instance: Instance) -> None
     assert context["sla"]["first_touch_due"]
     recycled = _read(instance, "recycled", expected=1)
     assert any(e["data"]["lead_key"] == rejected for e in recycled)
+    _reports_and_console_read_the_run(client)
+
+
+def _reports_and_console_read_the_run(client: Client) -> None:
+    """Reporting consumed the flow above; the console and /docs are served locally."""
+    deadline = time.monotonic() + 60
+    stages: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        rows = client.http.get("/v1/reports/funnel", headers=client.api).json()["rows"]
+        stages = {row["stage"]: row["entered"] for row in rows}
+        if stages["sal"] >= 1 and stages["recycled"] >= 1 and stages["mql"] >= 3:
+            break
+        time.sleep(0.3)
+    assert stages["mql"] >= 3, stages
+    assert stages["sal"] >= 1, stages
+    assert stages["recycled"] >= 1, stages
+    sla = client.http.get("/v1/reports/sla", headers=client.api, params={"by": "policy"})
+    assert sum(row["breached"] for row in sla.json()["rows"]) >= 1
+    csv = client.http.get("/v1/reports/routing", headers=client.api | {"accept": "text/csv"})
+    assert csv.text.startswith("kind,rep,assignments")
+    assert client.http.get("/console/login").status_code == 200
+    assert "GET /v1/reports/funnel" in client.http.get("/docs").text
 
 
 def _has_escalated(view: dict[str, Any]) -> bool:
@@ -245,7 +274,13 @@ def _has_escalated(view: dict[str, Any]) -> bool:
     )
 
 
-def test_ctrl_c_stops_everything_cleanly(instance: Instance) -> None:
+def test_metrics_are_only_on_the_private_port_and_ctrl_c_stops_everything_cleanly(
+    instance: Instance,
+) -> None:
+    assert httpx.get(f"{instance.url}/metrics", timeout=15).status_code == 404
+    private = httpx.get(f"{instance.metrics_url}/metrics", timeout=15)
+    assert "leadrelay_ingest_requests_total" in private.text
+    assert "WARNING: dev mode" in instance.output()
     instance.process.send_signal(signal.SIGINT)
     assert instance.process.wait(timeout=60) == 0
     assert "stopped cleanly" in instance.output()

@@ -4,7 +4,8 @@ Ingest takes the sender's event and makes it a LeadRelay event: the email is nor
 the lead key derived from it, ``subject`` becomes the partition key, ``time`` is stamped when
 missing, ``dataschema`` names the contract, and the id becomes a deterministic function of
 the sender's ``source`` and ``id`` (two senders may both use id "1"; consumers deduplicate on
-``id`` alone). Sender extension attributes (e.g. ``traceparent``) are kept.
+``id`` alone). Sender extension attributes (e.g. ``traceparent``) are kept. An attribute
+sent as ``null`` is absent, as the CloudEvents JSON format says.
 """
 
 from __future__ import annotations
@@ -41,17 +42,23 @@ def map_batch(raw: object, context: IngestContext) -> list[CloudEvent]:
     return map_each(raw, lambda item: _map(item, context))
 
 
+_FEEDBACK = frozenset({EventType.SALES_ACTIVITY, EventType.MARKETING_ACTIVITY})
+"""Reports about a known lead (from the CRM, from the MAP): no email kept, no ``source`` added."""
+
+
 def _map(raw: object, context: IngestContext) -> CloudEvent:
     """Every problem of the item at once: envelope, identity and payload."""
     if not isinstance(raw, dict):
         raise ContractError([FieldError("", "must be a JSON object (a CloudEvent)")])
+    raw = {name: value for name, value in raw.items() if value is not None}  # null == absent
     errors = _envelope_errors(raw)
     data = raw.get("data")
     if raw.get("type") not in INGESTIBLE_TYPES or not isinstance(data, dict):
         raise ContractError(errors or [FieldError("/data", "is required")])
     data = dict(data)
-    errors += identify(data, context, keep_email=raw["type"] != EventType.SALES_ACTIVITY)
-    if raw["type"] != EventType.SALES_ACTIVITY:
+    feedback = raw["type"] in _FEEDBACK
+    errors += identify(data, context, keep_email=not feedback)
+    if not feedback:
         data.setdefault("source", GENERIC_SOURCE)
     event = {**raw, "data": data, "dataschema": schema_uri(raw["type"])}
     if isinstance(raw.get("source"), str) and isinstance(raw.get("id"), str):

@@ -5,7 +5,7 @@ Pure: JSON values and an injected context in, CloudEvents or a ``ContractError``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ INGESTIBLE_TYPES: tuple[str, ...] = (
     EventType.WEB_ACTIVITY.value,
     EventType.FORM_SUBMITTED.value,
     EventType.SALES_ACTIVITY.value,
+    EventType.MARKETING_ACTIVITY.value,
 )
 """The event types outside systems may send; the others are LeadRelay's own conclusions."""
 
@@ -148,12 +149,33 @@ def map_each(items: list[Any], map_one: Callable[[Any], CloudEvent]) -> list[Clo
 
     A batch is accepted or refused as a whole, so the sender learns of all problems at once.
     """
-    events: list[CloudEvent] = []
+    events: list[tuple[int, CloudEvent]] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
         try:
-            events.append(map_one(item))
+            events.append((index, map_one(item)))
         except ContractError as error:
             errors.extend(prefixed(error.errors, f"/{index}"))
     raise_if(errors)
-    return events
+    return without_id_conflicts(events)
+
+
+def without_id_conflicts(indexed: Sequence[tuple[int, CloudEvent]]) -> list[CloudEvent]:
+    """The events of a batch, refused whole if two items map to one id with other content.
+
+    Consumers keep the first event of an id and drop the rest as redeliveries, so accepting
+    both would silently lose the second. Both positions are named. An exact repeat is kept:
+    it is a redelivery, and is dropped downstream as one.
+    """
+    first: dict[str, tuple[int, CloudEvent]] = {}
+    errors: list[FieldError] = []
+    for index, event in indexed:
+        seen_at, seen = first.setdefault(event.id, (index, event))
+        if seen != event:
+            clash = "maps to the same event id as /{} with other content; give each its own id"
+            errors += [
+                FieldError(f"/{seen_at}", clash.format(index)),
+                FieldError(f"/{index}", clash.format(seen_at)),
+            ]
+    raise_if(errors)
+    return [event for _, event in indexed]

@@ -36,6 +36,7 @@ from services.ingest.mapping.common import (
     raise_if,
     repoint,
     validated,
+    without_id_conflicts,
     without_none,
 )
 from services.ingest.mapping.profile import profile_from
@@ -121,19 +122,19 @@ def map_delivery(raw: object, context: IngestContext) -> list[CloudEvent]:
 
 
 def _map_webhook_events(items: list[Any], context: IngestContext) -> list[CloudEvent]:
-    events: list[CloudEvent] = []
+    events: list[tuple[int, CloudEvent]] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
         try:
             parsed = WebhookEvent.model_validate(item)
             if parsed.kind is not None:
-                events.append(_activity(parsed, context))
+                events.append((index, _activity(parsed, context)))
         except ValidationError as error:
             errors.extend(from_pydantic(error, (index,)).errors)
         except ContractError as error:
             errors.extend(prefixed(error.errors, f"/{index}"))
     raise_if(errors)
-    return events
+    return without_id_conflicts(events)
 
 
 def _activity(event: WebhookEvent, context: IngestContext) -> CloudEvent:

@@ -14,9 +14,12 @@ How the service drives it, per consumed event (after its inbox dedupe):
 
 Policy for facts that do not fit the lead's stage: stale or repeated facts (redelivery, a sales
 outcome behind the lead's stage, a recycle of a recycled lead, a recycle older than the lead's
-latest stage change) are IGNORED, returning the state unchanged; facts that contradict the stage
-(any sales outcome or recycle for an anonymous visitor, moving a customer or a disqualified lead)
-raise ``InvalidTransition``, which the service should dead-letter for a person to look at.
+latest stage change) are IGNORED, returning the state unchanged. A sales outcome that
+contradicts the stage (``accepted`` for a disqualified lead, ``lost`` for a customer) is what a
+CRM reports, not a bug to retry: it is RECORDED as ignored on the lead (``LeadState.ignored``,
+shown on its timeline with the reason) and changes nothing else. A recycle that contradicts the
+stage (of an anonymous visitor or a customer) raises ``InvalidTransition``, which the service
+dead-letters for a person to look at.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from services.scoring.domain.model import (
     Activity,
     Decision,
     Holding,
+    IgnoredFact,
     InvalidTransition,
     LeadState,
     Profile,
@@ -205,7 +209,8 @@ def apply_sales_outcome(
     Skipping ahead is allowed (CRMs report ``won`` without every step); an outcome at or behind
     the lead's stage is ignored. ``reason`` (the rep's words) is kept as the change's note. A
     rejection by a rep the lead was taken from (``rep_id``/``assignment_id`` name an earlier
-    attempt than the latest one in ``holdings``) is ignored: the rep who has it now decides.
+    attempt than the latest one in ``holdings``) is ignored: the rep who has it now decides. An
+    outcome the stage rules out is recorded in ``ignored`` (once per event), nothing else.
     """
     require_aware("at", at)
     if outcome not in _SALES_MOVES:
@@ -218,13 +223,19 @@ def apply_sales_outcome(
     if outcome == "rejected" and taken_from(state, rep_id, assignment_id):
         return state
     if state.stage not in move.allowed_from:
-        raise InvalidTransition(
-            f"sales outcome {outcome!r} cannot apply to a lead in stage {state.stage}"
-        )
+        why = f"sales outcome {outcome!r} cannot apply to a lead in stage {state.stage}"
+        return _ignore(state, IgnoredFact(at, event_id, f"sales_outcome:{outcome}", why))
     moved = _move(state, move.target, at, event_id, f"sales_outcome:{outcome}", reason)
     if move.recycle_reason is None:
         return moved
     return replace(moved, recycled_at=at, recycle_reason=move.recycle_reason)
+
+
+def _ignore(state: LeadState, fact: IgnoredFact) -> LeadState:
+    """``state`` with ``fact`` recorded as ignored (a redelivery adds nothing)."""
+    if any(known.cause_event_id == fact.cause_event_id for known in state.ignored):
+        return state
+    return replace(state, ignored=(*state.ignored, fact))
 
 
 def apply_assignment(state: LeadState, holding: Holding) -> LeadState:

@@ -183,6 +183,16 @@ class StageChange:
 
 
 @dataclass(frozen=True)
+class IgnoredFact:
+    """A fact that could not apply to the lead's stage: kept on its timeline with the reason."""
+
+    at: datetime
+    cause_event_id: str
+    fact: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class LeadState:
     """Everything scoring knows about one lead; the service loads it, applies a fact, saves it.
 
@@ -190,6 +200,7 @@ class LeadState:
     state whatever order they arrived in. ``episode`` counts sales-ready episodes so far.
     ``recycled_at``/``recycle_reason`` describe the latest recycle. ``profile_updated_at`` is when
     the newest applied profile update happened (an older update arriving late only fills gaps).
+    ``ignored`` lists the sales facts that contradicted the lead's stage, with the reason.
     ``holdings`` says who held the lead (so a rejection by a rep it was taken from is known).
     """
 
@@ -203,6 +214,7 @@ class LeadState:
     recycle_reason: str | None = None
     history: tuple[StageChange, ...] = ()
     profile_updated_at: datetime | None = None
+    ignored: tuple[IgnoredFact, ...] = ()
     holdings: tuple[Holding, ...] = ()
     """The assignments of the latest episode scoring has seen, by attempt."""
 

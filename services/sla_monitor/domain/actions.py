@@ -19,6 +19,7 @@ RecycleReason = Literal["sla_breached", "rejected_by_sales", "disqualified", "lo
 class ClockKind(StrEnum):
     FIRST_TOUCH = "first_touch"
     ACCEPTANCE = "acceptance"
+    MARKETING_ACKNOWLEDGEMENT = "marketing_acknowledgement"
 
 
 @dataclass(frozen=True, kw_only=True)

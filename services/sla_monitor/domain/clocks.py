@@ -12,6 +12,11 @@ the step sets ``after``. A ``reassign`` step whose ``max`` is already used up is
 schedule, so the next step takes its place. Reassign and recycle end the assignment: the clock
 stops, and the new assignment (if any) gets fresh clocks.
 
+Marketing's clock (``marketing_acknowledgement``, policy ``marketing``) has the same lifecycle: a
+recycle starts it (:func:`start_marketing_clock`), the MAP's acknowledgement completes it
+(:func:`on_marketing_activity`), it warns, breaches and escalates like a sales clock (its ladder
+can only escalate).
+
 Every action fires exactly once: the new clock records it, so repeating a call with the same ``now``
 yields nothing. After downtime, every step due by ``now`` fires in order, except a warning whose
 deadline has also passed (the breach says more).
@@ -22,7 +27,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, TypedDict
 
@@ -40,9 +45,11 @@ from services.sla_monitor.domain.actions import (
     Warn,
 )
 from services.sla_monitor.domain.config import (
+    MARKETING,
     ClockPolicy,
     EscalateStep,
     LadderStep,
+    MarketingPolicy,
     ReassignStep,
     RecycleStep,
     Role,
@@ -62,14 +69,17 @@ LEAD_RECYCLED: Final = "lead_recycled"
 _TAKEN_AWAY: Final = frozenset({ASSIGNMENT_ENDED, LEAD_RECYCLED, "reassign", "recycle"})
 """Steps after which the assignment is no longer the rep's."""
 
+_SALES: Final = frozenset({ClockKind.FIRST_TOUCH, ClockKind.ACCEPTANCE})
 _COMPLETES: Final[dict[str, frozenset[ClockKind]]] = {
     "contact_attempted": frozenset({ClockKind.FIRST_TOUCH}),
     "contacted": frozenset({ClockKind.FIRST_TOUCH}),
-    "accepted": frozenset(ClockKind),
-    "qualified": frozenset(ClockKind),
-    "opportunity_created": frozenset(ClockKind),
-    "won": frozenset(ClockKind),
+    "accepted": _SALES,
+    "qualified": _SALES,
+    "opportunity_created": _SALES,
+    "won": _SALES,
 }
+MARKETING_ACKNOWLEDGED: Final = "nurture_enrolled"
+"""The MAP activity that completes marketing's clock."""
 _STOPS: Final = frozenset({"rejected", "disqualified", "lost"})
 """Outcomes that end every clock. Marketing hears of them from scoring, which records every
 sales outcome (the SLA monitor announces only what its own ladder decides)."""
@@ -173,7 +183,9 @@ def start_clocks(
     if reassignments_so_far is None:
         reassignments_so_far = max(assignment.attempt - 1, 0)
     return [
-        _start_clock(kind, spec, policy, calendar, assignment, reassignments_so_far)
+        _start_clock(
+            kind, spec, policy.id, policy.on_breach, calendar, assignment, reassignments_so_far
+        )
         for kind, spec in _specs(policy)
     ]
 
@@ -244,6 +256,52 @@ def on_sales_activity(clocks: Iterable[SlaClock], outcome: str, at: datetime) ->
     return [_close(c, outcome, at, ClockState.COMPLETED) if c.kind in kinds else c for c in clocks]
 
 
+def start_marketing_clock(
+    policy: MarketingPolicy,
+    calendar: BusinessCalendar,
+    lead_key: str,
+    recycle_id: str,
+    recycled_at: datetime,
+) -> SlaClock:
+    """Marketing's clock for a lead recycled at ``recycled_at``, counted in ``calendar``.
+
+    It is the recycle's, not an assignment's: ``recycle_id`` (the recycle event's id) stands in
+    ``assignment_id``, and marketing (``MARKETING``) in ``rep_id``, so no sales activity reaches
+    it. Warning and deadline follow ``policy.acknowledge``, its ladder ``policy.on_breach``,
+    as for the sales clocks.
+    """
+    facts = AssignmentFacts(
+        lead_key=lead_key,
+        assignment_id=recycle_id,
+        rep_id=MARKETING,
+        role="sdr",  # unused: only a sales assignment's policy matches on role
+        route="fallback",
+        team=None,
+        episode=0,
+        attempt=1,
+        assigned_at=recycled_at,
+    )
+    kind, spec = ClockKind.MARKETING_ACKNOWLEDGEMENT, policy.acknowledge
+    return _start_clock(kind, spec, MARKETING, policy.on_breach, calendar, facts, 0)
+
+
+def on_marketing_activity(
+    clocks: Iterable[SlaClock], activity: str, at: datetime, skew: timedelta = timedelta(0)
+) -> list[SlaClock]:
+    """Apply the MAP's ``activity`` at ``at``: ``nurture_enrolled`` completes every open marketing
+    clock started by ``at + skew`` (how far the MAP's clock may run behind ours); other clocks
+    are unchanged. Idempotent; an unknown activity raises ``ValueError``."""
+    if activity != MARKETING_ACKNOWLEDGED:
+        raise ValueError(f"unknown marketing activity {activity!r}")
+    at = to_utc(at)
+    return [
+        _close(c, activity, at, ClockState.COMPLETED)
+        if c.kind is ClockKind.MARKETING_ACKNOWLEDGEMENT and c.started_at <= at + skew
+        else c
+        for c in clocks
+    ]
+
+
 def deadlines(
     policy: SlaPolicy, calendar: BusinessCalendar, assigned_at: datetime
 ) -> dict[ClockKind, datetime]:
@@ -260,7 +318,8 @@ def _specs(policy: SlaPolicy) -> list[tuple[ClockKind, ClockPolicy]]:
 def _start_clock(
     kind: ClockKind,
     spec: ClockPolicy,
-    policy: SlaPolicy,
+    policy_id: str,
+    ladder: Sequence[LadderStep],
     calendar: BusinessCalendar,
     assignment: AssignmentFacts,
     reassignments_so_far: int,
@@ -280,12 +339,12 @@ def _start_clock(
         episode=assignment.episode,
         attempt=assignment.attempt,
         kind=kind,
-        policy_id=policy.id,
+        policy_id=policy_id,
         started_at=started,
         warn_at=warn if warn is not None and warn < due else None,
         due_at=due,
         reassignments_done=reassignments_so_far,
-        ladder=_schedule(policy.on_breach, spec.within, calendar, due, reassignments_so_far),
+        ladder=_schedule(ladder, spec.within, calendar, due, reassignments_so_far),
         prior_rep_ids=assignment.prior_rep_ids,
         manager=assignment.manager,
     )
@@ -381,11 +440,14 @@ def end_on_recycle(clocks: Iterable[SlaClock], recycled_at: datetime) -> list[Sl
     """Stop every open clock of an assignment made before the lead was recycled at
     ``recycled_at`` (label ``lead_recycled``): nobody is chased for a lead marketing has back.
 
-    A clock started after the recycle (the lead qualified again since) keeps running.
+    A clock started after the recycle (the lead qualified again since) keeps running, and so
+    does marketing's clock of an earlier recycle: only the MAP's acknowledgement ends that.
     """
     at = to_utc(recycled_at)
     return [
-        _close(c, LEAD_RECYCLED, at, ClockState.STOPPED) if c.started_at <= at else c
+        _close(c, LEAD_RECYCLED, at, ClockState.STOPPED)
+        if c.started_at <= at and c.kind in _SALES
+        else c
         for c in clocks
     ]
 

@@ -185,11 +185,36 @@ class SlaPolicy(_Config):
         return self
 
 
+MARKETING = "marketing"
+"""The id of marketing's policy, the owner of its clocks (``rep_id``) and their ``role``."""
+
+
+class MarketingPolicy(_Config):
+    """Marketing's side: how soon the MAP must acknowledge a recycled lead (e.g. enrol it in
+    nurture), counted in ``calendar``; ``on_breach`` may only escalate, to a named owner
+    (marketing has no rep snapshot, so ``manager`` would reach nobody)."""
+
+    acknowledge: ClockPolicy
+    calendar: str = DEFAULT
+    on_breach: tuple[EscalateStep, ...] = ()
+
+    @field_validator("on_breach")
+    @classmethod
+    def _named_owner(cls, steps: tuple[EscalateStep, ...]) -> tuple[EscalateStep, ...]:
+        if any(step.to == "manager" for step in steps):
+            raise ValueError(
+                "marketing escalates to a named owner (e.g. marketing-ops), not manager"
+            )
+        return steps
+
+
 class SlaConfig(_Config):
     """The whole ``sla:`` section."""
 
     calendars: dict[str, CalendarConfig]
     policies: tuple[SlaPolicy, ...]
+    marketing: MarketingPolicy | None = None
+    """Left out: recycled leads start no clock."""
     clock_skew: DurationText = Duration(5, "m")
     """How far a CRM's clock may run behind ours: sales activity that names no assignment
     counts for the rep's assignment that started up to this long after the activity's time."""
@@ -218,10 +243,15 @@ class SlaConfig(_Config):
             raise ValueError(f"policies: duplicate id(s) {', '.join(duplicates)}")
         if DEFAULT not in ids:
             raise ValueError("policies: a policy with id 'default' is required")
-        for policy in self.policies:
-            if policy.calendar not in self.calendars:
+        if MARKETING in ids:
+            raise ValueError(f"policies: the id {MARKETING!r} is marketing's (the marketing key)")
+        named = [(f"policies: {p.id}", p.calendar) for p in self.policies]
+        if self.marketing is not None:
+            named.append(("marketing", self.marketing.calendar))
+        for where, calendar in named:
+            if calendar not in self.calendars:
                 raise ValueError(
-                    f"policies: {policy.id} uses calendar {policy.calendar!r},"
+                    f"{where} uses calendar {calendar!r},"
                     f" which is not among calendars ({', '.join(sorted(self.calendars))})"
                 )
         return self

@@ -1,4 +1,5 @@
-"""An ingest app on a real broker and database, driven in-process through ASGI."""
+"""The public API (ingest and the routes mounted beside it) on a real broker and database,
+driven in-process through ASGI."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from leadrelay.app.definitions import load_definitions
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import Topic
+from leadrelay.credentials import parse_secret
+from leadrelay.ops import ops_app
 from leadrelay.runtime.service import Runtime, open_runtime
 from leadrelay.settings import load_settings
-from services.ingest.signatures import parse_secret, sign_hubspot_v3, sign_standard_webhook
+from services.ingest.signatures import sign_hubspot_v3, sign_standard_webhook
 from tests.integration.runtime.effects import produce, read_topic
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"integration-test-webhook-key!!").decode()
@@ -45,6 +48,13 @@ class Ingest:
 
     def topic(self, topic: Topic) -> str:
         return self.runtime.topic(topic)
+
+    async def metrics(self) -> str:
+        """The Prometheus text of the metrics listener (not the public app, which has none)."""
+        listener = ops_app(self.runtime.registry, self.runtime.readiness_checks())
+        transport = httpx.ASGITransport(app=listener)
+        async with httpx.AsyncClient(transport=transport, base_url="http://metrics.test") as http:
+            return (await http.get("/metrics")).text
 
     async def post_events(
         self,
@@ -139,9 +149,16 @@ def events_of(messages: list[Message]) -> list[CloudEvent]:
 
 
 async def open_ingest(
-    kafka_bootstrap: str, database_url: str, prefix: str, **overrides: Any
+    kafka_bootstrap: str,
+    database_url: str,
+    prefix: str,
+    *,
+    migrated: bool = False,
+    **overrides: Any,
 ) -> tuple[Ingest, Runtime]:
-    await upgrade_async(database_url)
+    """Ingest on ``database_url``, migrated first unless ``migrated`` (a server that is down)."""
+    if not migrated:
+        await upgrade_async(database_url)
     settings = load_settings(
         **{
             "kafka_bootstrap": kafka_bootstrap,
@@ -158,7 +175,7 @@ async def open_ingest(
         }
     )
     runtime = await open_runtime(settings)
-    app = create_api(runtime, load_definitions(None))
+    app = create_api(runtime, load_definitions(None))  # every route of the public port
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
     return Ingest(runtime, client, kafka_bootstrap), runtime
 

@@ -194,7 +194,7 @@ async def test_crm_sales_activity_with_the_bearer_token(ingest: Ingest) -> None:
 async def test_metrics_count_requests_and_accepted_events(ingest: Ingest) -> None:
     await ingest.post_events(web_activity(anonymous_id="v"))
     await ingest.post_events(web_activity(anonymous_id="v"), secret="wrong")
-    text = (await ingest.client.get("/metrics")).text
+    text = await ingest.metrics()
     assert 'leadrelay_ingest_requests_total{route="/v1/events",status="202"} 1.0' in text
     assert 'leadrelay_ingest_requests_total{route="/v1/events",status="401"} 1.0' in text
     assert 'leadrelay_ingest_events_accepted_total{type="leadrelay.web_activity.v1"} 1.0' in text
@@ -203,3 +203,11 @@ async def test_metrics_count_requests_and_accepted_events(ingest: Ingest) -> Non
         'route="/v1/events"} 1.0' in text
     )
     assert 'leadrelay_ingest_request_seconds_count{route="/v1/events"} 2.0' in text
+
+
+async def test_the_public_port_serves_no_metrics(ingest: Ingest) -> None:
+    await ingest.post_events(web_activity(anonymous_id="v"))
+    response = await ingest.client.get("/metrics")
+    assert response.status_code == 404
+    assert "leadrelay_" not in response.text
+    assert "leadrelay_ingest_requests_total" in await ingest.metrics()

@@ -1,7 +1,8 @@
 """Email addresses never appear in a log record, whether the request is accepted or refused.
 
-Every route that can carry an email is driven with it, as sent and as ingest normalises it,
-while everything (the app, aiokafka, SQLAlchemy, httpx) logs at DEBUG.
+Every route of the public port is driven with an email, as sent and as ingest normalises it,
+while everything (the app, aiokafka, SQLAlchemy, aiosqlite's SQL with its parameters, httpx)
+logs at DEBUG.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from leadrelay.identity import normalise_email
-from tests.integration.ingest.conftest import BATCH_JSON, Ingest
+from tests.integration.ingest.conftest import API_TOKEN, BATCH_JSON, Ingest
 
 EMAIL = "Grace.Hopper+Leads@Navy.Example"
 NORMALISED = normalise_email(EMAIL)
@@ -85,6 +86,16 @@ def sales_activity(**fields: Any) -> dict[str, Any]:
     }
 
 
+def rep(email: str = EMAIL) -> dict[str, Any]:
+    always = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    return {"name": "Grace", "role": "sdr", "team": "core", "email": email, "working_hours": always}
+
+
+def bearer(method: str, path: str, body: Any = None) -> Call:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    return lambda i: i.client.request(method, path, json=body, headers=headers)
+
+
 SCENARIOS: dict[str, list[tuple[Call, int]]] = {
     "events": [
         (lambda i: i.post_events(form()), 202),
@@ -107,6 +118,24 @@ SCENARIOS: dict[str, list[tuple[Call, int]]] = {
         (lambda i: i.post_sales_activity(sales_activity()), 202),
         (lambda i: i.post_sales_activity(sales_activity(occurred_at=EMAIL)), 422),
         (lambda i: i.post_sales_activity(sales_activity(), token="guess"), 401),
+    ],
+    "lead view": [
+        (bearer("GET", f"/v1/leads/{EMAIL}"), 404),
+        (bearer("GET", f"/v1/leads/{NORMALISED}"), 404),
+        (bearer("GET", "/v1/leads/lk_unknown"), 404),
+    ],
+    "roster": [
+        (bearer("PUT", "/v1/reps/sdr-grace", rep()), 201),
+        (bearer("PUT", "/v1/reps/sdr-grace", rep(EMAIL.upper())), 200),
+        (bearer("PUT", "/v1/reps/sdr-grace", {**rep(), "role": EMAIL}), 422),
+        (bearer("GET", "/v1/reps"), 200),
+        (bearer("PUT", "/v1/accounts/navy", {"name": EMAIL, "domains": ["navy.example"]}), 201),
+        (bearer("GET", "/v1/accounts"), 200),
+    ],
+    "operations": [
+        (lambda i: i.client.get("/healthz"), 200),
+        (lambda i: i.client.get("/readyz"), 200),
+        (lambda i: i.client.get(f"/{EMAIL}"), 404),
     ],
 }
 

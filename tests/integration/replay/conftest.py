@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from leadrelay.app.definitions import Definitions, load_definitions
+from leadrelay.app.replay import scoring_handlers
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.events import LeadSalesReady, parse_as
@@ -17,7 +18,6 @@ from leadrelay.store.unit_of_work import Store
 from services.archive.handlers import ArchiveHandlers
 from services.archive.metrics import ArchiveMetrics
 from services.scoring.domain import LeadState
-from services.scoring.handlers import ScoringHandlers
 from services.scoring.metrics import ScoringMetrics
 from services.scoring.repository import lead_states
 from tests.integration.replay.history import Lead, generate
@@ -38,8 +38,8 @@ class Production:
     def __init__(self, store: Store, clock: MovableClock, definitions: Definitions) -> None:
         self.store, self.clock = store, clock
         registry = CollectorRegistry()
-        self.scoring = ScoringHandlers(
-            definitions.scorecard, TOPICS, ScoringMetrics.create(registry)
+        self.scoring = scoring_handlers(
+            definitions, TOPICS, ScoringMetrics.create(registry)
         ).table()
         self.archive = ArchiveHandlers(ArchiveMetrics.create(registry)).table()
 

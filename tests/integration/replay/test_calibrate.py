@@ -30,7 +30,7 @@ async def test_outcomes_join_the_hand_offs_and_the_draft_replays(
     assert {e.lead_key for e in result.episodes if e.outcome.known} == reported
     rejected = [e for e in result.episodes if e.outcome.rejected_reason is not None]
     assert {e.outcome.rejected_reason for e in rejected} <= {"no budget"}
-    run = await run_scoring(history, live.scorecard)
+    run = await run_scoring(history, live)
     assert [(e.lead_key, e.episode) for e in episodes_of(run)] == [
         (h.lead_key, h.episode) for h in await prod.handoffs()
     ]
@@ -38,7 +38,7 @@ async def test_outcomes_join_the_hand_offs_and_the_draft_replays(
     draft = parse_definitions(draft_text(default_definitions_text(), result, None))
     assert draft.scorecard.version.endswith("-calibrated")
     assert draft.scorecard.sales_ready.min_engagement == result.threshold.threshold
-    assert (await run_scoring(history, draft.scorecard)).refused == 0
+    assert (await run_scoring(history, draft)).refused == 0
 
 
 def test_the_command_writes_a_commented_draft(

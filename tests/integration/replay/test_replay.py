@@ -32,7 +32,7 @@ async def test_replaying_the_live_definitions_reproduces_production_exactly(
     history = await load_history(url, None)
     assert len(history) == sum(len(lead.events) for lead in leads)
 
-    run = await run_scoring(history, load_definitions().scorecard)
+    run = await run_scoring(history, load_definitions())
 
     recorded = await prod.states()
     assert set(recorded) == {lead.key for lead in leads}
@@ -47,8 +47,8 @@ async def test_a_higher_mql_threshold_loses_exactly_the_leads_below_it(
 ) -> None:
     _, leads, url = production
     history = await load_history(url, None)
-    live = await run_scoring(history, load_definitions().scorecard)
-    draft = await run_scoring(history, raised_threshold(60).scorecard)
+    live = await run_scoring(history, load_definitions())
+    draft = await run_scoring(history, raised_threshold(60))
 
     report = compare(live, draft, sources_of(history))
 
@@ -69,10 +69,10 @@ async def test_replay_reads_production_and_writes_nothing(
     async with prod.store.engine.connect() as connection:
         before = (await connection.execute(select(outbox.c.id))).all()
     history = await load_history(url, None)
-    await run_scoring(history, raised_threshold(60).scorecard)
+    await run_scoring(history, raised_threshold(60))
     async with prod.store.engine.connect() as connection:
         assert (await connection.execute(select(outbox.c.id))).all() == before
-    assert await prod.states() == (await run_scoring(history, load_definitions().scorecard)).states
+    assert await prod.states() == (await run_scoring(history, load_definitions())).states
 
 
 def test_the_command_prints_json_with_a_top_level_changed_count(

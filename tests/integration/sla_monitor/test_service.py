@@ -33,6 +33,7 @@ from tests.unit.sla_monitor.support import (
     definitions,
     lead_assigned,
     lead_recycled,
+    marketing_activity,
     sales_activity,
 )
 
@@ -248,7 +249,8 @@ async def test_a_recycle_on_kafka_ends_the_leads_clocks_so_nothing_fires_after_i
     kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
 ) -> None:
     c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
-    async with c.instance() as monitor:
+    sales_only = definitions().sla.model_copy(update={"marketing": None})  # no marketing clock
+    async with c.instance(lambda r: build_service(r, sales_only)) as monitor:
         await produce(
             c.bootstrap, c.topic(Topic.ASSIGNMENTS), [lead_assigned("as-1", "rep-anna", ASSIGNED)]
         )
@@ -270,3 +272,61 @@ async def test_a_recycle_on_kafka_ends_the_leads_clocks_so_nothing_fires_after_i
         assert await c.count(monitor, left_to_fire) == 0
         queued = await c.count(monitor, select(func.count()).select_from(outbox))
     assert queued == 0  # no warning, breach or escalation for a recycled lead
+
+
+RECYCLED_AT = berlin(2026, 1, 13, 10, 20)  # a Tuesday: marketing's 2bd ends Thursday 10:20
+MARKETING_CLOCK = CLOCK_ROWS.where(sla_clocks.c.role == "marketing")
+
+
+async def test_a_recycle_starts_marketings_clock_and_the_maps_enrolment_meets_it(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
+    c.clock.set(RECYCLED_AT)
+    async with c.instance() as monitor:
+        recycled = lead_recycled(RECYCLED_AT, reason="rejected_by_sales")
+        await produce(c.bootstrap, c.topic(Topic.RECYCLED), [recycled])
+        await wait_until(lambda: _counted(c, monitor, MARKETING_CLOCK, 1), within=30)
+        enrolled = marketing_activity(berlin(2026, 1, 14, 9, 30))
+        await produce(c.bootstrap, c.topic(Topic.RECYCLED), [enrolled])
+        met = MARKETING_CLOCK.where(sla_clocks.c.state == "completed")
+        await wait_until(lambda: _counted(c, monitor, met, 1), within=30)
+        c.clock.set(berlin(2026, 1, 20, 10, 0))  # a week later: the deadline has passed
+        left_to_fire = CLOCK_ROWS.where(sla_clocks.c.next_fire_at.is_not(None))
+        assert await c.count(monitor, left_to_fire) == 0
+        queued = await c.count(monitor, select(func.count()).select_from(outbox))
+    assert queued == 0  # no warning, no breach: marketing acknowledged in time
+
+
+async def test_marketing_is_warned_breached_and_escalated_when_the_map_never_acknowledges(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
+    c.clock.set(RECYCLED_AT)
+    async with c.instance() as monitor:
+        recycled = lead_recycled(RECYCLED_AT, reason="rejected_by_sales")
+        await produce(c.bootstrap, c.topic(Topic.RECYCLED), [recycled])
+        await wait_until(lambda: _counted(c, monitor, MARKETING_CLOCK, 1), within=30)
+        c.clock.set(berlin(2026, 1, 14, 15, 0))  # past 75% of 16 working hours (Wed 14:20)
+        warned = await events_on(c, Topic.SLA_EVENTS, expected=1)
+        c.clock.set(berlin(2026, 1, 15, 10, 30))  # past Thursday 10:20
+        events = await events_on(c, Topic.SLA_EVENTS, expected=3)
+    assert [e.type for e in warned] == ["leadrelay.sla_warning.v1"]
+    assert [e.type for e in events] == [
+        "leadrelay.sla_warning.v1",
+        "leadrelay.sla_breached.v1",
+        "leadrelay.sla_escalated.v1",
+    ]
+    assert events[2].data["escalated_to"] == "marketing-ops"
+    breach = events[1].data
+    assert (breach["clock"], breach["policy"], breach["rep_id"]) == (
+        "marketing_acknowledgement",
+        "marketing",
+        "marketing",
+    )
+    assert breach["assignment_id"] == recycled.id
+    assert breach["deadline"] == "2026-01-15T09:20:00Z"
+
+
+async def _counted(c: Cluster, instance: Instance, query: Select[int], expected: int) -> bool:
+    return await c.count(instance, query) == expected

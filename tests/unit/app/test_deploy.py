@@ -27,6 +27,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from leadrelay.app.definitions import load_definitions
 from leadrelay.app.registry import CONSUMER_SERVICES, SERVICES
+from leadrelay.credentials import generated_secrets
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.service import Runtime
 from leadrelay.settings import Settings
@@ -40,7 +41,7 @@ DASHBOARD = DEPLOY / "grafana" / "leadrelay-dashboard.json"
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "docker-compose.yml"
 
-SERVICE_METRIC_MODULES = ("ingest", "scoring", "handoff", "sla_monitor")
+SERVICE_METRIC_MODULES = ("ingest", "scoring", "handoff", "sla_monitor", "reporting")
 SECRET_SETTINGS = frozenset(
     {
         "LEADRELAY_DATABASE_URL",
@@ -281,10 +282,10 @@ def test_one_deployment_per_service() -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_deployment_probes_the_port_the_service_listens_on(service: str) -> None:
+    """Probes ask the port that takes traffic; Prometheus scrapes the private metrics port."""
     config = _config_env()
-    expected_port = int(
-        config["LEADRELAY_HTTP_PORT" if service == "ingest" else "LEADRELAY_METRICS_PORT"]
-    )
+    metrics_port = int(config.get("LEADRELAY_METRICS_PORT", "9100"))
+    expected_port = int(config["LEADRELAY_HTTP_PORT"]) if service == "ingest" else metrics_port
     pod = _deployments()[service]["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
@@ -292,7 +293,7 @@ def test_deployment_probes_the_port_the_service_listens_on(service: str) -> None
         get = container[probe]["httpGet"]
         assert get["path"] == path
         assert ports.get(get["port"], get["port"]) == expected_port
-    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(expected_port)
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(metrics_port)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -329,10 +330,8 @@ def test_settings_in_the_configmap_are_real_settings_and_valid_for_production(
     config = _config_env()
     assert set(config) <= _setting_env_names(), set(config) - _setting_env_names()
     assert not set(config) & SECRET_SETTINGS, "secrets belong in the Secret"
-    placeholders = {
-        name: '["whsec_test"]' if name.endswith("WEBHOOK_SECRETS") else "not-dev"
-        for name in SECRET_SETTINGS
-    }
+    placeholders = generated_secrets()
+    assert set(placeholders) <= SECRET_SETTINGS
     for name, value in {**config, **placeholders}.items():
         monkeypatch.setenv(name, value)
     settings = Settings(_env_file=None)

@@ -91,6 +91,25 @@ def test_sales_activity_may_name_the_lead_by_email() -> None:
     assert "email" not in event.data
 
 
+def test_the_maps_acknowledgement_of_a_recycled_lead_is_taken_by_email() -> None:
+    raw = {
+        "specversion": "1.0",
+        "id": "map-9",
+        "source": "/marketo",
+        "type": "leadrelay.marketing_activity.v1",
+        "data": {
+            "email": "Bob@Example.com",
+            "activity": "nurture_enrolled",
+            "program": "recycled-nurture",
+            "occurred_at": "2026-11-24T09:00:00Z",
+        },
+    }
+    event = map_event(raw, CONTEXT)
+    assert event.data["lead_key"] == lead_key("bob@example.com", SECRET)
+    assert "email" not in event.data
+    assert "source" not in event.data  # not web activity: the schema has no source
+
+
 @pytest.mark.parametrize(
     "event_type", ["leadrelay.lead_scored.v1", "com.example.unknown", "leadrelay.lead_assigned.v1"]
 )

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from leadrelay.credentials import parse_secret
 from services.ingest.signatures import (
     Delivery,
     SignatureError,
     hubspot_uri,
-    parse_secret,
     sign_hubspot_v3,
     sign_standard_webhook,
     verify_hubspot_v3,

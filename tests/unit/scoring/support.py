@@ -28,7 +28,9 @@ from services.scoring.tables import visitors
 from tests.unit import delivery
 from tests.unit.scoring.service_events import MovableClock
 
-TOPICS = OutputTopics(scores="lead-scores", sales_ready="sales-ready", recycled="recycled")
+TOPICS = OutputTopics(
+    scores="lead-scores", sales_ready="sales-ready", recycled="recycled", lifecycle="lifecycle"
+)
 
 
 class ScoringHarness:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from leadrelay.contracts.envelope import CloudEvent, stable_event_id
 from leadrelay.contracts.schemas import validate_event
-from services.scoring.domain import InvalidTransition, Stage
+from services.scoring.domain import Stage
 from services.scoring.handlers import SOURCE
 from tests.unit.scoring.service_events import (
     ADA_COOKIE,
@@ -268,17 +269,26 @@ async def test_a_recycle_of_a_lead_scoring_never_saw_is_skipped(scoring: Scoring
     assert await scoring.view("lk_unknown") is None
 
 
-async def test_a_fact_contradicting_the_stage_is_refused_and_changes_nothing(
+async def test_a_sales_outcome_the_stage_rules_out_is_on_the_timeline_counted_not_retried(
     scoring: ScoringHarness,
 ) -> None:
     await scoring.deliver(form("ebook", T0), sales("won", T0 + timedelta(days=30), "won"))
     customer = await scoring.state(ADA_KEY)
     assert customer.stage is Stage.CUSTOMER
 
-    with pytest.raises(InvalidTransition):
-        await scoring.deliver(sales("lost", T0 + timedelta(days=31), "lost"))
-    assert await scoring.state(ADA_KEY) == customer
+    await scoring.deliver(sales("lost", T0 + timedelta(days=31), "lost"))  # does not raise
+    after = await scoring.state(ADA_KEY)
+    assert replace(after, ignored=()) == customer
     assert await scoring.published(TOPICS.recycled) == []
+    view = await scoring.view(ADA_KEY)
+    assert view is not None
+    [entry] = [e for e in view["timeline"] if e["kind"] == "ignored"]
+    assert entry["fact"] == "sales_outcome:lost"
+    assert "customer" in entry["reason"]
+    counted = scoring.metric(
+        "leadrelay_scoring_sales_outcomes_ignored_total", outcome="lost", stage="customer"
+    )
+    assert counted == 1.0
 
 
 async def test_a_shared_device_does_not_give_one_persons_history_to_another(
@@ -375,3 +385,31 @@ async def test_a_visitor_keeps_only_the_activity_within_the_retention(
     assert {a.event_id for a in state.activities} == {"pv-today", "ebook"}
     [scored] = await scoring.published(TOPICS.scores)
     assert lines(scored)["page_view"]["source_event_ids"] == ["pv-today"]
+
+
+async def test_every_stage_transition_is_announced_once_on_the_lifecycle_topic(
+    scoring: ScoringHarness,
+) -> None:
+    await qualify_ada(scoring)
+    await scoring.deliver(
+        sales("acc", T0 + timedelta(hours=1), "accepted"),
+        sales("rej", T0 + timedelta(hours=2), "rejected", reason="no budget"),
+    )
+    state = await scoring.state(ADA_KEY)
+    await scoring.apply(sales("rej", T0 + timedelta(hours=2), "rejected", reason="no budget"))
+
+    changes = await scoring.published(TOPICS.lifecycle)
+    for change in changes:
+        validate_event(change)
+    moves = [(c.data["from_stage"], c.data["to_stage"], c.data["episode"]) for c in changes]
+    assert moves == [("anonymous", "lead", 0), ("lead", "mql", 1), ("mql", "sal", 1),
+                     ("sal", "recycled", 1)]  # fmt: skip
+    assert [c.data["at"] for c in changes] == [
+        t.at.isoformat().replace("+00:00", "Z") for t in state.history
+    ]
+    accepted, rejected = changes[2].data, changes[3].data
+    assert (accepted["cause_event_id"], accepted["attributes"]["rep_id"]) == ("acc", "rep-7")
+    assert (rejected["rule"], rejected["note"]) == (state.history[-1].rule, "no budget")
+    assert changes[1].data["attributes"]["grade"] == "A"
+    assert changes[0].data["attributes"]["country"] == state.profile.country
+    assert len({c.id for c in changes}) == 4

@@ -152,6 +152,14 @@ def lead_recycled(at: datetime, *, reason: str, lead_key: str = LEAD) -> CloudEv
     )
 
 
+def marketing_activity(at: datetime, *, lead_key: str = LEAD) -> CloudEvent:
+    """The MAP's acknowledgement of a recycled lead: it joined a nurture program."""
+    data = {"lead_key": lead_key, "activity": "nurture_enrolled", "occurred_at": at.isoformat()}
+    return new_event(
+        "leadrelay.marketing_activity.v1", "/leadrelay/ingest/generic", data, subject=lead_key
+    )
+
+
 @dataclass
 class Harness:
     """A migrated SQLite store with a fake clock and the SLA monitor built on it."""

@@ -26,6 +26,7 @@ from .support import (
     harness,
     lead_assigned,
     lead_recycled,
+    marketing_activity,
     outbox_events,
     sales_activity,
     topic,
@@ -267,7 +268,32 @@ async def test_a_recycle_announced_by_scoring_ends_the_leads_clocks(sla: Harness
     await assign(sla, "as-1", "rep-anna", ASSIGNED)
     await sla.handle(lead_recycled(berlin(2026, 1, 13, 10, 20), reason="rejected_by_sales"))
 
-    assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []  # no warning, no breach, no ladder
+    # nothing for sales (no warning, no breach, no ladder); marketing never acknowledged it
+    fired = steps(await fire_at(sla, berlin(2026, 3, 1, 0, 0)))
+    assert fired == [
+        ("sla_breached", "marketing_acknowledgement"),
+        ("sla_escalated", "marketing_acknowledgement"),
+    ]
+
+
+async def test_the_maps_acknowledgement_meets_marketings_clock(sla: Harness) -> None:
+    recycled = berlin(2026, 1, 13, 10, 20)
+    await sla.handle(lead_recycled(recycled, reason="rejected_by_sales"))
+    await sla.handle(marketing_activity(berlin(2026, 1, 14, 9, 0)))
+
+    assert await fire_at(sla, berlin(2026, 3, 1, 0, 0)) == []
+
+
+async def test_a_new_assignment_does_not_end_marketings_clock(sla: Harness) -> None:
+    await sla.handle(lead_recycled(berlin(2026, 1, 13, 10, 20), reason="rejected_by_sales"))
+    await assign(sla, "as-2", "rep-anna", berlin(2026, 1, 13, 11, 0))
+    await sla.handle(sales_activity("accepted", "rep-anna", berlin(2026, 1, 13, 11, 5)))
+
+    fired = steps(await fire_at(sla, berlin(2026, 3, 1, 0, 0)))
+    assert fired == [
+        ("sla_breached", "marketing_acknowledgement"),
+        ("sla_escalated", "marketing_acknowledgement"),
+    ]
 
 
 async def test_parked_activity_waits_for_its_own_assignment_and_expires_after_a_week(

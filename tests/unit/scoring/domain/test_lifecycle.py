@@ -434,9 +434,15 @@ def test_a_rejection_recycles_with_the_reps_reason() -> None:
         (Stage.SQL, "rejected"),
     ],
 )
-def test_contradictory_sales_outcomes_are_refused(start: Stage, outcome: str) -> None:
-    with pytest.raises(InvalidTransition, match=outcome):
-        apply_sales_outcome(replace(known_lead(), stage=start), outcome, "s1", at())
+def test_contradictory_sales_outcomes_are_recorded_as_ignored(start: Stage, outcome: str) -> None:
+    before = replace(known_lead(), stage=start)
+    after = apply_sales_outcome(before, outcome, "s1", at())
+    assert replace(after, ignored=()) == before  # nothing else changed
+    [ignored] = after.ignored
+    assert (ignored.cause_event_id, ignored.fact) == ("s1", f"sales_outcome:{outcome}")
+    assert outcome in ignored.reason
+    assert start.value in ignored.reason
+    assert apply_sales_outcome(after, outcome, "s1", at()) is after  # a redelivery adds nothing
 
 
 def test_unknown_sales_outcome_is_refused() -> None:
