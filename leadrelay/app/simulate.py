@@ -26,11 +26,15 @@ from typing import Any
 
 import httpx
 
+from leadrelay.contracts.events import SlaClock
 from leadrelay.credentials import parse_secret
 from leadrelay.identity import lead_key
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.settings import Settings
 from services.ingest.signatures import sign_standard_webhook
+
+MARKETING_CLOCK: SlaClock = "marketing_acknowledgement"
+"""Marketing's clock on a recycled lead: the funnel counts it apart from the sales clocks."""
 
 CONCURRENCY = 8
 CLOUDEVENT = "application/cloudevents+json"
@@ -450,7 +454,8 @@ def funnel_report(journeys: Sequence[Journey]) -> str:
     stages = Counter(v.get("stage") for v in views)
     reps = Counter(_owner(v["assignment"]) for v in views if v.get("assignment"))
     clocks = [c for v in views for c in v.get("sla_clocks", [])]
-    clock_states = Counter(c.get("state") for c in clocks)
+    sales_clocks = [c for c in clocks if c.get("kind") != MARKETING_CLOCK]
+    marketing_clocks = [c for c in clocks if c.get("kind") == MARKETING_CLOCK]
     mqls = sum(1 for v in views if v.get("episode", 0) >= 1)
     lines = [
         "",
@@ -461,12 +466,19 @@ def funnel_report(journeys: Sequence[Journey]) -> str:
         f"  assigned                    {sum(reps.values())}",
         *(f"    {owner:<26}{count}" for owner, count in sorted(reps.items())),
         f"  stages now                  {_counts(stages.items())}",
-        f"  SLA clocks                  met {clock_states['completed']}, "
-        f"breached {sum(1 for c in clocks if c.get('steps_taken') and _breached(c))}, "
-        f"running {clock_states['running'] + clock_states['warned']}",
+        f"  SLA clocks                  {_clock_summary(sales_clocks)}",
         f"  recycled                    {stages['recycled']}",
+        f"  marketing's SLA clocks      {_clock_summary(marketing_clocks)}",
     ]
     return "\n".join(lines)
+
+
+def _clock_summary(clocks: Sequence[dict[str, Any]]) -> str:
+    """``met N, breached N, running N``: met in time, breached at least once, still running."""
+    states = Counter(c.get("state") for c in clocks)
+    breached = sum(1 for c in clocks if _breached(c))
+    running = states["running"] + states["warned"]
+    return f"met {states['completed']}, breached {breached}, running {running}"
 
 
 def _owner(assignment: dict[str, Any]) -> str:

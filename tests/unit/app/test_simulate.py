@@ -118,6 +118,7 @@ def test_a_visitor_who_wants_a_demo_fills_the_demo_form_then_requests_it_by_emai
 
 
 def test_the_funnel_counts_what_the_lead_views_show() -> None:
+    """Sales clocks on one line, marketing's clocks on recycled leads on their own."""
     journeys = [
         _journey(0, None),
         _journey(1, {"stage": "lead", "episode": 0}),
@@ -125,7 +126,7 @@ def test_the_funnel_counts_what_the_lead_views_show() -> None:
         _journey(3, _lead("mql", {"rep_id": "sdr-sam"},
                           _clock("breached", "warn", "breach"), _clock("running"))),
         _journey(4, _lead("recycled", {"rep_id": None, "fallback_queue": "unrouted"},
-                          _clock("warned", "warn"))),
+                          _clock("warned", "warn"), _marketing_clock("running"))),
         _journey(5, _lead("mql", {"rep_id": "ae-dana"}, _clock("stopped"))),
     ]  # fmt: skip
 
@@ -142,6 +143,7 @@ def test_the_funnel_counts_what_the_lead_views_show() -> None:
         "  stages now                  lead 1, mql 2, recycled 1, sal 1",
         "  SLA clocks                  met 1, breached 1, running 2",
         "  recycled                    1",
+        "  marketing's SLA clocks      met 0, breached 0, running 1",
     ]
 
 
@@ -180,6 +182,10 @@ def _clock(state: str, *steps: str) -> dict[str, Any]:
         "state": state,
         "steps_taken": [{"step": step, "at": NOW.isoformat()} for step in steps],
     }
+
+
+def _marketing_clock(state: str, *steps: str) -> dict[str, Any]:
+    return {**_clock(state, *steps), "kind": "marketing_acknowledgement"}
 
 
 async def test_reps_activity_is_stamped_in_the_instances_clock_and_names_its_assignment() -> None:
