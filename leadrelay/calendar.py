@@ -20,6 +20,11 @@ Semantics worth knowing:
   occurrence.
 * ``add_business_time`` returns the *earliest* instant at which the duration has elapsed, so a
   deadline that uses up a whole day lands on that day's close (17:00), not the next opening.
+* Absences (out-of-office periods, as UTC intervals) are removed from the working intervals for
+  business-time arithmetic (``add_business_time``, ``business_time_between``,
+  ``add_business_days``), so a clock counting in a rep's calendar with their absences pauses while
+  they are away. ``calendar_status`` answers working hours and holidays only: routing checks
+  out-of-office itself and names it as the reason.
 * ``add_business_days``: ``1bd`` is the same business moment on the next business day (Tuesday
   10:00 -> Wednesday 10:00; Friday 15:00 -> Monday 15:00). A start outside working hours counts from
   the next opening, so Saturday + 1bd is the close of Monday. If the target day is shorter than the
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Literal
@@ -78,7 +83,8 @@ class WorkInterval:
 
 @dataclass(frozen=True)
 class BusinessCalendar:
-    """When a rep (or a team) works: a time zone, intervals per weekday (0 = Monday) and holidays.
+    """When a rep (or a team) works: a time zone, intervals per weekday (0 = Monday), holidays
+    and absences (UTC intervals not worked, such as out-of-office periods).
 
     Build one with :meth:`from_parts`; the constructor expects already-validated parts.
     """
@@ -86,6 +92,7 @@ class BusinessCalendar:
     time_zone: ZoneInfo
     weekly: tuple[tuple[WorkInterval, ...], ...]
     holidays: frozenset[date] = frozenset()
+    absences: tuple[UtcInterval, ...] = ()
 
     @classmethod
     def from_parts(
@@ -119,15 +126,33 @@ class BusinessCalendar:
         weekly = tuple(tuple(sorted(week.get(day, ()))) for day in WEEKDAYS)
         return cls(parse_time_zone(time_zone), weekly, frozenset(holidays))
 
+    def with_absences(self, periods: Iterable[UtcInterval]) -> BusinessCalendar:
+        """This calendar with ``periods`` (aware ``(start, end)``, end exclusive) not worked too.
+
+        Empty or inverted periods are ignored; overlapping ones are merged.
+        """
+        spans = sorted((to_utc(start), to_utc(end)) for start, end in (*self.absences, *periods))
+        merged: list[UtcInterval] = []
+        for start, end in spans:
+            if end <= start:
+                continue
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return replace(self, absences=tuple(merged))
+
     def day_intervals(self, day: date) -> tuple[UtcInterval, ...]:
-        """The non-empty working intervals starting on local ``day``, as UTC instants, in order."""
+        """The non-empty working intervals starting on local ``day``, as UTC instants, in order,
+        minus the absences."""
         if day in self.holidays:
             return ()
         spans = (
             (self._instant(day, iv.start), self._instant(day, iv.end))
             for iv in self.weekly[day.weekday()]
         )
-        return tuple((start, end) for start, end in spans if start < end)
+        worked = tuple((start, end) for start, end in spans if start < end)
+        return _without(worked, self.absences) if self.absences else worked
 
     def local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.time_zone).date()
@@ -137,6 +162,24 @@ class BusinessCalendar:
         wall = time(minute_of_day // 60, minute_of_day % 60)
         local = datetime.combine(day + timedelta(days=days), wall, tzinfo=self.time_zone)
         return local.astimezone(UTC)
+
+
+def _without(
+    spans: Sequence[UtcInterval], absences: Sequence[UtcInterval]
+) -> tuple[UtcInterval, ...]:
+    """``spans`` with every moment of ``absences`` cut out (both sorted, absences disjoint)."""
+    kept: list[UtcInterval] = []
+    for start, end in spans:
+        cursor = start
+        for away_from, away_until in absences:
+            if away_until <= cursor or away_from >= end:
+                continue
+            if away_from > cursor:
+                kept.append((cursor, away_from))
+            cursor = max(cursor, away_until)
+        if cursor < end:
+            kept.append((cursor, end))
+    return tuple(kept)
 
 
 def parse_time_zone(name: str) -> ZoneInfo:

@@ -31,9 +31,9 @@ from leadrelay.app.registry import REGISTRY
 from leadrelay.contracts.errors import FieldError, json_pointer
 from leadrelay.ops import health_router
 from leadrelay.runtime.service import Runtime
-from services.ingest import problems
+from services.ingest.domain import problems
+from services.ingest.domain.problems import PROBLEM_MEDIA_TYPE, Problem, ProblemError
 from services.ingest.metrics import IngestMetrics
-from services.ingest.problems import PROBLEM_MEDIA_TYPE, Problem, ProblemError
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from leadrelay.credentials import parse_secret
 from leadrelay.identity import lead_key
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.settings import Settings
-from services.ingest.signatures import sign_standard_webhook
+from services.ingest.domain.signatures import sign_standard_webhook
 
 MARKETING_CLOCK: SlaClock = "marketing_acknowledgement"
 """Marketing's clock on a recycled lead: the funnel counts it apart from the sales clocks."""

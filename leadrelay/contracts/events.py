@@ -308,6 +308,25 @@ class LeadAssigned(EventPayload):
     assigned_at: AwareDatetime
 
 
+class Absence(Part):
+    """One out-of-office period, ``start`` inclusive, ``end`` exclusive."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class RepUpdated(EventPayload):
+    """The roster changed a rep: what the SLA monitor keeps about them (never the email)."""
+
+    EVENT_TYPE = EventType.REP_UPDATED.value
+
+    rep_id: Id
+    rep: RepSnapshot
+    out_of_office: tuple[Absence, ...] = ()
+    active: bool
+    updated_at: AwareDatetime
+
+
 class LeadReassignmentRequested(EventPayload):
     """Handoff is asked to assign the lead again, excluding reps that already had it."""
 
@@ -441,6 +460,7 @@ EVENT_MODELS: dict[str, type[EventPayload]] = {
         SlaAtRisk,
         LeadStageChanged,
         LeadRecycled,
+        RepUpdated,
     )
 }
 """Event type -> payload model."""

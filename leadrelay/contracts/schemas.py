@@ -24,7 +24,7 @@ from referencing.jsonschema import DRAFT202012
 
 from leadrelay.contracts.envelope import SCHEMA_BASE_URI, CloudEvent, schema_uri
 from leadrelay.contracts.errors import ContractError, FieldError, json_pointer
-from leadrelay.contracts.topics import KNOWN_EVENT_TYPES
+from leadrelay.contracts.topics import KNOWN_EVENT_TYPES, EventType
 
 __all__ = [
     "KNOWN_EVENT_TYPES",
@@ -163,12 +163,14 @@ def _as_object(raw: object) -> dict[str, Any]:
 
 
 def _subject_errors(instance: Mapping[str, Any]) -> list[FieldError]:
-    """The subject is the partition key: the lead key, or for anonymous activity the visitor id.
+    """The subject is the partition key: the lead key, for anonymous activity the visitor id,
+    for a roster event (no lead) the rep id.
 
     A mis-keyed event would land on another partition and overtake its lead's earlier events.
     """
     data = instance["data"]
-    for field in ("lead_key", "anonymous_id"):
+    roster = instance.get("type") == EventType.REP_UPDATED.value
+    for field in ("rep_id",) if roster else ("lead_key", "anonymous_id"):
         key = data.get(field)
         if isinstance(key, str):
             if instance.get("subject") != key:

@@ -25,6 +25,7 @@ class Topic(enum.StrEnum):
     SLA_EVENTS = "sla-events"
     LIFECYCLE = "lifecycle"
     RECYCLED = "recycled"
+    ROSTER = "roster"
     DEAD_LETTER = "dead-letter"
 
 
@@ -44,6 +45,7 @@ class EventType(enum.StrEnum):
     SLA_AT_RISK = "leadrelay.sla_at_risk.v1"
     LEAD_STAGE_CHANGED = "leadrelay.lead_stage_changed.v1"
     LEAD_RECYCLED = "leadrelay.lead_recycled.v1"
+    REP_UPDATED = "leadrelay.rep_updated.v1"
     MARKETING_ACTIVITY = "leadrelay.marketing_activity.v1"
 
 
@@ -63,6 +65,7 @@ TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
         ),
         Topic.LIFECYCLE: (EventType.LEAD_STAGE_CHANGED,),
         Topic.RECYCLED: (EventType.LEAD_RECYCLED, EventType.MARKETING_ACTIVITY),
+        Topic.ROSTER: (EventType.REP_UPDATED,),  # keyed by rep id, not by lead key
         Topic.DEAD_LETTER: (),  # the original bytes of any message, not an event type of its own
     }
 )

@@ -21,7 +21,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from leadrelay.api_auth import ApiToken
+from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.errors import FieldError, from_pydantic, json_pointer
+from leadrelay.contracts.topics import Topic
 from leadrelay.durations import format_elapsed
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import Store
@@ -36,6 +38,7 @@ from services.handoff.domain import (
 )
 from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.handlers import HandoffHandlers
+from services.handoff.messages import SOURCE, rep_updated, rep_updated_event_id
 from services.handoff.repository import (
     Roster,
     StoredAssignment,
@@ -58,7 +61,7 @@ def build_router(
     runtime: Runtime, routing: RoutingConfig, seed: RosterConfig, deadlines: SlaDeadlines
 ) -> APIRouter:
     """The roster and queue routes on the runtime's store (what the composition root mounts)."""
-    router = roster_router(runtime.store, routing, seed)
+    router = roster_router(runtime.store, routing, seed, runtime.topic(Topic.ROSTER))
     handlers = handoff_handlers(runtime, routing, seed, deadlines)
     router.include_router(queue_router(runtime.store, handlers))
     return router
@@ -132,10 +135,13 @@ def _not_found(detail: str) -> JSONResponse:
     )
 
 
-def roster_router(store: Store, routing: RoutingConfig, seed: RosterConfig) -> APIRouter:
-    """``/v1/reps`` and ``/v1/accounts`` on ``store``, seeded from the ``roster:`` section."""
+def roster_router(
+    store: Store, routing: RoutingConfig, seed: RosterConfig, roster_topic: str
+) -> APIRouter:
+    """``/v1/reps`` and ``/v1/accounts`` on ``store``, seeded from the ``roster:`` section; a
+    rep created or changed is announced as ``rep_updated`` on ``roster_topic``."""
     router = APIRouter(tags=["roster"])
-    roster = _RosterAccess(store, seed)
+    roster = _RosterAccess(store, seed, roster_topic)
     router.include_router(_rep_routes(roster, routing))
     router.include_router(_account_routes(roster))
     return router
@@ -148,6 +154,7 @@ class _RosterAccess:
 
     store: Store
     seed: RosterConfig
+    roster_topic: str
 
     async def current(self) -> Roster:
         async with self.store.transaction() as tx:
@@ -162,10 +169,14 @@ class _RosterAccess:
         return current, fairness_report(routing, current.reps, counts)
 
     async def put_rep(self, rep: Rep) -> bool:
-        """Store ``rep``; True when it was created."""
+        """Store ``rep``; True when it was created. A creation or a change is announced as
+        ``rep_updated`` through the outbox, in the same transaction (an identical PUT is not)."""
         async with self.store.transaction() as tx:
-            await load_roster(tx.connection, self.seed, tx.now())
-            return await put_rep(tx.connection, rep, tx.now())
+            before = (await load_roster(tx.connection, self.seed, tx.now())).rep(rep.id)
+            created = await put_rep(tx.connection, rep, tx.now())
+            if before != rep:
+                await tx.publish(self.roster_topic, _rep_updated_event(rep, tx.now()))
+            return created
 
     async def put_account(self, account: Account) -> list[FieldError] | bool:
         """Store ``account`` unless its references are wrong (then the problems, nothing saved);
@@ -174,6 +185,18 @@ class _RosterAccess:
             roster = await load_roster(tx.connection, self.seed, tx.now())
             errors = account_problems(account, roster)
             return errors or await put_account(tx.connection, account, tx.now())
+
+
+def _rep_updated_event(rep: Rep, now: datetime) -> CloudEvent:
+    payload = rep_updated(rep, now)
+    return new_event(
+        payload.EVENT_TYPE,
+        SOURCE,
+        payload,
+        subject=rep.id,
+        id=rep_updated_event_id(rep.id, now),
+        time=now,
+    )
 
 
 def _rep_routes(roster: _RosterAccess, routing: RoutingConfig) -> APIRouter:

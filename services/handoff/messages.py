@@ -3,7 +3,8 @@
 Pure functions (no I/O, time passed in). The assignment carries the lead's whole context as
 scoring sent it, the decision trace, a snapshot of the chosen rep (calendar, team, manager: what
 the SLA monitor needs, never the email) and the SLA deadlines, counted by the SLA rules handed in
-through the :class:`~services.handoff.domain.ports.SlaDeadlines` port.
+through the :class:`~services.handoff.domain.ports.SlaDeadlines` port. A roster change becomes
+``rep_updated``: the same snapshot plus the rep's out-of-office periods and active flag.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
+from leadrelay.calendar import to_utc
 from leadrelay.contracts import events as contract
 from leadrelay.contracts.envelope import stable_event_id
 from leadrelay.identity import email_domain
@@ -122,6 +124,25 @@ def rep_snapshot(rep: Rep) -> contract.RepSnapshot:
         team=rep.team,
         manager=rep.manager,
     )
+
+
+def rep_updated(rep: Rep, updated_at: datetime) -> contract.RepUpdated:
+    """The roster change as the SLA monitor keeps it: the snapshot, absences in UTC, active."""
+    return contract.RepUpdated(
+        rep_id=rep.id,
+        rep=rep_snapshot(rep),
+        out_of_office=tuple(
+            contract.Absence(start=to_utc(start), end=to_utc(end))
+            for start, end in (period.period(rep.time_zone) for period in rep.out_of_office)
+        ),
+        active=rep.active,
+        updated_at=updated_at,
+    )
+
+
+def rep_updated_event_id(rep_id: str, updated_at: datetime) -> str:
+    """One fact per rep and change time, so a replayed change keeps its id."""
+    return stable_event_id("rep_updated", rep_id, to_utc(updated_at).isoformat())
 
 
 def assignment_context(ready: contract.LeadSalesReady) -> contract.AssignmentContext:

@@ -34,13 +34,13 @@ from leadrelay.contracts.topics import topic_for_event_type
 from leadrelay.credentials import parse_secret
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import utc_now
-from services.ingest import problems
-from services.ingest.deliveries import DeliveryConflict, Seen, SeenDeliveries
-from services.ingest.json_values import unrepresentable
-from services.ingest.mapping.common import IngestContext
+from services.ingest.domain import problems
+from services.ingest.domain.json_values import unrepresentable
+from services.ingest.domain.mapping.common import IngestContext
+from services.ingest.domain.problems import ProblemError
+from services.ingest.domain.signatures import Delivery, SignatureError
 from services.ingest.metrics import IngestMetrics
-from services.ingest.problems import ProblemError
-from services.ingest.signatures import Delivery, SignatureError
+from services.ingest.repository import DeliveryConflict, Seen, SeenDeliveries
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.ingest.mapping.common import INGESTIBLE_TYPES
-from services.ingest.mapping.marketo import MarketoCall
-from services.ingest.problems import PROBLEM_MEDIA_TYPE
+from services.ingest.domain.mapping.common import INGESTIBLE_TYPES
+from services.ingest.domain.mapping.marketo import MarketoCall
+from services.ingest.domain.problems import PROBLEM_MEDIA_TYPE
 
 CLOUDEVENT_JSON = "application/cloudevents+json"
 CLOUDEVENT_BATCH_JSON = "application/cloudevents-batch+json"

@@ -11,11 +11,9 @@ from fastapi.responses import JSONResponse
 from leadrelay.api_auth import ApiToken
 from leadrelay.contracts.envelope import CloudEvent
 from services.ingest import openapi
-from services.ingest.gateway import Gateway
-from services.ingest.mapping import cloudevents, hubspot, marketo, sales
-from services.ingest.mapping.common import IngestContext
-from services.ingest.openapi import CLOUDEVENT_BATCH_JSON, CLOUDEVENT_JSON, JSON
-from services.ingest.signatures import (
+from services.ingest.domain.mapping import cloudevents, hubspot, marketo, sales
+from services.ingest.domain.mapping.common import IngestContext
+from services.ingest.domain.signatures import (
     HUBSPOT_HEADERS,
     MARKETO_TOKEN,
     STANDARD_WEBHOOK_HEADERS,
@@ -25,6 +23,8 @@ from services.ingest.signatures import (
     verify_shared_token,
     verify_standard_webhook,
 )
+from services.ingest.gateway import Gateway
+from services.ingest.openapi import CLOUDEVENT_BATCH_JSON, CLOUDEVENT_JSON, JSON
 
 EVENTS, HUBSPOT, MARKETO, SALES = (
     "/v1/events",

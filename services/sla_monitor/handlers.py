@@ -1,9 +1,12 @@
-"""Event handlers: an assignment starts clocks, sales activity stops or advances them; a recycle
-ends them and starts marketing's, which the MAP's acknowledgement completes.
+"""Event handlers: an assignment starts clocks, sales activity stops or advances them, a roster
+change applies the rep's out-of-office to their running clocks; a recycle ends them and starts
+marketing's, which the MAP's acknowledgement completes.
 
-Each handler runs inside the consume loop's transaction (inbox row, clock rows and parked
-activity commit together): parse, lock the lead, load, call the pure domain, save. The handlers
-emit no events: what the monitor announces, its firing loop decides (``firing``).
+Each handler runs inside the consume loop's transaction (inbox row, clock rows, parked activity,
+the rep's roster entry and any event queued in the outbox commit together): parse, lock the lead,
+load, call the pure domain, save. What the monitor announces its firing loop decides
+(``firing``), except the reassignment a rep's out-of-office asks for (policy ``hand_on``), which
+``on_rep_updated`` queues.
 """
 
 from __future__ import annotations
@@ -11,34 +14,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.events import (
     LeadAssigned,
     LeadRecycled,
     MarketingActivity,
+    RepUpdated,
     SalesActivity,
     parse_as,
 )
 from leadrelay.store.unit_of_work import Transaction
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
+    DEFAULT,
     MARKETING,
+    Absence,
     AssignmentFacts,
     ClockKind,
     ClockState,
     SlaClock,
     SlaConfig,
+    SlaPolicy,
     end_assignment,
     end_on_recycle,
+    on_absences,
     on_marketing_activity,
     on_sales_activity,
+    pause,
     start_clocks,
     start_marketing_clock,
     taken_away_by,
 )
 from services.sla_monitor.domain.rep import assignment_calendar
+from services.sla_monitor.messages import ActionPublisher
 from services.sla_monitor.metrics import SlaMetrics
 from services.sla_monitor.repository import StoredClock
 
@@ -51,14 +61,19 @@ class SlaHandlers:
 
     sla: SlaConfig
     metrics: SlaMetrics
+    publisher: ActionPublisher
 
     async def on_lead_assigned(self, event: CloudEvent, tx: Transaction) -> None:
         """Start the policy's clocks in the rep's calendar; end an earlier assignment's clocks.
 
-        Sales activity about this assignment that arrived first was parked; it applies now, so a
-        rep who accepted before the monitor saw the assignment is not chased for it.
+        The deadlines are the ones the event announced (``sla``), so the figure the rep read is
+        the one enforced; only a deadline the event lacks is computed here. Absences the monitor
+        already knows from the roster pause the first-touch clock (policy ``pause``). Sales
+        activity about this assignment that arrived first was parked; it applies now, so a rep
+        who accepted before the monitor saw the assignment is not chased for it.
         """
         assigned = parse_as(event, LeadAssigned)
+        absences = await self._absences(tx, assigned.rep_id)  # the rep before the lead, always
         await repository.lock_lead(tx.connection, assigned.lead_key)
         existing = await repository.load_lead(tx.connection, assigned.lead_key)
         if any(s.clock.assignment_id == assigned.assignment_id for s in existing):
@@ -68,12 +83,23 @@ class SlaHandlers:
             s.replace(c) for s, c in zip(existing, _end_others(existing, assigned), strict=True)
         ]
         await repository.save_changed(tx.connection, existing, ended)
-        policy = self.sla.policy_for(assigned.role, assigned.route, assigned.team)
-        calendar = assignment_calendar(assigned.rep, policy, self.sla)
-        clocks = start_clocks(policy, calendar, _facts(assigned, existing))
+        clocks = self._start(assigned, existing, absences)
         started = [StoredClock(c, assigned.role, assigned.team) for c in clocks]
         await repository.insert_new(tx.connection, started)
         await self._apply_parked(tx, assigned, started)
+
+    def _start(
+        self, assigned: LeadAssigned, existing: Sequence[StoredClock], absences: list[Absence]
+    ) -> list[SlaClock]:
+        """The assignment's clocks: due at its announced deadlines, in the snapshot calendar,
+        paused for the rep's absences already known (policy ``pause``)."""
+        policy = self._announced_policy(assigned)
+        calendar = assignment_calendar(assigned.rep, policy, self.sla)
+        facts = _facts(assigned, existing)
+        clocks = start_clocks(policy, calendar, facts, announced=_announced(assigned))
+        if absences and policy.out_of_office == "pause":
+            clocks = [pause(clock, policy, calendar, absences) for clock in clocks]
+        return clocks
 
     async def on_sales_activity(self, event: CloudEvent, tx: Transaction) -> None:
         """Apply the rep's outcome to the assignment it is about, or park it until that exists."""
@@ -87,6 +113,20 @@ class SlaHandlers:
             log.info("sales activity %s parked: its assignment has no clocks yet", event.id)
             return
         await self._apply(tx, clocks, activity)
+
+    async def on_rep_updated(self, event: CloudEvent, tx: Transaction) -> None:
+        """Keep the rep's roster entry; apply their out-of-office to their open first-touch
+        clocks as each clock's policy says (pause it, or hand the lead on). A change older than
+        the one kept is ignored."""
+        updated = parse_as(event, RepUpdated)
+        if not await repository.save_rep(tx.connection, updated):
+            log.info("roster change of rep %s is older than the one kept", updated.rep_id)
+            return
+        for lead_key in await repository.leads_of_rep(tx.connection, updated.rep_id):
+            await repository.lock_lead(tx.connection, lead_key)
+            loaded = await repository.load_lead(tx.connection, lead_key)
+            for clocks in _open_assignments(loaded, updated.rep_id):
+                await self._apply_absences(tx, clocks, updated, tx.now())
 
     async def on_lead_recycled(self, event: CloudEvent, tx: Transaction) -> None:
         """The lead went back to marketing (a rejection, a loss, our own ladder): end the clocks
@@ -121,6 +161,40 @@ class SlaHandlers:
         )
         after = [s.replace(c) for s, c in zip(existing, acknowledged, strict=True)]
         await repository.save_changed(tx.connection, existing, after)
+
+    def _announced_policy(self, assigned: LeadAssigned) -> SlaPolicy:
+        """The policy the assignment announced, else (unknown here, or none) the monitor's own
+        choice for its role, route and team."""
+        announced = self.sla.policy(assigned.sla.policy)
+        return announced or self.sla.policy_for(assigned.role, assigned.route, assigned.team)
+
+    async def _absences(self, tx: Transaction, rep_id: str) -> list[Absence]:
+        """The rep's out-of-office periods from the last roster change kept, if any.
+
+        The rep's row stays locked until the transaction ends, and is locked before any lead,
+        the order ``on_rep_updated`` takes them in: a roster change and an assignment of the rep
+        in two instances wait for each other instead of missing each other (or deadlocking).
+        """
+        kept = await repository.load_rep(tx.connection, rep_id, for_update=True)
+        return _periods(kept) if kept is not None else []
+
+    async def _apply_absences(
+        self, tx: Transaction, clocks: list[StoredClock], rep: RepUpdated, now: datetime
+    ) -> None:
+        """One assignment's clocks after the rep's roster change; queues any reassignment."""
+        policy = self.sla.policy(clocks[0].clock.policy_id) or self.sla.policy(DEFAULT)
+        assert policy is not None  # the configuration always has a default policy
+        calendar = assignment_calendar(rep.rep, policy, self.sla)
+        changed, actions = on_absences(
+            [s.clock for s in clocks], policy, calendar, _periods(rep), now
+        )
+        after = [s.replace(c) for s, c in zip(clocks, changed, strict=True)]
+        await repository.save_changed(tx.connection, clocks, after)
+        await self.publisher.publish(tx, [(action, clocks[0].team) for action in actions])
+        if actions:
+            log.info(
+                "rep %s is out of office: lead %s handed on", rep.rep_id, clocks[0].clock.lead_key
+            )
 
     async def _apply_parked(
         self, tx: Transaction, assigned: LeadAssigned, started: list[StoredClock]
@@ -183,6 +257,30 @@ def _facts(assigned: LeadAssigned, existing: Sequence[StoredClock]) -> Assignmen
         prior_rep_ids=prior,
         manager=assigned.rep.manager if assigned.rep is not None else None,
     )
+
+
+def _announced(assigned: LeadAssigned) -> dict[ClockKind, datetime]:
+    """The deadlines ``lead_assigned.sla`` announced, by clock (an older event may have none)."""
+    due = {
+        ClockKind.FIRST_TOUCH: assigned.sla.first_touch_due,
+        ClockKind.ACCEPTANCE: assigned.sla.acceptance_due,
+    }
+    return {kind: at for kind, at in due.items() if at is not None}
+
+
+def _periods(rep: RepUpdated) -> list[Absence]:
+    return [(absence.start, absence.end) for absence in rep.out_of_office]
+
+
+def _open_assignments(clocks: Sequence[StoredClock], rep_id: str) -> list[list[StoredClock]]:
+    """The clocks of each of ``rep_id``'s assignments that still has an open clock."""
+    open_ids = {
+        s.clock.assignment_id for s in clocks if s.clock.rep_id == rep_id and s.clock.is_open
+    }
+    return [
+        [s for s in clocks if s.clock.assignment_id == assignment_id]
+        for assignment_id in sorted(open_ids)
+    ]
 
 
 def _end_others(existing: Sequence[StoredClock], assigned: LeadAssigned) -> list[SlaClock]:

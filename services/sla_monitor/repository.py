@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadrelay.contracts.events import SalesActivity
+from leadrelay.contracts.events import RepUpdated, SalesActivity
 from leadrelay.store.engine import dialect_insert, is_sqlite
 from services.sla_monitor.domain import ClockKind, ClockState, SlaClock, next_fire_at, to_utc
-from services.sla_monitor.tables import sla_clocks, sla_parked_activity
+from services.sla_monitor.tables import sla_clocks, sla_parked_activity, sla_reps
 
 OPEN_STATES: tuple[str, ...] = (ClockState.RUNNING, ClockState.WARNED, ClockState.BREACHED)
 QUARANTINED = "failed"
@@ -45,6 +45,7 @@ def row_values(stored: StoredClock) -> dict[str, Any]:
         "clock_id": clock.clock_id,
         "lead_key": clock.lead_key,
         "assignment_id": clock.assignment_id,
+        "rep_id": clock.rep_id,
         "role": stored.role,
         "team": stored.team,
         "state": clock.state.value,
@@ -197,6 +198,45 @@ async def clocks_of_lead(connection: AsyncConnection, lead_key: str) -> list[Sla
     """A lead's clocks for reading (no lock), oldest assignment first."""
     result = await connection.execute(select(sla_clocks).where(sla_clocks.c.lead_key == lead_key))
     return [stored.clock for stored in sorted(map(_stored, result), key=_started)]
+
+
+async def leads_of_rep(connection: AsyncConnection, rep_id: str) -> list[str]:
+    """The leads on which ``rep_id`` has open clocks, sorted (lock them in this order)."""
+    result = await connection.execute(
+        select(sla_clocks.c.lead_key)
+        .where((sla_clocks.c.rep_id == rep_id) & sla_clocks.c.state.in_(OPEN_STATES))
+        .distinct()
+    )
+    return sorted(result.scalars())
+
+
+async def save_rep(connection: AsyncConnection, rep: RepUpdated) -> bool:
+    """Keep ``rep`` unless a later change of the rep is kept already; True when kept."""
+    kept = await load_rep(connection, rep.rep_id, for_update=True)
+    if kept is not None and kept.updated_at > rep.updated_at:
+        return False
+    values = {
+        "rep_id": rep.rep_id,
+        "updated_at": to_utc(rep.updated_at),
+        "document": rep.model_dump(mode="json"),
+    }
+    statement = dialect_insert(connection, sla_reps).values(**values)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["rep_id"],
+            set_={"updated_at": values["updated_at"], "document": values["document"]},
+        )
+    )
+    return True
+
+
+async def load_rep(
+    connection: AsyncConnection, rep_id: str, *, for_update: bool = False
+) -> RepUpdated | None:
+    """The latest roster change kept for ``rep_id``, or None when the monitor has seen none."""
+    query = select(sla_reps.c.document).where(sla_reps.c.rep_id == rep_id)
+    document = await connection.scalar(query.with_for_update() if for_update else query)
+    return None if document is None else RepUpdated.model_validate(document)
 
 
 @dataclass(frozen=True)

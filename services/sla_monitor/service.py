@@ -1,4 +1,5 @@
-"""The SLA monitor service: clocks start on assignment, stop on sales activity, fire on time.
+"""The SLA monitor service: clocks start on assignment, stop on sales activity, fire on time,
+and follow the rep's out-of-office from hand-off's roster events.
 
 ``build_service`` wires the pieces on the process's runtime; ``SlaMonitor.create`` does the same
 from plain parts, so tests can run handlers and the firing loop on a store with a fake clock.
@@ -48,7 +49,7 @@ class SlaMonitor:
     ) -> SlaMonitor:
         metrics = SlaMetrics.create(registry)
         publisher = ActionPublisher(topic_name)
-        handlers = SlaHandlers(sla, metrics)
+        handlers = SlaHandlers(sla, metrics, publisher)
         firing = FiringLoop(
             store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
         )
@@ -58,11 +59,12 @@ class SlaMonitor:
     def spec(self) -> ServiceSpec:
         return ServiceSpec(
             name=NAME,
-            consumes=[Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY, Topic.RECYCLED],
+            consumes=[Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY, Topic.RECYCLED, Topic.ROSTER],
             handlers={
                 EventType.LEAD_ASSIGNED: self.handlers.on_lead_assigned,
                 EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
                 EventType.LEAD_RECYCLED: self.handlers.on_lead_recycled,
+                EventType.REP_UPDATED: self.handlers.on_rep_updated,
                 EventType.MARKETING_ACTIVITY: self.handlers.on_marketing_activity,
             },
             background=[self.firing.run, self.expiry.run],

@@ -24,7 +24,7 @@ import pytest
 from leadrelay.credentials import DEV_SECRETS_FILE, parse_secret
 from leadrelay.identity import lead_key
 from leadrelay.settings import DEV_SECRET, Settings
-from services.ingest.signatures import sign_standard_webhook
+from services.ingest.domain.signatures import sign_standard_webhook
 from tests.e2e.processes import leadrelay_command, wait_until_ready
 from tests.harness.common import free_port
 from tests.integration.runtime.effects import Message, read_topic

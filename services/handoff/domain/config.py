@@ -147,12 +147,17 @@ class OutOfOffice(_Config):
         return self
 
     def covers(self, at: datetime, time_zone: str) -> bool:
+        start, end = self.period(time_zone)
+        return start <= at < end
+
+    def period(self, time_zone: str) -> tuple[datetime, datetime]:
+        """The absence as aware instants; a naive start or end is read in ``time_zone``."""
         zone = parse_time_zone(time_zone)
         start, end = (
             moment if moment.tzinfo else moment.replace(tzinfo=zone)
             for moment in (self.start, self.end)
         )
-        return start <= at < end
+        return start, end
 
 
 class Rep(_Config):

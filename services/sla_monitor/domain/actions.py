@@ -83,15 +83,19 @@ class RequestReassignment(ClockFacts):
     """
 
     position: int
+    """The ladder step's place in ``on_breach``; 0 when the rep's out-of-office asked."""
     episode: int
     attempt: int
-    max_reassignments: int
+    max_reassignments: int | None
+    """The ladder step's ``max``; None when the rep's out-of-office asked."""
     exclude_rep_ids: tuple[str, ...]
-    reason: Literal["sla_breached"] = "sla_breached"
+    reason: Literal["sla_breached", "out_of_office"] = "sla_breached"
     step: str = field(default="reassign", init=False)
 
     @property
     def action_id(self) -> str:
+        if self.reason == "out_of_office":
+            return f"{self.clock_id}/out-of-office"
         return f"{self.clock_id}/step-{self.position}"
 
 

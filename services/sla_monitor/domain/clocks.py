@@ -25,7 +25,7 @@ deadline has also passed (the breach says more).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -66,7 +66,11 @@ ASSIGNMENT_ENDED: Final = "assignment_ended"
 """Labels in ``steps_taken`` besides ladder actions (escalate, reassign, recycle) and outcomes."""
 LEAD_RECYCLED: Final = "lead_recycled"
 """A clock ended because the lead went back to marketing (whoever recycled it)."""
-_TAKEN_AWAY: Final = frozenset({ASSIGNMENT_ENDED, LEAD_RECYCLED, "reassign", "recycle"})
+OUT_OF_OFFICE: Final = "out_of_office"
+"""A clock ended because the rep's absence handed the lead on (policy ``hand_on``)."""
+_TAKEN_AWAY: Final = frozenset(
+    {ASSIGNMENT_ENDED, LEAD_RECYCLED, OUT_OF_OFFICE, "reassign", "recycle"}
+)
 """Steps after which the assignment is no longer the rep's."""
 
 _SALES: Final = frozenset({ClockKind.FIRST_TOUCH, ClockKind.ACCEPTANCE})
@@ -154,6 +158,8 @@ class SlaClock(BaseModel):
     prior_rep_ids: tuple[str, ...] = ()
     manager: str | None = None
     """The rep's manager at assignment; clocks stored before the snapshot existed have none."""
+    unpaused_due_at: AwareDatetime | None = None
+    """The deadline before the rep's out-of-office paused the clock; None if it never did."""
 
     @property
     def is_open(self) -> bool:
@@ -174,20 +180,51 @@ def start_clocks(
     calendar: BusinessCalendar,
     assignment: AssignmentFacts,
     reassignments_so_far: int | None = None,
+    announced: Mapping[ClockKind, datetime] | None = None,
 ) -> list[SlaClock]:
     """The clocks ``policy`` starts for ``assignment``, counted in ``calendar`` (the rep's own).
 
-    ``reassignments_so_far`` (how often the lead was reassigned in this episode) decides whether
-    the ladder can still reassign; left out, it is ``assignment.attempt - 1``.
+    ``announced`` holds the deadlines the assignment already announced (``lead_assigned.sla``):
+    a clock given one is due then, whatever ``policy`` would compute; its warning and ladder
+    follow from that deadline in ``calendar``. ``reassignments_so_far`` (how often the lead was
+    reassigned in this episode) decides whether the ladder can still reassign; left out, it is
+    ``assignment.attempt - 1``.
     """
     if reassignments_so_far is None:
         reassignments_so_far = max(assignment.attempt - 1, 0)
+    given = announced or {}
     return [
         _start_clock(
-            kind, spec, policy.id, policy.on_breach, calendar, assignment, reassignments_so_far
+            kind,
+            spec,
+            policy.id,
+            policy.on_breach,
+            calendar,
+            assignment,
+            reassignments_so_far,
+            given.get(kind),
         )
         for kind, spec in _specs(policy)
     ]
+
+
+def reschedule(
+    clock: SlaClock,
+    spec: ClockPolicy,
+    ladder: Sequence[LadderStep],
+    calendar: BusinessCalendar,
+    due: datetime,
+) -> SlaClock:
+    """``clock`` due at ``due`` instead: its warning and ladder steps counted anew in
+    ``calendar`` from that deadline (a warning already given stays given)."""
+    started, due = clock.started_at, to_utc(due)
+    return clock.model_copy(
+        update={
+            "due_at": due,
+            "warn_at": _warning(spec, calendar, started, due),
+            "ladder": _schedule(ladder, spec.within, calendar, due, clock.reassignments_done),
+        }
+    )
 
 
 def next_fire_at(clock: SlaClock) -> datetime | None:
@@ -282,7 +319,7 @@ def start_marketing_clock(
         assigned_at=recycled_at,
     )
     kind, spec = ClockKind.MARKETING_ACKNOWLEDGEMENT, policy.acknowledge
-    return _start_clock(kind, spec, MARKETING, policy.on_breach, calendar, facts, 0)
+    return _start_clock(kind, spec, MARKETING, policy.on_breach, calendar, facts, 0, None)
 
 
 def on_marketing_activity(
@@ -323,14 +360,10 @@ def _start_clock(
     calendar: BusinessCalendar,
     assignment: AssignmentFacts,
     reassignments_so_far: int,
+    announced_due: datetime | None,
 ) -> SlaClock:
     started = to_utc(assignment.assigned_at)
-    due = spec.within.after(calendar, started)
-    warn = (
-        spec.warn_at.warn_at(calendar, started, due, spec.within.basis)
-        if spec.warn_at is not None
-        else None
-    )
+    due = spec.within.after(calendar, started) if announced_due is None else to_utc(announced_due)
     return SlaClock(
         clock_id=clock_id_for(assignment.assignment_id, kind),
         lead_key=assignment.lead_key,
@@ -341,13 +374,23 @@ def _start_clock(
         kind=kind,
         policy_id=policy_id,
         started_at=started,
-        warn_at=warn if warn is not None and warn < due else None,
+        warn_at=_warning(spec, calendar, started, due),
         due_at=due,
         reassignments_done=reassignments_so_far,
         ladder=_schedule(ladder, spec.within, calendar, due, reassignments_so_far),
         prior_rep_ids=assignment.prior_rep_ids,
         manager=assignment.manager,
     )
+
+
+def _warning(
+    spec: ClockPolicy, calendar: BusinessCalendar, started: datetime, due: datetime
+) -> datetime | None:
+    """When the clock warns (before ``due`` only), or None when the policy gives no warning."""
+    if spec.warn_at is None:
+        return None
+    warn = spec.warn_at.warn_at(calendar, started, due, spec.within.basis)
+    return warn if warn is not None and warn < due else None
 
 
 def _schedule(
@@ -423,15 +466,16 @@ def taken_away_by(clock: SlaClock, at: datetime) -> bool:
     return any(label in _TAKEN_AWAY and when <= at for label, when in clock.steps_taken)
 
 
-def end_assignment(clocks: Iterable[SlaClock], assignment_id: str, now: datetime) -> list[SlaClock]:
-    """Stop the open clocks of ``assignment_id`` (label ``assignment_ended``); others unchanged.
+def end_assignment(
+    clocks: Iterable[SlaClock], assignment_id: str, now: datetime, label: str = ASSIGNMENT_ENDED
+) -> list[SlaClock]:
+    """Stop the open clocks of ``assignment_id`` (with ``label``); others unchanged.
 
-    For when the assignment ends outside the ladder, e.g. hand-off assigned the lead anew.
+    For when the assignment ends outside the ladder, e.g. hand-off assigned the lead anew
+    (``assignment_ended``) or the rep's absence handed it on (``out_of_office``).
     """
     return [
-        _close(c, ASSIGNMENT_ENDED, now, ClockState.STOPPED)
-        if c.assignment_id == assignment_id
-        else c
+        _close(c, label, now, ClockState.STOPPED) if c.assignment_id == assignment_id else c
         for c in clocks
     ]
 

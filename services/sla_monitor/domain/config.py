@@ -38,6 +38,7 @@ DEFAULT_SLA_FILE = Path(__file__).resolve().parent.parent / "default_sla.yaml"
 """The shipped ``sla:`` section (read it with a YAML loader, then :func:`load_sla`)."""
 
 Role = Literal["sdr", "ae"]
+OutOfOfficePolicy = Literal["pause", "hand_on"]
 Route = Literal["account", "rule", "round_robin", "fallback"]
 
 DurationText = Annotated[
@@ -170,6 +171,10 @@ class SlaPolicy(_Config):
     first_touch: ClockPolicy | None = None
     acceptance: ClockPolicy | None = None
     on_breach: tuple[LadderStep, ...] = ()
+    out_of_office: OutOfOfficePolicy = "pause"
+    """What the rep's out-of-office does to a running first-touch clock: ``pause`` stops its
+    business time while they are away (the deadline moves later), ``hand_on`` asks hand-off to
+    reassign the lead when an absence begins before the deadline."""
 
     @model_validator(mode="after")
     def _coherent(self) -> SlaPolicy:
@@ -267,6 +272,10 @@ class SlaConfig(_Config):
             ),
             default,
         )
+
+    def policy(self, policy_id: str | None) -> SlaPolicy | None:
+        """The policy with this id, or None when there is none (or no id)."""
+        return next((policy for policy in self.policies if policy.id == policy_id), None)
 
     def calendar(self, name: str = DEFAULT) -> BusinessCalendar:
         """A named calendar, for reps without their own (``KeyError`` if it does not exist)."""

@@ -8,10 +8,12 @@ is no rep (a lead left in the fallback queue) or when the rep's hours cannot ser
 calendar (a week without any working time would never come due, and shifts running into the next
 day's first shift are ambiguous).
 
-The same rule produces the deadlines hand-off announces in ``lead_assigned`` (through
-:class:`AnnouncedDeadlines`, which the composition root hands to hand-off) and the clocks this
-monitor runs, so the deadline a rep reads is the one that is enforced. Out-of-office periods are
-not part of the calendar: routing never hands a lead to an absent rep.
+This rule produces the deadlines hand-off announces in ``lead_assigned`` (through
+:class:`AnnouncedDeadlines`, which the composition root hands to hand-off); the monitor starts its
+clocks at those announced figures and uses the rule only for an event that lacks them, so the
+deadline a rep reads is the one that is enforced. Out-of-office periods are not part of the
+announced calendar (routing never hands a lead to an absent rep); an absence the monitor learns
+of later pauses a running clock or hands the lead on (``out_of_office``).
 """
 
 from __future__ import annotations

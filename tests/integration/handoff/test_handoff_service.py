@@ -240,6 +240,17 @@ async def test_a_roster_change_through_the_api_routes_the_next_lead_without_a_re
         assert {(s["rep_id"], s["reason"]) for s in data["trace"]["skipped"]} == {
             (rep_id, "inactive") for rep_id in others
         }
+    # Each change went out on the roster topic, keyed by the rep, for the SLA monitor.
+    roster = await read_topic(
+        kafka_bootstrap, topic(unique_topic_prefix, Topic.ROSTER), expected=len(others)
+    )
+    changes = [CloudEvent.from_bytes(value) for _, value, _ in roster]
+    for event in changes:
+        validate_event(event)
+    assert sorted(key or b"" for key, _, _ in roster) == [r.encode() for r in sorted(others)]
+    assert sorted(e.data["rep_id"] for e in changes) == sorted(others)
+    assert all(e.type == EventType.REP_UPDATED and e.data["active"] is False for e in changes)
+    assert not any(b"@" in value for _, value, _ in roster)  # never a rep's email
 
 
 def assert_one_assignment_per_episode(

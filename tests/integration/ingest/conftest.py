@@ -23,7 +23,7 @@ from leadrelay.credentials import parse_secret
 from leadrelay.ops import ops_app
 from leadrelay.runtime.service import Runtime, open_runtime
 from leadrelay.settings import load_settings
-from services.ingest.signatures import sign_hubspot_v3, sign_standard_webhook
+from services.ingest.domain.signatures import sign_hubspot_v3, sign_standard_webhook
 from tests.integration.runtime.effects import produce, read_topic
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"integration-test-webhook-key!!").decode()

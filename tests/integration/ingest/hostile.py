@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.topics import Topic, topic_for_event_type, topic_name
 from leadrelay.credentials import parse_secret
-from services.ingest.signatures import sign_hubspot_v3, sign_standard_webhook
+from services.ingest.domain.signatures import sign_hubspot_v3, sign_standard_webhook
 
 ROUTES = ("/v1/events", "/v1/webhooks/hubspot", "/v1/webhooks/marketo", "/v1/sales-activity")
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from leadrelay.contracts.topics import Topic
-from services.ingest.mapping import cloudevents
-from services.ingest.signatures import sign_hubspot_v3
+from services.ingest.domain.mapping import cloudevents
+from services.ingest.domain.signatures import sign_hubspot_v3
 from tests.integration.ingest.conftest import (
     API_TOKEN,
     BATCH_JSON,

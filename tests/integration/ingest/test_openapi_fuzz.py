@@ -15,7 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.ingest.signatures import sign_hubspot_v3
+from services.ingest.domain.signatures import sign_hubspot_v3
 from tests.integration.ingest.conftest import (
     API_TOKEN,
     BASE_URL,

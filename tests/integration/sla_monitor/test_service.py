@@ -22,6 +22,8 @@ from leadrelay.settings import load_settings
 from leadrelay.store.tables import outbox
 from services.scoring.read_model import lead_view as scoring_view
 from services.scoring.service import build_service as build_scoring
+from services.sla_monitor.domain import ClockKind, SlaClock
+from services.sla_monitor.repository import clocks_of_lead
 from services.sla_monitor.service import SlaMonitor, build_service
 from services.sla_monitor.tables import sla_clocks, sla_parked_activity
 from tests.integration.runtime.effects import produce, read_topic, wait_until
@@ -31,9 +33,11 @@ from tests.unit.sla_monitor.helpers import berlin
 from tests.unit.sla_monitor.support import (
     FakeClock,
     definitions,
+    handing_on,
     lead_assigned,
     lead_recycled,
     marketing_activity,
+    rep_updated,
     sales_activity,
 )
 
@@ -272,6 +276,72 @@ async def test_a_recycle_on_kafka_ends_the_leads_clocks_so_nothing_fires_after_i
         assert await c.count(monitor, left_to_fire) == 0
         queued = await c.count(monitor, select(func.count()).select_from(outbox))
     assert queued == 0  # no warning, breach or escalation for a recycled lead
+
+
+AWAY = (berlin(2026, 1, 13, 10, 30), berlin(2026, 1, 13, 14, 0))
+GOES_AWAY = berlin(2026, 1, 13, 10, 20)
+
+
+async def first_touch(instance: Instance, lead_key: str) -> SlaClock | None:
+    async with instance.runtime.store.engine.connect() as connection:
+        clocks = await clocks_of_lead(connection, lead_key)
+    return next((c for c in clocks if c.kind is ClockKind.FIRST_TOUCH), None)
+
+
+async def test_a_rep_going_out_of_office_mid_clock_pauses_it_so_the_deadline_moves_later(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
+    async with c.instance() as monitor:
+        assigned = lead_assigned("as-1", "rep-anna", ASSIGNED)
+        await produce(c.bootstrap, c.topic(Topic.ASSIGNMENTS), [assigned])
+
+        async def started() -> bool:
+            clock = await first_touch(monitor, assigned.data["lead_key"])
+            return clock is not None and clock.due_at == berlin(2026, 1, 13, 11, 0)
+
+        await wait_until(started, within=30)
+        c.clock.set(GOES_AWAY)
+        away = rep_updated("rep-anna", GOES_AWAY, [AWAY])
+        await produce(c.bootstrap, c.topic(Topic.ROSTER), [away])
+
+        async def paused() -> bool:
+            clock = await first_touch(monitor, assigned.data["lead_key"])
+            return clock is not None and clock.due_at == berlin(2026, 1, 13, 14, 30)
+
+        await wait_until(paused, within=30)
+        c.clock.set(berlin(2026, 1, 13, 14, 31))  # past the moved deadline
+        events = await events_on(c, Topic.SLA_EVENTS, expected=2)
+    assert [e.type for e in events] == ["leadrelay.sla_breached.v1", "leadrelay.sla_escalated.v1"]
+    assert events[0].data["deadline"] == "2026-01-13T13:30:00Z"  # 14:30 Berlin, not 11:00
+
+
+async def test_a_rep_going_out_of_office_mid_clock_hands_the_lead_on_by_policy(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    c = await cluster(kafka_bootstrap, database_url, unique_topic_prefix)
+    handing = handing_on().sla
+    async with c.instance(lambda runtime: build_service(runtime, handing)) as monitor:
+        assigned = lead_assigned("as-1", "rep-anna", ASSIGNED)
+        await produce(c.bootstrap, c.topic(Topic.ASSIGNMENTS), [assigned])
+
+        async def clocks_started() -> bool:
+            return await c.count(monitor, CLOCK_ROWS) == 2
+
+        await wait_until(clocks_started, within=30)
+        c.clock.set(GOES_AWAY)
+        await produce(
+            c.bootstrap, c.topic(Topic.ROSTER), [rep_updated("rep-anna", GOES_AWAY, [AWAY])]
+        )
+        events = await events_on(c, Topic.ASSIGNMENTS, expected=2)
+        clock = await first_touch(monitor, assigned.data["lead_key"])
+    request = events[1]
+    assert request.type == "leadrelay.lead_reassignment_requested.v1"
+    assert request.data["reason"] == "out_of_office"
+    assert request.data["previous_assignment_id"] == "as-1"
+    assert request.data["exclude_rep_ids"] == ["rep-anna"]
+    assert clock is not None
+    assert not clock.is_open
 
 
 RECYCLED_AT = berlin(2026, 1, 13, 10, 20)  # a Tuesday: marketing's 2bd ends Thursday 10:20

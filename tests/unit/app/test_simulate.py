@@ -25,8 +25,8 @@ from leadrelay.app.simulate import (
 )
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.settings import load_settings
-from services.ingest.mapping.cloudevents import map_event
-from services.ingest.mapping.common import IngestContext
+from services.ingest.domain.mapping.cloudevents import map_event
+from services.ingest.domain.mapping.common import IngestContext
 
 SECRET = "simulate-test-secret"
 SETTINGS = load_settings(lead_key_secret=SECRET)

@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from leadrelay.contracts import (
     KNOWN_EVENT_TYPES,
     TOPIC_EVENT_TYPES,
+    EventType,
     Topic,
     topic_for_event_type,
     topic_name,
@@ -95,7 +96,8 @@ def test_asyncapi_message_payload_is_the_event_schema_and_accepts_the_example(
     assert validator.is_valid(example(event_type))
     wrong_type = example(event_type) | {"type": "leadrelay.other.v1"}
     assert not validator.is_valid(wrong_type)
-    assert "lead key" in message["bindings"]["kafka"]["key"]["description"]
+    key = message["bindings"]["kafka"]["key"]["description"]
+    assert ("rep id" if event_type == EventType.REP_UPDATED else "lead key") in key
 
 
 def test_operations_reference_their_own_channel_and_its_messages(asyncapi: dict[str, Any]) -> None:

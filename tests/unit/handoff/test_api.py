@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from services.handoff.api import PROBLEM_JSON, roster_router
 from services.handoff.domain import Account
+from tests.unit import delivery
 from tests.unit.handoff.builders import AROUND_THE_CLOCK, make_rep
 from tests.unit.handoff.support import (
     HandoffHarness,
@@ -23,6 +24,7 @@ from tests.unit.handoff.support import (
 )
 
 TOKEN = "test-token"
+ROSTER_TOPIC = "leadrelay.roster"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ACCOUNT = Account(id="acct-1", name="Acme", domains=("acme.example",), owner_rep_id="sdr-a")
 DEFINITIONS = definitions_with(
@@ -40,7 +42,8 @@ async def handoff(tmp_path: Path) -> AsyncIterator[HandoffHarness]:
 async def client(handoff: HandoffHarness) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.state.api_token = TOKEN
-    app.include_router(roster_router(handoff.store, DEFINITIONS.routing, DEFINITIONS.roster))
+    router = roster_router(handoff.store, DEFINITIONS.routing, DEFINITIONS.roster, ROSTER_TOPIC)
+    app.include_router(router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
@@ -90,6 +93,30 @@ async def test_a_rep_is_created_then_replaced_and_the_file_never_overwrites_the_
     ours = [r for r in caplog.records if r.name.startswith("services.handoff")]
     assert ours
     assert not any("@" in record.getMessage() for record in ours)
+
+
+async def test_a_changed_rep_is_announced_on_the_roster_topic_without_the_email(
+    client: httpx.AsyncClient, handoff: HandoffHarness
+) -> None:
+    away = {"start": "2025-06-04T14:00:00", "end": "2025-06-05T09:00:00"}  # on Zoe's clock
+    body = rep_body(time_zone="Europe/Berlin", manager="mgr-max", out_of_office=[away])
+    await client.put("/v1/reps/sdr-zoe", json=body, headers=AUTH)
+    await client.put("/v1/reps/sdr-zoe", json=body, headers=AUTH)  # the same again: no change
+
+    (event,) = await delivery.published(handoff.store, ROSTER_TOPIC)
+    assert (event.type, event.subject) == ("leadrelay.rep_updated.v1", "sdr-zoe")
+    assert event.data["rep"]["team"] == "core"
+    assert event.data["rep"]["manager"] == "mgr-max"
+    assert event.data["out_of_office"] == [
+        {"start": "2025-06-04T12:00:00Z", "end": "2025-06-05T07:00:00Z"}
+    ]
+    assert event.data["active"] is True
+    assert "@" not in event.to_bytes().decode()
+
+    await client.put("/v1/reps/sdr-zoe", json=body | {"out_of_office": []}, headers=AUTH)
+    assert [e.data["out_of_office"] for e in await delivery.published(handoff.store, ROSTER_TOPIC)][
+        -1
+    ] == []
 
 
 async def test_a_bad_rep_gets_problem_details_naming_each_field(

@@ -13,6 +13,7 @@ from leadrelay.calendar import (
     add_business_days,
     add_business_time,
     business_time_between,
+    calendar_status,
 )
 from leadrelay.durations import parse_duration
 
@@ -270,3 +271,42 @@ def test_a_business_day_is_a_full_working_day_on_a_regular_calendar(
     due = add_business_days(NINE_TO_FIVE, start, days)
     assert business_time_between(NINE_TO_FIVE, start, due) == days * 8 * HOURS
     assert _inside_working_hours(NINE_TO_FIVE, due)
+
+
+class TestAbsences:
+    """Out-of-office periods are not working time: a clock counting in the calendar pauses."""
+
+    AWAY = (berlin(2026, 1, 13, 10, 30), berlin(2026, 1, 13, 14, 0))  # Tuesday, 3.5h of work
+
+    def test_an_absence_inside_the_deadline_moves_it_later_by_the_time_away(self) -> None:
+        away = NINE_TO_FIVE.with_absences([self.AWAY])
+        start = berlin(2026, 1, 13, 10, 0)
+        assert add_business_time(NINE_TO_FIVE, start, HOURS) == berlin(2026, 1, 13, 11, 0)
+        assert add_business_time(away, start, HOURS) == berlin(2026, 1, 13, 14, 30)
+
+    def test_time_away_is_not_business_time(self) -> None:
+        away = NINE_TO_FIVE.with_absences([self.AWAY])
+        day = (berlin(2026, 1, 13, 0, 0), berlin(2026, 1, 14, 0, 0))
+        assert business_time_between(away, *day) == timedelta(hours=4, minutes=30)
+
+    def test_a_whole_day_away_is_no_business_day(self) -> None:
+        away = NINE_TO_FIVE.with_absences([(berlin(2026, 1, 14, 0, 0), berlin(2026, 1, 15, 0, 0))])
+        # Tuesday 10:00 + 1bd is Wednesday 10:00, but Wednesday is a day away: Thursday 10:00.
+        assert add_business_days(away, berlin(2026, 1, 13, 10, 0), 1) == berlin(2026, 1, 15, 10, 0)
+
+    def test_an_absence_starting_before_the_clock_delays_its_start(self) -> None:
+        away = NINE_TO_FIVE.with_absences([(berlin(2026, 1, 12, 0, 0), berlin(2026, 1, 13, 12, 0))])
+        assert add_business_time(away, berlin(2026, 1, 13, 9, 0), HOURS) == berlin(
+            2026, 1, 13, 13, 0
+        )
+
+    def test_overlapping_absences_merge_and_empty_ones_are_ignored(self) -> None:
+        first = (berlin(2026, 1, 13, 10, 0), berlin(2026, 1, 13, 12, 0))
+        second = (berlin(2026, 1, 13, 11, 0), berlin(2026, 1, 13, 13, 0))
+        empty = (berlin(2026, 1, 13, 15, 0), berlin(2026, 1, 13, 15, 0))
+        away = NINE_TO_FIVE.with_absences([second, empty, first])
+        assert away.absences == ((first[0].astimezone(UTC), second[1].astimezone(UTC)),)
+
+    def test_absences_do_not_change_working_hours_status(self) -> None:
+        away = NINE_TO_FIVE.with_absences([self.AWAY])
+        assert calendar_status(away, berlin(2026, 1, 13, 11, 0)) == "working"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,10 +15,12 @@ from sqlalchemy import select
 from leadrelay.app.definitions import Definitions, load_definitions
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
+from leadrelay.contracts.events import RepSnapshot
 from leadrelay.contracts.topics import Topic, topic_name
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
+from services.sla_monitor.domain import AnnouncedDeadlines
 from services.sla_monitor.service import SlaMonitor
 from tests.unit import delivery
 
@@ -48,6 +50,15 @@ def definitions() -> Definitions:
     return load_definitions()
 
 
+def handing_on() -> Definitions:
+    """The shipped definitions with every SLA policy set to ``out_of_office: hand_on``."""
+    shipped = definitions()
+    policies = tuple(
+        p.model_copy(update={"out_of_office": "hand_on"}) for p in shipped.sla.policies
+    )
+    return shipped.model_copy(update={"sla": shipped.sla.model_copy(update={"policies": policies})})
+
+
 OFFICE = {day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 REPS: dict[str, dict[str, Any]] = {
     "rep-anna": {"time_zone": "Europe/Berlin", "team": "sdr-emea", "manager": "mgr-maria"},
@@ -68,6 +79,18 @@ def rep_snapshot(rep_id: str) -> dict[str, Any] | None:
     return None if known is None else {"working_hours": OFFICE, **known}
 
 
+def announced(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``sla`` hand-off announces for this assignment's data under the shipped rules."""
+    terms = AnnouncedDeadlines(definitions().sla)(
+        role=data["role"],
+        route=data["route"],
+        team=data.get("team"),
+        rep=RepSnapshot.model_validate(data["rep"]) if "rep" in data else None,
+        assigned_at=datetime.fromisoformat(data["assigned_at"]),
+    )
+    return terms.model_dump(mode="json", exclude_none=True)
+
+
 def _example_data(event_type: str) -> dict[str, Any]:
     document = json.loads((EXAMPLES / f"{event_type}.json").read_text(encoding="utf-8"))
     data: dict[str, Any] = document["data"]
@@ -85,8 +108,13 @@ def lead_assigned(
     team: str | None = "sdr-emea",
     role: str = "sdr",
     rep: dict[str, Any] | Literal["roster"] | None = "roster",
+    sla: dict[str, Any] | Literal["announced"] = "announced",
 ) -> CloudEvent:
-    """A ``lead_assigned`` event (the shipped example with these facts)."""
+    """A ``lead_assigned`` event (the shipped example with these facts).
+
+    ``sla`` is what the event announces: by default the deadlines hand-off would announce with
+    the shipped definitions (``AnnouncedDeadlines``); ``{}`` for an event that announces none.
+    """
     data = _example_data("leadrelay.lead_assigned.v1")
     data.update(
         assignment_id=assignment_id,
@@ -104,6 +132,7 @@ def lead_assigned(
     data["rep"] = rep_snapshot(rep_id) if rep == "roster" else rep
     if data["rep"] is None:
         del data["rep"]
+    data["sla"] = announced(data) if sla == "announced" else sla
     return new_event(
         "leadrelay.lead_assigned.v1",
         "/tests",
@@ -140,6 +169,34 @@ def sales_activity(
         data,
         subject=lead_key,
         id=event_id or f"sales-{outcome}-{rep_id}-{at.isoformat()}",
+        time=at,
+    )
+
+
+def rep_updated(
+    rep_id: str,
+    at: datetime,
+    away: Sequence[tuple[datetime, datetime]] = (),
+    *,
+    active: bool = True,
+) -> CloudEvent:
+    """A ``rep_updated`` from hand-off's roster API: the rep's snapshot and their absences."""
+    data = {
+        "rep_id": rep_id,
+        "rep": rep_snapshot(rep_id),
+        "out_of_office": [
+            {"start": start.astimezone(UTC).isoformat(), "end": end.astimezone(UTC).isoformat()}
+            for start, end in away
+        ],
+        "active": active,
+        "updated_at": at.isoformat(),
+    }
+    return new_event(
+        "leadrelay.rep_updated.v1",
+        "/leadrelay/handoff",
+        data,
+        subject=rep_id,
+        id=f"rep-updated-{rep_id}-{at.isoformat()}",
         time=at,
     )
 

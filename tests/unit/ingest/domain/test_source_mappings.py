@@ -10,11 +10,11 @@ import pytest
 from leadrelay.contracts.errors import ContractError
 from leadrelay.contracts.schemas import validate_event
 from leadrelay.identity import lead_key
-from services.ingest.mapping.common import IngestContext
-from services.ingest.mapping.hubspot import map_delivery
-from services.ingest.mapping.marketo import map_call
-from services.ingest.mapping.profile import company_size, profile_from
-from services.ingest.mapping.sales import map_activities
+from services.ingest.domain.mapping.common import IngestContext
+from services.ingest.domain.mapping.hubspot import map_delivery
+from services.ingest.domain.mapping.marketo import map_call
+from services.ingest.domain.mapping.profile import company_size, profile_from
+from services.ingest.domain.mapping.sales import map_activities
 
 SECRET = "lead-key-secret"
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)

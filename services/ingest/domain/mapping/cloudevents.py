@@ -16,7 +16,7 @@ from leadrelay.contracts.envelope import CloudEvent, schema_uri, stable_event_id
 from leadrelay.contracts.errors import ContractError, FieldError
 from leadrelay.contracts.schemas import validate_envelope_dict
 from leadrelay.contracts.topics import EventType
-from services.ingest.mapping.common import (
+from services.ingest.domain.mapping.common import (
     INGESTIBLE_TYPES,
     IngestContext,
     identify,
@@ -25,7 +25,7 @@ from services.ingest.mapping.common import (
     raise_if,
     validated,
 )
-from services.ingest.problems import unique
+from services.ingest.domain.problems import unique
 
 GENERIC_SOURCE = "generic"
 

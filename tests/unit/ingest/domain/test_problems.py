@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leadrelay.contracts.errors import FieldError
-from services.ingest import problems
+from services.ingest.domain import problems
 
 
 def test_invalid_names_each_field_once_with_a_pointer() -> None:

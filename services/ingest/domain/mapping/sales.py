@@ -14,7 +14,7 @@ from typing import Any
 from leadrelay.contracts.envelope import CloudEvent, stable_event_id
 from leadrelay.contracts.errors import ContractError, FieldError
 from leadrelay.contracts.topics import EventType
-from services.ingest.mapping.common import (
+from services.ingest.domain.mapping.common import (
     SOURCE_URI,
     IngestContext,
     envelope,

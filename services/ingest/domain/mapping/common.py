@@ -15,7 +15,7 @@ from leadrelay.contracts.errors import ContractError, FieldError, json_pointer
 from leadrelay.contracts.schemas import validate_event_dict
 from leadrelay.contracts.topics import EventType
 from leadrelay.identity import InvalidEmailError, lead_key, normalise_email
-from services.ingest.problems import prefixed
+from services.ingest.domain.problems import prefixed
 
 INGESTIBLE_TYPES: tuple[str, ...] = (
     EventType.WEB_ACTIVITY.value,

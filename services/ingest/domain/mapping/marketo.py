@@ -24,7 +24,7 @@ from pydantic import (
 from leadrelay.contracts.envelope import CloudEvent, stable_event_id
 from leadrelay.contracts.errors import ContractError, FieldError, from_pydantic
 from leadrelay.contracts.topics import EventType
-from services.ingest.mapping.common import (
+from services.ingest.domain.mapping.common import (
     SOURCE_URI,
     IngestContext,
     envelope,
@@ -34,7 +34,7 @@ from services.ingest.mapping.common import (
     validated,
     without_none,
 )
-from services.ingest.mapping.profile import profile_from
+from services.ingest.domain.mapping.profile import profile_from
 
 MARKETO = "marketo"
 SOURCE = SOURCE_URI + MARKETO

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from leadrelay.credentials import parse_secret
-from services.ingest.signatures import (
+from services.ingest.domain.signatures import (
     Delivery,
     SignatureError,
     hubspot_uri,

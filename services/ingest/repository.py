@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay.store.engine import dialect_insert
-from services.ingest.signatures import Delivery, SignatureError
+from services.ingest.domain.signatures import Delivery, SignatureError
 from services.ingest.tables import seen_deliveries
 
 

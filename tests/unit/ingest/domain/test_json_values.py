@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from leadrelay.contracts.errors import FieldError
-from services.ingest.json_values import (
+from services.ingest.domain.json_values import (
     MAX_DEPTH,
     NAME_NOT_TEXT,
     NOT_FINITE,

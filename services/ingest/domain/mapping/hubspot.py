@@ -28,7 +28,7 @@ from leadrelay.contracts.envelope import CloudEvent, stable_event_id
 from leadrelay.contracts.errors import ContractError, FieldError, from_pydantic
 from leadrelay.contracts.topics import EventType
 from leadrelay.identity import InvalidEmailError, normalise_email
-from services.ingest.mapping.common import (
+from services.ingest.domain.mapping.common import (
     SOURCE_URI,
     IngestContext,
     envelope,
@@ -39,8 +39,8 @@ from services.ingest.mapping.common import (
     without_id_conflicts,
     without_none,
 )
-from services.ingest.mapping.profile import profile_from
-from services.ingest.problems import prefixed
+from services.ingest.domain.mapping.profile import profile_from
+from services.ingest.domain.problems import prefixed
 
 HUBSPOT = "hubspot"
 SOURCE = SOURCE_URI + HUBSPOT

@@ -11,8 +11,8 @@ from leadrelay.contracts.envelope import stable_event_id
 from leadrelay.contracts.errors import ContractError
 from leadrelay.contracts.schemas import validate_event
 from leadrelay.identity import lead_key
-from services.ingest.mapping.cloudevents import map_batch, map_event
-from services.ingest.mapping.common import IngestContext
+from services.ingest.domain.mapping.cloudevents import map_batch, map_event
+from services.ingest.domain.mapping.common import IngestContext
 
 SECRET = "lead-key-secret"
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
