@@ -5,6 +5,7 @@ Nothing here is built at import time: call :func:`load_settings` from a bootstra
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from leadrelay.credentials import SECRET_SETTINGS, production_problems
+from leadrelay.durations import parse_elapsed
 
 DEV_SECRET = "dev-only-change-me"  # noqa: S105 - refused in production by the validator
 
@@ -89,10 +91,17 @@ class Settings(BaseSettings):
     sla_poll_seconds: float = Field(default=1.0, gt=0)
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
     """How often retention sweeps run: scoring's idle visitors (the scorecard's
-    ``engagement.retention``), the runtime's inbox and sent outbox."""
+    ``engagement.retention``), the archive's old events, the runtime's inbox and sent outbox."""
     state_retention_days: float = Field(default=7.0, gt=0)
     """How long inbox and sent-outbox rows are kept. The inbox recognises redeliveries, so keep
     it longer than the retention of every topic a service consumes."""
+    archive_retention: timedelta = timedelta(days=180)
+    """How long the archive keeps input events for ``leadrelay replay`` (``"180d"``, ``"26w"``)."""
+
+    @field_validator("archive_retention", mode="before")
+    @classmethod
+    def _elapsed(cls, value: object) -> timedelta:
+        return parse_elapsed(value)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -1,17 +1,24 @@
-"""The ``leadrelay`` command: run the pipeline or one service, migrate, check a definitions file."""
+"""The ``leadrelay`` command: run the pipeline or one service, migrate, check a definitions file,
+replay history through a draft of it."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from leadrelay.app.registry import SERVICES
 from leadrelay.credentials import DEV_SECRETS_FILE
 from leadrelay.settings import Settings, describe_refusal, load_settings
+
+if TYPE_CHECKING:
+    from leadrelay.app.definitions import Definitions
 
 log = logging.getLogger("leadrelay")
 
@@ -57,6 +64,31 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=60.0, help="seconds to wait for the pipeline to settle"
     )
     simulate.set_defaults(command=_simulate)
+
+    replay = commands.add_parser(
+        "replay", help="re-run archived history through a draft definitions file (a sandbox)"
+    )
+    replay.add_argument("--definitions", type=Path, required=True, help="the draft to evaluate")
+    replay.add_argument("--since", default=None, help="only history this recent, e.g. 90d")
+    replay.add_argument("--lead", default=None, help="show this lead key's stages in both runs")
+    replay.add_argument("--format", choices=("text", "json"), default="text")
+    replay.set_defaults(command=_replay)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="weigh the scorecard against sales outcomes; write a draft file"
+    )
+    calibrate.add_argument("--since", default="180d", help="history this recent (default 180d)")
+    calibrate.add_argument(
+        "--output", type=Path, default=Path("calibrated-definitions.yaml"), help="the draft"
+    )
+    calibrate.add_argument(
+        "--sql-value",
+        type=float,
+        default=3.0,
+        help="how many unproductive hand-offs one SQL is worth (the threshold's objective)",
+    )
+    calibrate.add_argument("--format", choices=("text", "json"), default="text")
+    calibrate.set_defaults(command=_calibrate)
     return parser
 
 
@@ -101,6 +133,77 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"{args.file}: {error}", file=sys.stderr)
         return 1
     print(f"{args.file}: ok ({definitions.summary()})")
+    return 0
+
+
+def _since(value: str | None) -> datetime | None:
+    """``--since 90d`` as an instant (None: all of the archive); a bad duration exits 2."""
+    from leadrelay.durations import parse_elapsed
+    from leadrelay.store.unit_of_work import utc_now
+
+    if value is None:
+        return None
+    try:
+        return utc_now() - parse_elapsed(value)
+    except ValueError as error:
+        sys.exit(f"leadrelay: --since: {error}")
+
+
+def _definitions_or_exit(path: Path | None) -> Definitions:
+    from leadrelay.app.definitions import DefinitionsError, load_definitions
+
+    try:
+        return load_definitions(path)
+    except DefinitionsError as error:
+        sys.exit(f"{path or 'default definitions'}: {error}")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from leadrelay.app.replay import load_history, run_scoring
+    from leadrelay.app.replay_report import compare, render_text, sources_of
+
+    settings = _settings()
+    draft = _definitions_or_exit(args.definitions)
+    live = _definitions_or_exit(settings.definitions)
+
+    async def replay() -> dict[str, Any]:
+        history = await load_history(
+            settings.database_url, _since(args.since), topic_prefix=settings.topic_prefix
+        )
+        live_run = await run_scoring(history, live)
+        draft_run = await run_scoring(history, draft)
+        return compare(live_run, draft_run, sources_of(history), args.lead) | {
+            "events": len(history)
+        }
+
+    report = asyncio.run(replay())
+    print(json.dumps(report, indent=2) if args.format == "json" else render_text(report))
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from leadrelay.app import calibrate
+    from leadrelay.app.definitions import default_definitions_text
+    from leadrelay.app.replay import load_history
+
+    settings = _settings()
+    live = _definitions_or_exit(settings.definitions)
+    since = _since(args.since)
+
+    async def run() -> calibrate.Calibration:
+        history = await load_history(
+            settings.database_url, since, topic_prefix=settings.topic_prefix
+        )
+        return await calibrate.calibrate(history, live, args.sql_value)
+
+    result = asyncio.run(run())
+    path = settings.definitions
+    live_text = path.read_text(encoding="utf-8") if path else default_definitions_text()
+    args.output.write_text(calibrate.draft_text(live_text, result, since), encoding="utf-8")
+    if args.format == "json":
+        print(json.dumps(calibrate.report(result) | {"draft": str(args.output)}, indent=2))
+    else:
+        print(calibrate.render_text(result) + f"\n\ndraft written to {args.output}")
     return 0
 
 

@@ -18,6 +18,8 @@ from types import MappingProxyType
 
 from fastapi import APIRouter
 
+import services.archive.migrations
+import services.archive.service
 import services.handoff.api
 import services.handoff.migrations
 import services.handoff.read_model
@@ -101,6 +103,11 @@ REGISTRY: tuple[ServiceEntry, ...] = (
         services.sla_monitor.migrations.LOCATION,
         consumer=lambda runtime, d: services.sla_monitor.service.build_service(runtime, d.sla),
         lead_view=lambda _runtime, _d: services.sla_monitor.read_model.lead_view,
+    ),
+    ServiceEntry(
+        "archive",
+        services.archive.migrations.LOCATION,
+        consumer=lambda runtime, _d: services.archive.service.build_service(runtime),
     ),
     ServiceEntry(
         "reporting",

@@ -4,7 +4,8 @@ Used where the complete schema matters: the test that compares migrations with d
 and unit tests that ``create_all`` a throwaway database.
 """
 
-import services.handoff.tables  # imported for its side effect: tables on metadata
+import services.archive.tables  # imported for its side effect: tables on metadata
+import services.handoff.tables
 import services.ingest.tables
 import services.reporting.tables
 import services.scoring.tables

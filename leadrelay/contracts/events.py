@@ -382,6 +382,26 @@ class SlaEscalated(SlaClockEvent):
     escalated_to: Name | None = None
 
 
+AtRiskReason = Literal["off_shift_before_due", "out_of_office", "slow_to_touch", "loaded"]
+
+
+class SlaAtRisk(SlaClockEvent):
+    """A running SLA clock is forecast to breach (``step`` is ``"forecast"``)."""
+
+    EVENT_TYPE = EventType.SLA_AT_RISK.value
+
+    expected_at: AwareDatetime | None = None
+    reasons: Annotated[tuple[AtRiskReason, ...], Field(min_length=1)]
+    reassignment_requested: bool
+
+    @model_validator(mode="after")
+    def _unique_reasons(self) -> Self:
+        """Mirrors the schema's ``uniqueItems``."""
+        if len(set(self.reasons)) != len(self.reasons):
+            raise ValueError("reasons must not contain duplicates")
+        return self
+
+
 class StageAttributes(Part):
     """What reports slice a transition by, as known when it happened."""
 
@@ -437,6 +457,7 @@ EVENT_MODELS: dict[str, type[EventPayload]] = {
         SlaWarning,
         SlaBreached,
         SlaEscalated,
+        SlaAtRisk,
         LeadStageChanged,
         LeadRecycled,
         RepUpdated,

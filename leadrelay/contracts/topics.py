@@ -42,6 +42,7 @@ class EventType(enum.StrEnum):
     SLA_WARNING = "leadrelay.sla_warning.v1"
     SLA_BREACHED = "leadrelay.sla_breached.v1"
     SLA_ESCALATED = "leadrelay.sla_escalated.v1"
+    SLA_AT_RISK = "leadrelay.sla_at_risk.v1"
     LEAD_STAGE_CHANGED = "leadrelay.lead_stage_changed.v1"
     LEAD_RECYCLED = "leadrelay.lead_recycled.v1"
     REP_UPDATED = "leadrelay.rep_updated.v1"
@@ -56,7 +57,12 @@ TOPIC_EVENT_TYPES: Mapping[Topic, tuple[EventType, ...]] = MappingProxyType(
         Topic.LEAD_SCORES: (EventType.LEAD_SCORED,),
         Topic.SALES_READY: (EventType.LEAD_SALES_READY,),
         Topic.ASSIGNMENTS: (EventType.LEAD_ASSIGNED, EventType.LEAD_REASSIGNMENT_REQUESTED),
-        Topic.SLA_EVENTS: (EventType.SLA_WARNING, EventType.SLA_BREACHED, EventType.SLA_ESCALATED),
+        Topic.SLA_EVENTS: (
+            EventType.SLA_WARNING,
+            EventType.SLA_BREACHED,
+            EventType.SLA_ESCALATED,
+            EventType.SLA_AT_RISK,
+        ),
         Topic.LIFECYCLE: (EventType.LEAD_STAGE_CHANGED,),
         Topic.RECYCLED: (EventType.LEAD_RECYCLED, EventType.MARKETING_ACTIVITY),
         Topic.ROSTER: (EventType.REP_UPDATED,),  # keyed by rep id, not by lead key

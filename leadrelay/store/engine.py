@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "leadrelay_read_only"
@@ -24,13 +25,18 @@ def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
     "database is locked" when two read transactions both try to upgrade to write. A connection
     carrying :data:`READ_ONLY_OPTION` (``Store.read()``) begins a plain deferred ``BEGIN``
     instead: on WAL it reads the last committed snapshot without waiting for any writer.
+
+    An in-memory SQLite URL (``sqlite+aiosqlite://``) gives one private database on a single
+    shared connection, gone when the engine is disposed: replay's sandbox.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+        engine = create_async_engine(url)
+    else:
+        engine = create_async_engine(url, poolclass=StaticPool)
     _configure_sqlite(engine)
     return engine
 

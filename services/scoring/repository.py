@@ -56,6 +56,12 @@ async def load_lead(
     return None if row is None else StoredLead(load_state(row.state), row.score)
 
 
+async def lead_states(connection: AsyncConnection) -> dict[str, LeadState]:
+    """Every lead's stored state by lead key, unlocked (replay reads the whole table)."""
+    rows = await connection.execute(select(leads.c.lead_key, leads.c.state))
+    return {row.lead_key: load_state(row.state) for row in rows}
+
+
 async def lock_or_create_lead(
     connection: AsyncConnection, lead_key: str, now: datetime
 ) -> StoredLead:

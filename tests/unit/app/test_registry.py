@@ -18,7 +18,7 @@ def test_every_service_package_is_registered_with_its_own_migrations() -> None:
 
 
 def test_leadrelay_run_accepts_the_registered_names() -> None:
-    assert SERVICES == ("ingest", "scoring", "handoff", "sla-monitor", "reporting")
+    assert SERVICES == ("ingest", "scoring", "handoff", "sla-monitor", "archive", "reporting")
     args = _parser().parse_args(["run", "sla-monitor"])
     assert args.service == "sla-monitor"
     assert _parser().parse_args(["run", "reporting"]).service == "reporting"
