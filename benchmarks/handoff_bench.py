@@ -248,7 +248,8 @@ async def timed(
 
 
 async def _assigned(runtime: Runtime) -> int:
-    async with runtime.store.engine.connect() as connection:
+    """Assignments so far, on a read-only snapshot (SQLite: no write lock, never waits)."""
+    async with runtime.store.read() as connection:
         result = await connection.execute(select(func.count()).select_from(assignments))
         return int(result.scalar_one())
 

@@ -50,7 +50,7 @@ class Process:
     async def reps_of(self, *lead_keys: str) -> list[str | None]:
         query = select(assignments.c.lead_key, assignments.c.rep_id)
         async with self.store.engine.connect() as connection:
-            found = dict((await connection.execute(query)).tuples().all())
+            found = {key: rep for key, rep in await connection.execute(query)}
         return [found.get(key) for key in lead_keys]
 
 
