@@ -63,11 +63,14 @@ def first_touch(of: list[SlaClock]) -> SlaClock:
     return next(c for c in of if c.kind is ClockKind.FIRST_TOUCH)
 
 
+def touched_yesterday_in_40_minutes() -> list[SlaClock]:
+    done = [first_touch(clocks("as-0", berlin(2026, 1, 12, 10, 0)))]
+    return on_sales_activity(done, "contacted", berlin(2026, 1, 12, 10, 40))
+
+
 def test_a_shift_ending_before_the_due_time_puts_the_first_touch_at_risk() -> None:
     clock = first_touch(clocks())  # due 18:30; the rep leaves at 17:00 and is slow
-    done = [first_touch(clocks("as-0", berlin(2026, 1, 12, 10, 0)))]
-    done = on_sales_activity(done, "contacted", berlin(2026, 1, 12, 10, 40))
-    rep = outlook(clock, EARLY_SHIFT, (), done, ASSIGNED)
+    rep = outlook(clock, EARLY_SHIFT, (), touched_yesterday_in_40_minutes(), ASSIGNED)
     assert rep.recent_touch == timedelta(minutes=40)
     risk = assess(clock, policy(), rep, ASSIGNED)
     assert risk is not None
@@ -98,7 +101,8 @@ def test_the_rep_s_other_open_leads_are_their_load() -> None:
     assert assess(clock, policy(), loaded, ASSIGNED) is None  # 20 minutes of work fit in 2 hours
     desk = [c for n in range(13) for c in clocks(f"as-{n + 10}")]  # 130 minutes of work
     risk = assess(clock, policy(), outlook(clock, LATE_SHIFT, (), desk, ASSIGNED), ASSIGNED)
-    assert risk is not None and risk.forecast.reasons == ("loaded",)
+    assert risk is not None
+    assert risk.forecast.reasons == ("loaded",)
 
 
 def test_pace_is_the_median_of_recent_completed_clocks_of_the_same_kind() -> None:
@@ -125,9 +129,10 @@ def test_a_clock_past_due_or_breached_is_not_forecast() -> None:
 def test_policy_reassign_hands_the_first_touch_lead_on_before_the_breach() -> None:
     assignment = clocks()
     clock = first_touch(assignment)
-    rep = outlook(clock, EARLY_SHIFT, (), [], ASSIGNED)
+    rep = outlook(clock, EARLY_SHIFT, (), touched_yesterday_in_40_minutes(), ASSIGNED)
     risk = assess(clock, policy(at_risk="reassign"), rep, ASSIGNED)
-    assert risk is not None and risk.reassign
+    assert risk is not None
+    assert risk.reassign
     ended, request = hand_on_at_risk(assignment, risk)
     assert [c.state for c in ended] == [ClockState.STOPPED, ClockState.STOPPED]
     assert request.reason == "sla_at_risk"
@@ -141,4 +146,5 @@ def test_an_acceptance_clock_at_risk_is_only_announced() -> None:
     away = [(berlin(2026, 1, 13, 16, 0), berlin(2026, 1, 20, 9, 0))]
     rep = outlook(acceptance, EARLY_SHIFT, away, [], ASSIGNED)
     risk = assess(acceptance, policy(at_risk="reassign"), rep, ASSIGNED)
-    assert risk is not None and not risk.reassign
+    assert risk is not None
+    assert not risk.reassign
