@@ -51,6 +51,7 @@ from services.handoff.domain import (
     fairness_report,
     give_turn_back,
 )
+from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot, inputs_of
 from services.handoff.domain.loads import loads_after, releases_the_lead
 from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.messages import SOURCE, assigned_event_id, lead_assigned, lead_facts
@@ -69,6 +70,7 @@ from services.handoff.repository import (
     queued,
     release_lead,
     rotation_counts,
+    save_decision_inputs,
     save_lead_context,
     save_load,
     save_routing_state,
@@ -264,7 +266,10 @@ class HandoffHandlers:
         )
         if only_to_a_rep and decision.route == "fallback":
             return False
-        await self._record(tx, request, decision, roster, loads, held)
+        seen = inputs_of(
+            self.routing, roster.reps, roster.accounts, facts, request.state, loads, now
+        )
+        await self._record(tx, request, decision, roster, loads, held, seen)
         return True
 
     async def _record(
@@ -275,8 +280,10 @@ class HandoffHandlers:
         roster: Roster,
         loads: Mapping[str, RepLoad],
         held: StoredAssignment | None,
+        seen: tuple[DecisionInputs, RosterSnapshot] | None = None,
     ) -> None:
-        """Store the decision (state, loads, assignment row) and queue its ``lead_assigned``."""
+        """Store the decision (state, loads, assignment row, and ``seen``: what ``decide`` was
+        given, None for a claim) and queue its ``lead_assigned``."""
         connection, now, ready = tx.connection, tx.now(), request.ready
         if decision.new_state != request.state:
             await save_routing_state(connection, request.state.version, decision.new_state, now)
@@ -294,6 +301,8 @@ class HandoffHandlers:
             assigned_at=now,
         )
         await insert_assignment(connection, _row(payload, decision))
+        if seen is not None:
+            await save_decision_inputs(connection, payload.assignment_id, *seen)
         await tx.publish(
             self.assignments_topic,
             new_event(
