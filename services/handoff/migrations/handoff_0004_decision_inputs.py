@@ -1,7 +1,7 @@
 """Hand-off: the inputs each routing decision saw, and the roster versions they name.
 
-Revision ID: handoff_0003
-Revises: handoff_0002
+Revision ID: handoff_0004
+Revises: handoff_0003
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "handoff_0003"
-down_revision = "handoff_0002"
+revision = "handoff_0004"
+down_revision = "handoff_0003"
 branch_labels = None
 depends_on = None
 
