@@ -2,8 +2,8 @@
 
 ``leadrelay run handoff`` and ``leadrelay up`` call :func:`build_service` with the process's
 runtime and its sections of the definitions file; tests call it the same way. The roster is
-read from the database on every decision (seeded from the ``roster:`` section on first use, see
-``repository``), so roster API edits apply to the next lead without a restart.
+kept in memory and reloaded when its version row moves (seeded from the ``roster:`` section on
+first use, see ``repository``), so roster API edits apply to the next lead without a restart.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ def build_service(
     every = routing.fallback.route_again_every.total_seconds()
     router = QueueRouter(runtime.store, handlers, every_seconds=every)
     return ServiceSpec(
-        name=NAME, consumes=CONSUMES, handlers=handlers.table(), background=[router.run]
+        name=NAME,
+        consumes=CONSUMES,
+        handlers=handlers.consumed(),
+        background=[router.run],
     )
 
 
