@@ -135,6 +135,11 @@ class Result:
     latencies_ms: list[float] = field(repr=False)
     """One per form sent; ``inf`` for one never assigned."""
 
+    @property
+    def sent_rate(self) -> float:
+        """Requests started per second: the rate asked for, unless the sender fell behind."""
+        return (self.sent - 1) / max(self.send_seconds, 1e-3)
+
     def percentile(self, fraction: float) -> float:
         """Nearest rank: the p50 of 1, 2, 3, 4 is 2."""
         ordered = sorted(self.latencies_ms)
@@ -320,8 +325,9 @@ async def send_paced(
     pool: HttpPool, key: bytes, batch: Sequence[Form], rate: float
 ) -> tuple[list[int], float]:
     """POST each form at its own moment (``n / rate`` after the first): the send time in ms of
-    each accepted one (0 for one refused), and the seconds from the first send to the last. A 503 is retried as a sender would, from the same
-    send time, so the wait counts in its latency."""
+    each accepted one (0 for one refused), and the seconds from the first send to the last.
+    A 503 is retried as a sender would, from the same send time, so the wait counts in its
+    latency."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     sends = []
@@ -590,7 +596,7 @@ def _ms(value: float) -> str:
 def _row(result: Result) -> str:
     return (
         f"{TOPOLOGY_NAMES[result.topology]:<31}{result.system:<22}{result.rate:>6.0f}"
-        f"{(result.sent - 1) / max(result.send_seconds, 1e-3):>8.0f}{result.sent:>7}{result.accepted:>7}"
+        f"{result.sent_rate:>8.0f}{result.sent:>7}{result.accepted:>7}"
         f"{result.assigned:>9}{_ms(result.percentile(0.5)):>8}{_ms(result.percentile(0.95)):>8}"
         f"{_ms(result.percentile(0.99)):>8}"
     )
@@ -598,9 +604,10 @@ def _row(result: Result) -> str:
 
 def report(results: Sequence[Result], args: argparse.Namespace) -> None:
     """The table, and per LeadRelay row its p99 against the bare p99 of the same rate."""
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
         f"form -> lead_assigned, {args.seconds:g} s per rate, {os.cpu_count()} CPUs,"
-        f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average now {load}"
     )
     print(
         f"{'topology':<31}{'system':<22}{'rate':>6}{'sent/s':>8}{'sent':>7}{'202':>7}"
