@@ -80,6 +80,15 @@ class Processes:
         self._started.append((name, process))
         return process
 
+    def run(
+        self, name: str, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path
+    ) -> int:
+        """Run ``argv`` to its end (a one-off step, e.g. a migration); its exit status."""
+        process = self.start(name, argv, cwd=cwd, env=env, log=log)
+        status = process.wait()
+        self._started = [(n, p) for n, p in self._started if p is not process]
+        return status
+
     def exited(self) -> list[str]:
         """The names of started processes that are no longer running (a crash, most likely)."""
         return [name for name, process in self._started if process.poll() is not None]
@@ -95,8 +104,7 @@ class Processes:
             try:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                _kill_tree(process.pid)
                 process.wait()
 
     def __enter__(self) -> Processes:
@@ -137,3 +145,29 @@ async def bare_hop(
             sent = [await producer.send(sink, r.value, key=r.key) for r in records]
             await asyncio.gather(*sent)
             await consumer.commit({partition: records[-1].offset + 1})
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid``'s process group and every descendant, including those that started a
+    session of their own (``leadrelay up``'s embedded broker does), which the group misses."""
+    family = _descendants(pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for member in family:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(member, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, read from ``/proc`` (Linux); none elsewhere."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, frontier = [], [pid]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        found.extend(children)
+        frontier.extend(children)
+    return found

@@ -462,10 +462,15 @@ async def processes_topology(
         "LEADRELAY_TOPIC_PREFIX": prefix,
         "LEADRELAY_DEFINITIONS": str(bench_definitions(workdir)),
     }
-    migrate = await asyncio.create_subprocess_exec(*leadrelay("migrate"), cwd=workdir, env=env)
-    if await migrate.wait() != 0:
-        raise RuntimeError("leadrelay migrate failed")
+    migrate_log = workdir / "migrate.log"
+    migrate = leadrelay("migrate")
+    status = await asyncio.to_thread(
+        processes.run, "migrate", migrate, cwd=workdir, env=env, log=migrate_log
+    )
+    if status != 0:
+        raise RuntimeError(f"leadrelay migrate failed:\n{log_tail(migrate_log)}")
     port = free_port()
+    started = []
     for service in SERVICES:
         metrics = free_port()
         service_env = env | {"LEADRELAY_METRICS_PORT": str(metrics)}
@@ -474,6 +479,8 @@ async def processes_topology(
         processes.start(
             service, leadrelay("run", service), cwd=workdir, env=service_env, log=log_path
         )
+        started.append((metrics, log_path))
+    for metrics, log_path in started:
         await wait_ready(processes, metrics, log_path)
     bare = await bare_pipeline(processes, workdir, bootstrap, separate=True, idempotence=True)
     yield [bare, leadrelay_target(bootstrap, prefix, port, workdir)]
@@ -572,7 +579,8 @@ def run_topology(topology: str, args: argparse.Namespace) -> list[Result]:
         infra: list[str] = []
         if topology == "processes":
             infra = [args.bootstrap or _kafka(stack), args.database_url or _postgres(stack)]
-        processes = stack.enter_context(Processes())  # stopped first: before the servers
+        # stopped first, before the servers; `up` may drain for 15 s before it stops
+        processes = stack.enter_context(Processes(grace=60.0))
         return asyncio.run(measure_topology(topology, processes, workdir, args, infra))
     raise AssertionError("unreachable")
 
