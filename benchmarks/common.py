@@ -49,6 +49,18 @@ def broker(bootstrap: str | None) -> Iterator[str]:
         yield started.bootstrap
 
 
+@contextlib.contextmanager
+def postgres(url: str | None) -> Iterator[str]:
+    """The given PostgreSQL URL, or a throwaway cluster from the test harness (its database)."""
+    if url:
+        yield url
+        return
+    from tests.harness.postgres import PostgresServer
+
+    with PostgresServer() as started:
+        yield started.url
+
+
 class Processes:
     """The OS processes a benchmark starts, each stopped when the block ends, however it ends.
 

@@ -59,7 +59,7 @@ from types import FrameType
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from benchmarks.common import Processes, bare_endpoint, bare_hop, poll_until
+from benchmarks.common import Processes, bare_endpoint, bare_hop, broker, poll_until, postgres
 from leadrelay.app.definitions import default_definitions_text
 from leadrelay.app.registry import SERVICES
 from leadrelay.contracts.topics import EventType, Topic
@@ -578,23 +578,14 @@ def run_topology(topology: str, args: argparse.Namespace) -> list[Result]:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pipeline-bench-")))
         infra: list[str] = []
         if topology == "processes":
-            infra = [args.bootstrap or _kafka(stack), args.database_url or _postgres(stack)]
+            infra = [
+                stack.enter_context(broker(args.bootstrap)),
+                stack.enter_context(postgres(args.database_url)),
+            ]
         # stopped first, before the servers; `up` may drain for 15 s before it stops
         processes = stack.enter_context(Processes(grace=60.0))
         return asyncio.run(measure_topology(topology, processes, workdir, args, infra))
     raise AssertionError("unreachable")
-
-
-def _kafka(stack: contextlib.ExitStack) -> str:
-    from tests.harness.kafka_broker import KafkaBroker
-
-    return stack.enter_context(KafkaBroker()).bootstrap
-
-
-def _postgres(stack: contextlib.ExitStack) -> str:
-    from tests.harness.postgres import PostgresServer
-
-    return stack.enter_context(PostgresServer()).url
 
 
 def _ms(value: float) -> str:
