@@ -42,7 +42,7 @@ from leadrelay.contracts.events import (
     parse_as,
 )
 from leadrelay.contracts.topics import EventType
-from leadrelay.runtime.consumer import Handler
+from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import (
     Credit,
@@ -57,6 +57,7 @@ from services.handoff.domain import (
     footprint,
     give_turn_back,
 )
+from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot, inputs_of
 from services.handoff.domain.loads import loads_after, releases_the_lead
 from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.messages import SOURCE, assigned_event_id, lead_assigned, lead_facts
@@ -69,6 +70,7 @@ from services.handoff.repository import (
     open_workset,
     queued,
     rotation_counts,
+    save_decision_inputs,
 )
 
 log = logging.getLogger(__name__)
@@ -116,17 +118,10 @@ class HandoffHandlers:
     def __post_init__(self) -> None:
         object.__setattr__(self, "rosters", RosterCache(self.roster))
 
-    @property
-    def event_types(self) -> frozenset[str]:
-        """What hand-off consumes; our own ``lead_assigned`` on the assignments topic is not."""
-        return frozenset(_MODELS)
-
-    def table(self) -> dict[str, Handler]:
-        """Event type -> handler, each applying its event as a batch of one."""
-        return {event_type: self._one for event_type in _MODELS}
-
-    async def _one(self, event: CloudEvent, tx: Transaction) -> None:
-        await self.apply([event], tx)
+    def consumed(self) -> EventHandlers:
+        """What hand-off consumes, applied a batch at a time (``apply``); our own
+        ``lead_assigned`` on the assignments topic is not among it and is skipped."""
+        return EventHandlers(frozenset(_MODELS), self.apply)
 
     async def apply(self, events: Sequence[CloudEvent], tx: Transaction) -> None:
         """Apply consecutive events of one partition, in order, in ``tx``."""
@@ -344,7 +339,10 @@ class HandoffHandlers:
         )
         if only_to_a_rep and decision.route == "fallback":
             return False
-        await self._record(tx, work, request, decision, held)
+        seen = inputs_of(
+            self.routing, roster.reps, roster.accounts, facts, work.rotation, work.loads, work.now
+        )
+        await self._record(tx, work, request, decision, held, seen)
         return True
 
     async def _record(
@@ -354,9 +352,10 @@ class HandoffHandlers:
         request: _Request,
         decision: RoutingDecision,
         held: StoredAssignment | None,
+        seen: tuple[DecisionInputs, RosterSnapshot] | None = None,
     ) -> None:
         """Keep the decision in the workset (rotation, loads, assignment rows) and queue its
-        ``lead_assigned``."""
+        ``lead_assigned``; keep ``seen`` (what ``decide`` was given; None for a claim)."""
         now, ready = work.now, request.ready
         work.rotation = decision.new_state
         rep = work.roster.rep(decision.rep_id)
@@ -374,6 +373,8 @@ class HandoffHandlers:
             assigned_at=now,
         )
         work.record(_row(payload, decision))
+        if seen is not None:
+            await save_decision_inputs(tx.connection, payload.assignment_id, *seen)
         await tx.publish(
             self.assignments_topic,
             new_event(
