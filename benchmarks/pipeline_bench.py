@@ -15,8 +15,8 @@ wall-clock time just before the request was written; leads are matched by lead k
 are paced open-loop (each one leaves at its own time whatever the earlier ones are doing, up to
 64 connections), so a slow server shows as latency, not as a slower sender. A lead not assigned
 within ``--drain`` seconds after the last send counts as infinitely late, and the table says how
-many of those sent were assigned. The ``202 p99`` column is the HTTP part alone: how long the slowest
-forms waited for ingest's answer (with its retries after a 503).
+many of those sent were assigned. The ``202 p99`` column is the HTTP part alone: how long the
+slowest forms waited for ingest's answer (with its retries after a 503).
 
 Topologies:
 
