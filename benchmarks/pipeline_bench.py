@@ -562,14 +562,19 @@ async def serve_bare(args: argparse.Namespace) -> None:
 
 
 async def measure_topology(
-    topology: str, processes: Processes, workdir: Path, args: argparse.Namespace, infra: list[str]
-) -> list[Result]:
-    """Warm both pipelines up, then per rate the baseline and LeadRelay, one after the other."""
+    topology: str,
+    processes: Processes,
+    workdir: Path,
+    args: argparse.Namespace,
+    infra: list[str],
+    results: list[Result],
+) -> None:
+    """Warm both pipelines up, then per rate the baseline and LeadRelay, one after the other;
+    each result goes into ``results`` at once, so an interrupted run still reports it."""
     if topology == "up":
         opened = up_topology(processes, workdir)
     else:
         opened = processes_topology(processes, workdir, infra[0], infra[1])
-    results = []
     async with opened as targets:
         for target in targets:
             await warm_up(topology, target)
@@ -580,11 +585,10 @@ async def measure_topology(
                 result = await measure(topology, target, rate, args.seconds, args.drain)
                 print(_row(result), file=sys.stderr, flush=True)
                 results.append(result)
-    return results
 
 
-def run_topology(topology: str, args: argparse.Namespace) -> list[Result]:
-    """Start what ``topology`` needs, measure it, and stop everything it started."""
+def run_topology(topology: str, args: argparse.Namespace, results: list[Result]) -> None:
+    """Start what ``topology`` needs, measure it into ``results``, stop all it started."""
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pipeline-bench-")))
         infra: list[str] = []
@@ -595,8 +599,7 @@ def run_topology(topology: str, args: argparse.Namespace) -> list[Result]:
             ]
         # stopped first, before the servers; `up` may drain for 15 s before it stops
         processes = stack.enter_context(Processes(grace=60.0))
-        return asyncio.run(measure_topology(topology, processes, workdir, args, infra))
-    raise AssertionError("unreachable")
+        asyncio.run(measure_topology(topology, processes, workdir, args, infra, results))
 
 
 def _ms(value: float) -> str:
@@ -692,7 +695,7 @@ def main() -> int:
     results: list[Result] = []
     try:
         for topology in args.topology:
-            results += run_topology(topology, args)
+            run_topology(topology, args, results)
     except KeyboardInterrupt:
         print("interrupted; every process started here was stopped", file=sys.stderr)
         return 130
