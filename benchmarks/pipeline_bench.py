@@ -71,7 +71,7 @@ from leadrelay.credentials import (
     write_dev_secrets,
 )
 from leadrelay.identity import lead_key
-from leadrelay.process import serve_http, stop_on_signals
+from leadrelay.process import run_server, serve_http, stop_on_signals
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.topics import ensure_topics
 from leadrelay.settings import load_settings
@@ -689,7 +689,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # leader elections on new topics
     if args.bare:
-        asyncio.run(serve_bare(args))
+        run_server(serve_bare(args))  # on uvloop, as LeadRelay's own processes run
         return 0
     signal.signal(signal.SIGTERM, _interrupt)
     results: list[Result] = []
