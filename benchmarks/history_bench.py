@@ -56,7 +56,7 @@ from services.scoring.domain import (
 )
 from services.scoring.handlers import OutputTopics, ScoringHandlers
 from services.scoring.metrics import ScoringMetrics
-from services.scoring.repository import lock_or_create_lead, save_lead
+from services.scoring.repository import lock_rows, write_rows
 
 HISTORIES = (10, 100, 1_000, 10_000)
 BATCH = 10
@@ -170,14 +170,15 @@ def handler_step(
 
     async def reset() -> None:
         async with store.transaction() as tx:
-            await lock_or_create_lead(tx.connection, state.lead_key, tx.now())
-            await save_lead(tx.connection, state, None, tx.now())
+            rows = await lock_rows(tx.connection, (), lambda _: ({state.lead_key}, set()), tx.now())
+            rows.save_lead(state, None)
+            await write_rows(tx.connection, rows, tx.now())
 
     async def step(n: int) -> None:
         done = activity(n, start)
         clock.now = done.occurred_at
         async with store.transaction() as tx:
-            await handlers.on_web_activity(_web_activity(state.lead_key, done), tx)
+            await handlers.apply([_web_activity(state.lead_key, done)], tx)
 
     return reset, step
 

@@ -188,7 +188,9 @@ def forget(scorecard: Scorecard, ledger: Ledger, now: datetime) -> Ledger:
     for rule, tally in zip(engagement.rules, ledger.tallies, strict=True):
         if walked(rule):
             if tally.kept and tally.kept[0].occurred_at < horizon:
-                tally = replace(tally, kept=tuple(h for h in tally.kept if h.occurred_at >= horizon))
+                tally = replace(
+                    tally, kept=tuple(h for h in tally.kept if h.occurred_at >= horizon)
+                )
         elif _has_older(tally, horizon):
             slices = tuple(s for s in tally.slices if s.as_of >= horizon)
             kept = tuple(h for h in tally.kept if h.occurred_at >= horizon)
