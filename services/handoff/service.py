@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
+from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.handoff.domain import RosterConfig, RoutingConfig
 from services.handoff.domain.ports import SlaDeadlines
@@ -35,7 +36,10 @@ def build_service(
     every = routing.fallback.route_again_every.total_seconds()
     router = QueueRouter(runtime.store, handlers, every_seconds=every)
     return ServiceSpec(
-        name=NAME, consumes=CONSUMES, handlers=handlers.table(), background=[router.run]
+        name=NAME,
+        consumes=CONSUMES,
+        handlers=EventHandlers.per_event(handlers.table()),
+        background=[router.run],
     )
 
 
