@@ -36,7 +36,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from benchmarks.common import broker, poll_until, running
+from benchmarks.common import broker, poll_until, postgres, running
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.runtime.producer import EventProducer
@@ -222,20 +222,12 @@ async def main(args: argparse.Namespace, bootstrap: str, database_url: str) -> l
 
 @contextlib.contextmanager
 def database(args: argparse.Namespace, workdir: Path) -> Iterator[str]:
-    if args.database_url:
-        yield args.database_url
+    """The given database, a throwaway PostgreSQL (``--postgres``) or a temporary SQLite file."""
+    if args.database_url or args.postgres:
+        with postgres(args.database_url) as url:
+            yield url
         return
-    if not args.postgres:
-        yield f"sqlite+aiosqlite:///{workdir / 'relay.db'}"
-        return
-    from tests.harness.postgres import PostgresServer
-
-    server = PostgresServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.close()
+    yield f"sqlite+aiosqlite:///{workdir / 'relay.db'}"
 
 
 def report(results: list[Result], args: argparse.Namespace, backend: str) -> None:
