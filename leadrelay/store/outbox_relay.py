@@ -59,6 +59,10 @@ LAST_ERROR_CHARS = 2000
 RELAY_LOCK_CLASS = 0x1EAD  # arbitrary, constant: the advisory-lock namespace of relay buckets
 NOTIFY_CHANNEL = "leadrelay_outbox"  # the migrations' trigger notifies it on every outbox insert
 SAFETY_POLL_SECONDS = 5.0
+LISTEN_TIMEOUT_SECONDS = 10.0
+"""How long opening the listening connection, or its keep-alive query, may take."""
+LISTEN_KEEPALIVE_SECONDS = 15.0
+"""How often the idle listening connection is checked, so a silently dead one is replaced."""
 CONTENDED_RETRY_SECONDS = 0.05
 """How soon a relay looks again at rows whose bucket another relay held: that holder may have
 read its rows just before ours committed. Only while contended; an idle relay waits for a wake."""
@@ -175,7 +179,7 @@ class OutboxRelay:
         forget = self._store.on_outbox_commit(set_wake)
         listener = None
         if not is_sqlite(self._store.engine):
-            listener = asyncio.ensure_future(self._listen(stop, set_wake, policy, poll_seconds))
+            listener = asyncio.ensure_future(self._listen(stop, set_wake, policy))
         try:
             await repeat(
                 stop,
@@ -209,23 +213,20 @@ class OutboxRelay:
         stop: asyncio.Event,
         wake: Callable[[], None],
         policy: BackoffPolicy,
-        keepalive_seconds: float,
     ) -> None:
         """LISTEN for other processes' commits on a dedicated connection until ``stop``.
 
         A wake-up is only an accelerator (the safety poll still runs), so a connection that
         cannot be opened or drops is logged and retried under the back-off policy, never a
         reason to stop the relay. Each (re)connection wakes the relay once, for whatever was
-        committed while nobody listened. The connection is checked every ``keepalive_seconds``,
-        so a silently dead one is noticed.
+        committed while nobody listened. The connection is checked every
+        :data:`LISTEN_KEEPALIVE_SECONDS`, so a silently dead one is noticed.
         """
         dsn = self._store.engine.url.set(drivername="postgresql")
         waits = policy.start()
         while not stop.is_set():
             try:
-                await self._listen_once(
-                    dsn.render_as_string(hide_password=False), stop, wake, keepalive_seconds
-                )
+                await self._listen_once(dsn.render_as_string(hide_password=False), stop, wake)
                 waits.reset()
             except LISTEN_ERRORS as error:
                 # the type only: a driver's message may quote the connection string
@@ -236,11 +237,9 @@ class OutboxRelay:
                 )
                 await waits.wait(stop)
 
-    async def _listen_once(
-        self, dsn: str, stop: asyncio.Event, wake: Callable[[], None], keepalive_seconds: float
-    ) -> None:
+    async def _listen_once(self, dsn: str, stop: asyncio.Event, wake: Callable[[], None]) -> None:
         """One listening connection, for as long as it lives (returns on ``stop``)."""
-        connection = await asyncpg.connect(dsn, timeout=keepalive_seconds)
+        connection = await asyncpg.connect(dsn, timeout=LISTEN_TIMEOUT_SECONDS)
         lost = asyncio.Event()
         try:
             connection.add_termination_listener(lambda _connection: lost.set())
@@ -248,11 +247,11 @@ class OutboxRelay:
             self.listening.set()
             wake()  # whatever committed while nobody listened
             while not stop.is_set():
-                await pause(stop, keepalive_seconds, wake=lost)
+                await pause(stop, LISTEN_KEEPALIVE_SECONDS, wake=lost)
                 if lost.is_set():
                     raise ConnectionResetError("the listening connection was closed")
                 if not stop.is_set():
-                    await connection.fetchval("SELECT 1", timeout=keepalive_seconds)
+                    await connection.fetchval("SELECT 1", timeout=LISTEN_TIMEOUT_SECONDS)
         finally:
             self.listening.clear()
             connection.terminate()
