@@ -46,12 +46,18 @@ class SlaMonitor:
         poll_seconds: float,
         sweep_seconds: float,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
     ) -> SlaMonitor:
         metrics = SlaMetrics.create(registry)
         publisher = ActionPublisher(topic_name)
         handlers = SlaHandlers(sla, metrics, publisher)
         firing = FiringLoop(
-            store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
+            store,
+            publisher,
+            metrics,
+            poll_seconds=poll_seconds,
+            batch_size=batch_size,
+            workers=workers,
         )
         expiry = ParkedActivityExpiry(store, metrics, every_seconds=sweep_seconds)
         return cls(handlers, firing, expiry, metrics)
