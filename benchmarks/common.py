@@ -37,3 +37,15 @@ def broker(bootstrap: str | None) -> Iterator[str]:
 
     with KafkaBroker() as started:
         yield started.bootstrap
+
+
+@contextlib.contextmanager
+def postgres(url: str | None) -> Iterator[str]:
+    """The given PostgreSQL URL, or a throwaway cluster from the test harness (its database)."""
+    if url:
+        yield url
+        return
+    from tests.harness.postgres import PostgresServer
+
+    with PostgresServer() as started:
+        yield started.url

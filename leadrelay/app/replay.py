@@ -33,7 +33,7 @@ from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.errors import ContractError
 from leadrelay.contracts.events import LeadSalesReady, parse_as
 from leadrelay.contracts.topics import DEFAULT_TOPIC_PREFIX, Topic, topic_name
-from leadrelay.runtime.consumer import Handler
+from leadrelay.runtime.consumer import EventHandlers, apply_new
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
@@ -113,9 +113,11 @@ async def run_scoring(history: Sequence[ArchivedEvent], definitions: Definitions
             await connection.run_sync(metadata.create_all)
         clock = _ReplayClock()
         store = Store(engine, clock=clock)
-        handlers = scoring_handlers(
-            definitions, SANDBOX_TOPICS, ScoringMetrics.create(CollectorRegistry())
-        ).table()
+        handlers = EventHandlers.per_event(
+            scoring_handlers(
+                definitions, SANDBOX_TOPICS, ScoringMetrics.create(CollectorRegistry())
+            ).table()
+        )
         refused = 0
         for archived in history:
             clock.now = archived.received_at
@@ -128,19 +130,15 @@ async def run_scoring(history: Sequence[ArchivedEvent], definitions: Definitions
         await engine.dispose()
 
 
-async def _apply(store: Store, handlers: Mapping[str, Handler], event: CloudEvent) -> bool:
+async def _apply(store: Store, handlers: EventHandlers, event: CloudEvent) -> bool:
     """One event in its own transaction, deduplicated like the consume loop; False if refused.
 
     A refusal rolls the event's effects back, as in production, where the event then goes to
     the dead-letter topic; an event type scoring does not handle is not its input at all.
     """
-    handler = handlers.get(event.type)
-    if handler is None:
-        return True
     try:
         async with store.transaction() as tx:
-            if await tx.mark_processed(SCORING, event.id):
-                await handler(event, tx)
+            await apply_new(tx, SCORING, handlers, [event])
     except (ScoringError, ContractError):
         return False
     return True

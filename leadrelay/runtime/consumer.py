@@ -1,9 +1,15 @@
 """The consume loop: at-least-once delivery from Kafka, exactly-once effects in the database.
 
-For each message: decode and validate it, then in ONE database transaction record its id in
-the inbox, run the handler (state change plus outbox rows) and commit. Offsets are committed
-to Kafka only after that, per partition, so a crash anywhere re-delivers the message and the
-inbox recognises it. The failure policy is in :mod:`leadrelay.runtime.failure`.
+A service says what it consumes with :class:`EventHandlers`: the event types it handles and a
+:data:`BatchHandler` that applies consecutive new events of one partition, in order, inside one
+transaction. For each partition's records the loop decodes and validates them (a type the
+service does not handle is skipped, a bad message dead-lettered), then in ONE database
+transaction records the batch's ids in the inbox with one statement, passes only the events not
+seen before to the handler (state change plus outbox rows, written with one statement at commit)
+and commits. Offsets are committed to Kafka only after that, per partition, so a crash anywhere
+re-delivers the messages and the inbox recognises them. If a batch fails it is rolled back and
+its events are applied one at a time under the failure policy of
+:mod:`leadrelay.runtime.failure`.
 """
 
 from __future__ import annotations
@@ -31,14 +37,74 @@ log = logging.getLogger(__name__)
 Handler = Callable[[CloudEvent, Transaction], Awaitable[None]]
 """Applies one event inside the given transaction; raising rolls the whole effect back."""
 
+BatchHandler = Callable[[Sequence[CloudEvent], Transaction], Awaitable[None]]
+"""Applies consecutive NEW events of one partition, in partition order, inside one transaction.
+
+Raising rolls the whole batch back; the runtime then applies the events one at a time
+(``apply([event], tx)``, each in its own transaction) under the failure policy, so a batch
+handler must give the same result for a batch as for its events one by one."""
+
+
+@dataclass(frozen=True)
+class EventHandlers:
+    """What a service consumes: the event types it handles and how it applies a batch of them.
+
+    Events of other types on the service's topics are skipped (never passed to ``apply``, never
+    recorded in its inbox). A batch handler does its work per batch: collect the keys the events
+    touch, load their rows with one query, run the pure domain over the events in memory in
+    order, write the changed rows back with one statement and queue events with
+    ``tx.publish``.
+    """
+
+    event_types: frozenset[str]
+    apply: BatchHandler
+
+    @classmethod
+    def per_event(cls, table: Mapping[str, Handler]) -> EventHandlers:
+        """For services with no batch work to share: applies each event by its type's handler,
+        in order, in the batch's transaction."""
+        handlers = {str(event_type): handler for event_type, handler in table.items()}
+
+        async def apply(events: Sequence[CloudEvent], transaction: Transaction) -> None:
+            for event in events:
+                await handlers[event.type](event, transaction)
+
+        return cls(frozenset(handlers), apply)
+
+
+async def apply_new(
+    transaction: Transaction, consumer: str, handlers: EventHandlers, events: Sequence[CloudEvent]
+) -> list[bool]:
+    """The exactly-once step: record the events' ids in ``consumer``'s inbox with one statement
+    and apply the ones not seen before, in order, with one ``handlers.apply`` call; for each
+    event, whether it was applied (False: a duplicate, a repeat within ``events`` or a type
+    ``handlers`` does not handle).
+
+    The inbox rows, the effects and the outbox rows commit together with ``transaction`` or not
+    at all. The consume loop, replay and the unit tests' delivery harness all apply events
+    through here.
+    """
+    handled = [event for event in events if event.type in handlers.event_types]
+    new_ids = set(await transaction.mark_all_processed(consumer, [e.id for e in handled]))
+    applied: list[bool] = []
+    fresh: list[CloudEvent] = []
+    for event in events:
+        is_new = event.type in handlers.event_types and event.id in new_ids
+        if is_new:
+            new_ids.discard(event.id)  # a second copy in the same batch is a duplicate
+            fresh.append(event)
+        applied.append(is_new)
+    if fresh:
+        await handlers.apply(fresh, transaction)
+    return applied
+
 
 @dataclass(frozen=True)
 class _Ready:
-    """A decoded, valid record with the handler that applies it."""
+    """A decoded, valid record of a type the service handles."""
 
     record: ConsumerRecord[bytes, bytes]
     event: CloudEvent
-    handler: Handler
 
 
 @dataclass(frozen=True)
@@ -95,14 +161,14 @@ class ConsumerLoop:
         config: ConsumerConfig,
         *,
         bootstrap: str,
-        handlers: Mapping[str, Handler],
+        handlers: EventHandlers,
         store: Store,
         producer: EventProducer,
         metrics: RuntimeMetrics,
     ) -> None:
         self.config = config
         self._bootstrap = bootstrap
-        self._handlers = dict(handlers)
+        self._handlers = handlers
         self._store = store
         self._producer = producer
         self._metrics = metrics
@@ -180,34 +246,39 @@ class ConsumerLoop:
     ) -> None:
         """Apply a partition's records in order, then commit past the last one completed.
 
-        Consecutive handled events are applied in one transaction (up to ``transaction_batch``);
-        anything else (a dead letter, a type without handler) first completes what is pending,
-        so the committed offset never passes a message whose effect is not durable.
+        Consecutive handled events are applied in one transaction (up to ``transaction_batch``;
+        skipped types in between ride along). A dead letter first completes what is pending, so
+        the committed offset never passes a message whose effect is not durable.
         """
         next_offset: int | None = None
         pending: list[_Ready] = []
+        pending_end = 0  # the offset after the last record the pending batch covers
         for record in records:
             if stop.is_set():
                 pending = []  # not applied: neither committed nor lost, they are re-read
                 break
             self._metrics.consumed.labels(self.config.group, record.topic).inc()
             decoded = self._decode(record)
-            if isinstance(decoded, _Ready):
-                pending.append(decoded)
+            if decoded is None or isinstance(decoded, _Ready):
+                if decoded is not None:
+                    pending.append(decoded)
+                if not pending:
+                    next_offset = record.offset + 1
+                    continue
+                pending_end = record.offset + 1
                 if len(pending) < self.config.transaction_batch:
                     continue
             if pending:
                 if not await self._apply_batch(pending, stop):
                     pending = []
                     break
-                next_offset, pending = pending[-1].record.offset + 1, []
-            if isinstance(decoded, _Rejected) and not await self._dead_letter(
-                record, decoded.reason, decoded.error, stop
-            ):
-                break
-            next_offset = record.offset + 1
+                next_offset, pending = pending_end, []
+            if isinstance(decoded, _Rejected):
+                if not await self._dead_letter(record, decoded.reason, decoded.error, stop):
+                    break
+                next_offset = record.offset + 1
         if pending and await self._apply_batch(pending, stop):
-            next_offset = pending[-1].record.offset + 1
+            next_offset = pending_end
         if next_offset is not None:
             await self._commit(consumer, partition, next_offset)
 
@@ -221,8 +292,7 @@ class ConsumerLoop:
             validate_event(event)
         except ContractError as error:
             return _Rejected(DeadLetterReason.SCHEMA_VIOLATION, error)
-        handler = self._handlers.get(event.type)
-        return None if handler is None else _Ready(record, event, handler)
+        return _Ready(record, event) if event.type in self._handlers.event_types else None
 
     async def _apply_batch(self, batch: list[_Ready], stop: asyncio.Event) -> bool:
         """Apply ``batch`` in one transaction, or one by one if that fails; False if stopped."""
@@ -243,16 +313,11 @@ class ConsumerLoop:
         return True
 
     async def _apply_together(self, batch: list[_Ready]) -> list[bool]:
-        """The exactly-once step for several events: every inbox row, effect and outbox row of
-        the batch commits together or not at all."""
+        """Every inbox row, effect and outbox row of the batch commits together or not at all."""
         async with self._store.transaction() as transaction:
-            return [await self._apply_in(transaction, item) for item in batch]
-
-    async def _apply_in(self, transaction: Transaction, item: _Ready) -> bool:
-        if not await transaction.mark_processed(self.config.group, item.event.id):
-            return False
-        await item.handler(item.event, transaction)
-        return True
+            return await apply_new(
+                transaction, self.config.group, self._handlers, [item.event for item in batch]
+            )
 
     def _count_success(self, item: _Ready, applied: bool, seconds: float) -> None:
         labels = (self.config.group, item.record.topic)
@@ -273,7 +338,9 @@ class ConsumerLoop:
             started = time.perf_counter()
             try:
                 async with self._store.transaction() as transaction:
-                    applied = await self._apply_in(transaction, item)
+                    (applied,) = await apply_new(
+                        transaction, self.config.group, self._handlers, [item.event]
+                    )
             except Exception as error:  # noqa: BLE001 - the named failure policy decides
                 failure = classify(error)
                 self._metrics.failed.labels(*labels, failure.value).inc()

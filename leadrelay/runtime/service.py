@@ -1,7 +1,8 @@
 """Runs services: builds the process's adapters once and starts each service's loops on them.
 
-A service is data (:class:`ServiceSpec`): its consumer group, the topics it reads, a table
-from event type to handler and optional background tasks. ``leadrelay run X`` runs one spec,
+A service is data (:class:`ServiceSpec`): its consumer group, the topics it reads, its
+:class:`~leadrelay.runtime.consumer.EventHandlers` (the event types it handles and the batch
+handler that applies them) and optional background tasks. ``leadrelay run X`` runs one spec,
 ``leadrelay up`` runs them all in one process on shared adapters.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from leadrelay.contracts.topics import Topic, topic_name
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.backoff import BackoffPolicy
-from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
+from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, EventHandlers
 from leadrelay.runtime.periodic import repeat
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.topics import ensure_topics
@@ -40,7 +41,7 @@ class ServiceSpec:
 
     name: str
     consumes: Sequence[Topic]
-    handlers: Mapping[str, Handler]
+    handlers: EventHandlers
     background: Sequence[BackgroundTask] = field(default_factory=tuple)
 
 

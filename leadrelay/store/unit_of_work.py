@@ -7,7 +7,7 @@ recognised by its id and a crash can neither lose nor duplicate an effect.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -37,16 +37,28 @@ class Transaction:
         self._on_commit: list[Callable[[], None]] = []
 
     async def mark_processed(self, consumer: str, event_id: str) -> bool:
-        """Record ``event_id`` as processed by ``consumer``; False if it already was.
+        """Record ``event_id`` as processed by ``consumer``; False if it already was (the
+        one-id form of :meth:`mark_all_processed`)."""
+        return event_id in await self.mark_all_processed(consumer, [event_id])
 
-        ``ON CONFLICT DO NOTHING`` makes a concurrent duplicate (two instances during a
-        rebalance) wait for the first and then see a conflict, instead of failing.
+    async def mark_all_processed(self, consumer: str, event_ids: Sequence[str]) -> frozenset[str]:
+        """Record every id as processed by ``consumer`` in ONE statement; the ids that were new.
+
+        ``INSERT ... ON CONFLICT DO NOTHING RETURNING event_id`` (SQLite >= 3.35 and PostgreSQL)
+        answers which rows it inserted, so the ids it does not return were already processed.
+        The conflict clause also makes a concurrent duplicate (two instances during a rebalance)
+        wait for the first and then see a conflict, instead of failing. An id given twice is
+        recorded once.
         """
-        values = {"consumer": consumer, "event_id": event_id, "processed_at": self._clock()}
-        statement = dialect_insert(self.connection, inbox).values(**values)
-        statement = statement.on_conflict_do_nothing()
+        unique = list(dict.fromkeys(event_ids))
+        if not unique:
+            return frozenset()
+        now = self._clock()
+        rows = [{"consumer": consumer, "event_id": id_, "processed_at": now} for id_ in unique]
+        statement = dialect_insert(self.connection, inbox).values(rows)
+        statement = statement.on_conflict_do_nothing().returning(inbox.c.event_id)
         result = await self.connection.execute(statement)
-        return result.rowcount == 1
+        return frozenset(result.scalars().all())
 
     async def publish(self, topic: str, event: CloudEvent) -> None:
         """Queue ``event`` for ``topic``; the relay sends it after this transaction commits.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
+from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.archive.handlers import ArchiveHandlers
 from services.archive.jobs.retention import ArchiveRetention
@@ -32,6 +33,6 @@ def build_service(runtime: Runtime) -> ServiceSpec:
     return ServiceSpec(
         name=NAME,
         consumes=CONSUMES,
-        handlers=ArchiveHandlers(metrics).table(),
+        handlers=EventHandlers.per_event(ArchiveHandlers(metrics).table()),
         background=[retention.run],
     )

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
+from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.periodic import repeat
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.reporting.domain import BusinessTime, RosterEntry, Window
@@ -72,5 +73,8 @@ def build_service(
     handlers = ReportingHandlers(metrics)
     headlines = Headlines(Reports(runtime.store, business_time, roster, marketing_sla), metrics)
     return ServiceSpec(
-        name=NAME, consumes=CONSUMES, handlers=handlers.table(), background=[headlines.run]
+        name=NAME,
+        consumes=CONSUMES,
+        handlers=EventHandlers.per_event(handlers.table()),
+        background=[headlines.run],
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
+from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.scoring.domain import Scorecard
 from services.scoring.domain.config import RecycleCooldown
@@ -63,5 +64,8 @@ def build_service(
         every_seconds=runtime.settings.retention_sweep_seconds,
     )
     return ServiceSpec(
-        name=NAME, consumes=CONSUMES, handlers=handlers.table(), background=[retention.run]
+        name=NAME,
+        consumes=CONSUMES,
+        handlers=EventHandlers.per_event(handlers.table()),
+        background=[retention.run],
     )

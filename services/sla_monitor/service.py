@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from leadrelay.contracts.topics import EventType, Topic
+from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from leadrelay.store.unit_of_work import Store
 from services.sla_monitor.domain import SlaConfig
@@ -66,13 +67,15 @@ class SlaMonitor:
         return ServiceSpec(
             name=NAME,
             consumes=[Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY, Topic.RECYCLED, Topic.ROSTER],
-            handlers={
-                EventType.LEAD_ASSIGNED: self.handlers.on_lead_assigned,
-                EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
-                EventType.LEAD_RECYCLED: self.handlers.on_lead_recycled,
-                EventType.REP_UPDATED: self.handlers.on_rep_updated,
-                EventType.MARKETING_ACTIVITY: self.handlers.on_marketing_activity,
-            },
+            handlers=EventHandlers.per_event(
+                {
+                    EventType.LEAD_ASSIGNED: self.handlers.on_lead_assigned,
+                    EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
+                    EventType.LEAD_RECYCLED: self.handlers.on_lead_recycled,
+                    EventType.REP_UPDATED: self.handlers.on_rep_updated,
+                    EventType.MARKETING_ACTIVITY: self.handlers.on_marketing_activity,
+                }
+            ),
             background=[self.firing.run, self.expiry.run],
         )
 

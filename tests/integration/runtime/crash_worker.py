@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from prometheus_client import CollectorRegistry
 
 from leadrelay.metrics import RuntimeMetrics
-from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop
+from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, EventHandlers
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.outbox_relay import OutboxRelay, RawPublisher
@@ -75,7 +75,9 @@ async def main(args: argparse.Namespace) -> None:
             group_instance_id="crash-worker",
         ),
         bootstrap=args.bootstrap,
-        handlers={"leadrelay.sales_activity.v1": make_handler(args.out_topic, args.group)},
+        handlers=EventHandlers.per_event(
+            {"leadrelay.sales_activity.v1": make_handler(args.out_topic, args.group)}
+        ),
         store=store,
         producer=producer,
         metrics=RuntimeMetrics.create(CollectorRegistry()),

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.backoff import BackoffPolicy
-from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, Handler
+from leadrelay.runtime.consumer import ConsumerConfig, ConsumerLoop, EventHandlers, Handler
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.store.unit_of_work import Store, Transaction
 
@@ -197,7 +197,9 @@ async def consumer_loop(
             heartbeat_interval_ms=500,
         ),
         bootstrap=bootstrap,
-        handlers={INPUT_TYPE: handler or make_handler(topics.output, name)},
+        handlers=EventHandlers.per_event(
+            {INPUT_TYPE: handler or make_handler(topics.output, name)}
+        ),
         store=store,
         producer=producer,
         metrics=metrics or RuntimeMetrics.create(CollectorRegistry()),

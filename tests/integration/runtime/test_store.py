@@ -80,6 +80,24 @@ async def test_inbox_recognises_an_event_already_processed(database_url: str) ->
         await store.dispose()
 
 
+async def test_inbox_records_a_batch_in_one_statement_and_names_the_new_ids(
+    database_url: str,
+) -> None:
+    await upgrade_async(database_url)
+    store = Store(create_engine_for(database_url))
+    try:
+        async with store.transaction() as tx:
+            assert await tx.mark_all_processed("scoring", ["a", "b"]) == {"a", "b"}
+        async with store.transaction() as tx:
+            # b was seen before; c is given twice and recorded once
+            assert await tx.mark_all_processed("scoring", ["b", "c", "c", "d"]) == {"c", "d"}
+            assert await tx.mark_all_processed("scoring", []) == set()
+        async with store.transaction() as tx:
+            assert await tx.mark_all_processed("scoring", ["a", "c", "d"]) == set()
+    finally:
+        await store.dispose()
+
+
 async def test_outbox_rows_of_a_rolled_back_transaction_are_never_published(
     database_url: str, kafka_bootstrap: str, unique_topic_prefix: str
 ) -> None:

@@ -357,7 +357,7 @@ async def test_a_decision_rolled_back_is_not_counted(two_sdrs: HandoffHarness) -
 
     async def batch_failing_after_the_decision() -> None:
         async with two_sdrs.store.transaction() as tx:
-            await two_sdrs.handlers.on_sales_ready(sales_ready("lk_ada"), tx)
+            await two_sdrs.handlers.apply([sales_ready("lk_ada")], tx)
             raise RuntimeError("a later event in the batch failed")
 
     with pytest.raises(RuntimeError, match="later event in the batch"):
