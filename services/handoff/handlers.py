@@ -42,7 +42,7 @@ from leadrelay.contracts.events import (
     parse_as,
 )
 from leadrelay.contracts.topics import EventType
-from leadrelay.runtime.consumer import Handler
+from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import (
     Credit,
@@ -116,17 +116,10 @@ class HandoffHandlers:
     def __post_init__(self) -> None:
         object.__setattr__(self, "rosters", RosterCache(self.roster))
 
-    @property
-    def event_types(self) -> frozenset[str]:
-        """What hand-off consumes; our own ``lead_assigned`` on the assignments topic is not."""
-        return frozenset(_MODELS)
-
-    def table(self) -> dict[str, Handler]:
-        """Event type -> handler, each applying its event as a batch of one."""
-        return {event_type: self._one for event_type in _MODELS}
-
-    async def _one(self, event: CloudEvent, tx: Transaction) -> None:
-        await self.apply([event], tx)
+    def consumed(self) -> EventHandlers:
+        """What hand-off consumes, applied a batch at a time (``apply``); our own
+        ``lead_assigned`` on the assignments topic is not among it and is skipped."""
+        return EventHandlers(frozenset(_MODELS), self.apply)
 
     async def apply(self, events: Sequence[CloudEvent], tx: Transaction) -> None:
         """Apply consecutive events of one partition, in order, in ``tx``."""

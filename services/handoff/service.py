@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.handoff.domain import RosterConfig, RoutingConfig
 from services.handoff.domain.ports import SlaDeadlines
@@ -38,7 +37,7 @@ def build_service(
     return ServiceSpec(
         name=NAME,
         consumes=CONSUMES,
-        handlers=EventHandlers.per_event(handlers.table()),
+        handlers=handlers.consumed(),
         background=[router.run],
     )
 
