@@ -99,7 +99,7 @@ class FiringLoop:
         self._metrics = metrics
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
-        self._workers = workers if workers is not None else _default_workers(store)
+        self._workers = workers  # None: decided on first use (construction touches nothing)
         self._backoff = backoff
         self._next_gauge = 0.0
 
@@ -143,7 +143,8 @@ class FiringLoop:
         On PostgreSQL ``workers`` batches run at once on their own connections: while one waits
         for the database another runs the domain, and ``SKIP LOCKED`` keeps them apart.
         """
-        reports = await asyncio.gather(*(self._drain_one() for _ in range(self._workers)))
+        workers = self._workers or _default_workers(self._store)
+        reports = await asyncio.gather(*(self._drain_one() for _ in range(workers)))
         return sum(reports, FiringReport())
 
     async def _drain_one(self) -> FiringReport:
