@@ -51,6 +51,7 @@ class SlaMonitor:
         poll_seconds: float,
         sweep_seconds: float,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
         forecast_seconds: float | None = None,
     ) -> SlaMonitor:
         """``forecast_seconds`` left out: the forecaster runs every ``poll_seconds``."""
@@ -58,7 +59,12 @@ class SlaMonitor:
         publisher = ActionPublisher(topic_name)
         handlers = SlaHandlers(sla, metrics, publisher)
         firing = FiringLoop(
-            store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
+            store,
+            publisher,
+            metrics,
+            poll_seconds=poll_seconds,
+            batch_size=batch_size,
+            workers=workers,
         )
         expiry = parked_activity_expiry(store, metrics, every_seconds=sweep_seconds)
         forecaster = AtRiskForecaster(
