@@ -154,18 +154,18 @@ async def lock_loads(
 
 
 async def save_loads(connection: AsyncConnection, loads: Sequence[RepLoad], now: datetime) -> None:
-    """Write ``loads`` in one statement (each rep's row replaced)."""
+    """Write ``loads`` in one statement (each rep's row replaced; executemany form, so the
+    statement compiles once whatever the row count)."""
     if not loads:
         return
     rows = [_load_row(load, now) for load in loads]
-    statement = dialect_insert(connection, rep_load).values(rows)
+    statement = dialect_insert(connection, rep_load)
     columns = ("day", "assigned_on_day", "open_leads", "updated_at")
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[rep_load.c.rep_id],
-            set_={column: statement.excluded[column] for column in columns},
-        )
+    upsert = statement.on_conflict_do_update(
+        index_elements=[rep_load.c.rep_id],
+        set_={column: statement.excluded[column] for column in columns},
     )
+    await connection.execute(upsert, rows)
 
 
 async def _select_loads(connection: AsyncConnection, rep_ids: Sequence[str]) -> dict[str, RepLoad]:
@@ -198,7 +198,7 @@ async def save_lead_contexts(
         for ready in contexts
     ]
     await connection.execute(
-        dialect_insert(connection, lead_context).values(rows).on_conflict_do_nothing()
+        dialect_insert(connection, lead_context).on_conflict_do_nothing(), rows
     )
 
 
