@@ -57,6 +57,7 @@ from services.handoff.domain import (
     footprint,
     give_turn_back,
 )
+from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot, inputs_of
 from services.handoff.domain.loads import loads_after, releases_the_lead
 from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.messages import SOURCE, assigned_event_id, lead_assigned, lead_facts
@@ -69,6 +70,7 @@ from services.handoff.repository import (
     open_workset,
     queued,
     rotation_counts,
+    save_decision_inputs,
 )
 
 log = logging.getLogger(__name__)
@@ -337,7 +339,10 @@ class HandoffHandlers:
         )
         if only_to_a_rep and decision.route == "fallback":
             return False
-        await self._record(tx, work, request, decision, held)
+        seen = inputs_of(
+            self.routing, roster.reps, roster.accounts, facts, work.rotation, work.loads, work.now
+        )
+        await self._record(tx, work, request, decision, held, seen)
         return True
 
     async def _record(
@@ -347,9 +352,10 @@ class HandoffHandlers:
         request: _Request,
         decision: RoutingDecision,
         held: StoredAssignment | None,
+        seen: tuple[DecisionInputs, RosterSnapshot] | None = None,
     ) -> None:
         """Keep the decision in the workset (rotation, loads, assignment rows) and queue its
-        ``lead_assigned``."""
+        ``lead_assigned``; keep ``seen`` (what ``decide`` was given; None for a claim)."""
         now, ready = work.now, request.ready
         work.rotation = decision.new_state
         rep = work.roster.rep(decision.rep_id)
@@ -367,6 +373,8 @@ class HandoffHandlers:
             assigned_at=now,
         )
         work.record(_row(payload, decision))
+        if seen is not None:
+            await save_decision_inputs(tx.connection, payload.assignment_id, *seen)
         await tx.publish(
             self.assignments_topic,
             new_event(

@@ -31,13 +31,16 @@ from leadrelay.contracts.events import LeadSalesReady
 from leadrelay.store.engine import dialect_insert
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import Account, Rep, RepLoad, RosterConfig, RoutingState
+from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot
 from services.handoff.tables import (
     ROSTER_VERSION_ID,
     accounts,
     assignments,
+    decision_inputs,
     lead_context,
     rep_load,
     reps,
+    roster_snapshots,
     roster_version,
     rotation,
 )
@@ -485,6 +488,44 @@ def _row(entry_id: str, entry: BaseModel, now: datetime) -> dict[str, Any]:
 
 def _by_id(entries: Iterable[_E]) -> tuple[_E, ...]:
     return tuple(sorted(entries, key=lambda entry: entry.id))
+
+
+async def save_decision_inputs(
+    connection: AsyncConnection,
+    assignment_id: str,
+    inputs: DecisionInputs,
+    roster: RosterSnapshot,
+) -> None:
+    """Keep what the decision behind ``assignment_id`` saw; the roster once per version."""
+    await connection.execute(
+        dialect_insert(connection, roster_snapshots)
+        .values(version=inputs.roster_version, document=roster.model_dump(mode="json"))
+        .on_conflict_do_nothing(index_elements=["version"])
+    )
+    await connection.execute(
+        decision_inputs.insert().values(
+            assignment_id=assignment_id,
+            roster_version=inputs.roster_version,
+            decided_at=inputs.decided_at.astimezone(UTC),
+            document=inputs.model_dump(mode="json"),
+        )
+    )
+
+
+async def load_decision_inputs(
+    connection: AsyncConnection, assignment_id: str
+) -> tuple[DecisionInputs, RosterSnapshot] | None:
+    """What the decision behind ``assignment_id`` saw (None: a claim, or decided before kept)."""
+    row = (
+        await connection.execute(
+            select(decision_inputs.c.document, roster_snapshots.c.document.label("roster"))
+            .join(roster_snapshots, roster_snapshots.c.version == decision_inputs.c.roster_version)
+            .where(decision_inputs.c.assignment_id == assignment_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return DecisionInputs.model_validate(row.document), RosterSnapshot.model_validate(row.roster)
 
 
 @dataclass

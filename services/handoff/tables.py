@@ -119,3 +119,22 @@ assignments = Table(
 """``rep_id`` is NULL for a lead left in ``fallback_queue`` with nobody to own it; ``event`` is the
 published ``LeadAssigned`` data (context, trace and SLA terms); ``released_at`` is when the rep
 stopped holding the lead (won, lost, rejected, disqualified, or reassigned), freeing capacity."""
+
+decision_inputs = Table(
+    "handoff_decision_inputs",
+    metadata,
+    Column("assignment_id", String(200), primary_key=True),
+    Column("roster_version", String(64), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("document", JSON, nullable=False),
+)
+"""What ``decide`` saw for each assignment it made (``domain/inputs.py``): lead facts, rotation
+state, loads, instant and the routing section's digest; the roster by version."""
+
+roster_snapshots = Table(
+    "handoff_roster_snapshots",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("document", JSON, nullable=False),
+)
+"""Each roster (reps and accounts) some decision saw, once per content digest."""
