@@ -10,12 +10,11 @@ from collections.abc import Callable
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.scoring.domain import Scorecard
 from services.scoring.domain.config import RecycleCooldown
 from services.scoring.handlers import OutputTopics, ScoringHandlers
-from services.scoring.jobs.retention import VisitorRetention
+from services.scoring.jobs.retention import visitor_retention
 from services.scoring.metrics import ScoringMetrics
 
 NAME: Final = "scoring"
@@ -57,7 +56,7 @@ def build_service(
         metrics=metrics,
         segment_for=segment_for,
     )
-    retention = VisitorRetention(
+    retention = visitor_retention(
         runtime.store,
         scorecard.engagement.retention,
         metrics,
@@ -66,6 +65,6 @@ def build_service(
     return ServiceSpec(
         name=NAME,
         consumes=CONSUMES,
-        handlers=EventHandlers.per_event(handlers.table()),
+        handlers=handlers.event_handlers(),
         background=[retention.run],
     )
