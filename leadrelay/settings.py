@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     clock_speed: float = Field(default=1.0, gt=0)
     """SLA clock acceleration for demos (`leadrelay simulate`); 1.0 in production."""
     sla_poll_seconds: float = Field(default=1.0, gt=0)
+    sla_forecast_seconds: float = Field(default=30.0, gt=0)
+    """How often the SLA monitor forecasts its running clocks (in the SLA clock's time: divided
+    by ``clock_speed``, never more often than ``sla_poll_seconds``)."""
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
     """How often retention sweeps run: scoring's idle visitors (the scorecard's
     ``engagement.retention``), the archive's old events, the runtime's inbox and sent outbox."""

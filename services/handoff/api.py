@@ -4,7 +4,8 @@
 created the entry, 200 when it replaced one. Entries are validated by the same domain models as
 the definitions file, plus their references (regions, the account owner, one account per
 domain); each problem comes back as ``application/problem+json`` naming the field by a JSON
-pointer. Routing reads the roster on every decision, so a change applies to the next lead.
+pointer. Every change bumps the roster version, which routing checks on every batch, so a change
+applies to the next lead.
 Responses include a rep's email (this is the admin API); logs never do.
 """
 

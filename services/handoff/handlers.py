@@ -1,13 +1,19 @@
-"""One handler per consumed event type: parse, lock, load, decide in the domain, save, publish.
+"""Hand-off's batch handler: parse, load and lock what the batch touches, decide in memory, save.
 
-The consume loop has already deduplicated the event id and opened the transaction; the
-assignment row, the routing state, the rep loads, the inbox row and the ``lead_assigned`` outbox
-row commit together or not at all.
+The consume loop has already deduplicated the event ids and opened the transaction; the
+assignment rows, the rotation, the rep loads, the inbox rows and the ``lead_assigned`` outbox
+rows commit together or not at all. A batch costs a handful of statements whatever its size:
+the roster version, the leads' assignments, their kept sales-ready payloads, the rotation rows
+of the pools it routes in, the loads of the reps it may charge, then one write per table.
 
 Exactly one assignment per episode attempt, whatever is redelivered or runs twice:
 
-1. every decision first locks the routing-state row, so decisions never interleave (several
-   instances included) and each sees every assignment committed before it;
+1. a decision locks its pool's rotation row and the loads of the reps it may charge, so
+   decisions of one pool never interleave (several instances included) and decisions of pools
+   without shared reps run in parallel; after the first locks, PostgreSQL re-reads the leads'
+   assignments, so each decision sees every assignment committed before it. The same lead
+   always routes in the same pool (the pool follows from the lead and the roster), and releasing
+   a rep's lead locks that rep's load, so work on one lead never interleaves either;
 2. it then skips an episode (or attempt) that already has its assignment, which is what makes a
    sales-ready event replayed under a NEW event id harmless (the inbox catches the same id);
 3. ``UNIQUE(lead_key, episode, attempt)`` refuses a second row should 1 and 2 ever be bypassed:
@@ -22,8 +28,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
@@ -36,42 +42,35 @@ from leadrelay.contracts.events import (
     parse_as,
 )
 from leadrelay.contracts.topics import EventType
-from leadrelay.runtime.consumer import Handler
+from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import (
     Credit,
+    Footprint,
     Rejections,
-    RepLoad,
     RosterConfig,
     RoutingConfig,
     RoutingDecision,
-    RoutingState,
     claimed,
     decide,
     fairness_report,
+    footprint,
     give_turn_back,
 )
+from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot, inputs_of
 from services.handoff.domain.loads import loads_after, releases_the_lead
 from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.messages import SOURCE, assigned_event_id, lead_assigned, lead_facts
 from services.handoff.metrics import HandoffMetrics
 from services.handoff.repository import (
     Roster,
+    RosterCache,
     StoredAssignment,
-    insert_assignment,
-    lead_assignments,
-    load_lead_context,
-    load_loads,
-    load_roster,
-    lock_routing_state,
-    mark_credit_returned,
-    mark_released,
+    Workset,
+    open_workset,
     queued,
-    release_lead,
     rotation_counts,
-    save_lead_context,
-    save_load,
-    save_routing_state,
+    save_decision_inputs,
 )
 
 log = logging.getLogger(__name__)
@@ -81,6 +80,14 @@ QUEUE_BATCH: Final = 100
 ClaimResult = Literal["claimed", "not_queued", "unknown_rep"]
 REASSIGNED: Final = "reassigned"
 """Why an assignment was released when the lead went to another rep."""
+
+Fact = LeadSalesReady | LeadReassignmentRequested | SalesActivity
+"""A consumed event, parsed: what hand-off reacts to."""
+_MODELS: Final[dict[str, type[Fact]]] = {
+    EventType.LEAD_SALES_READY.value: LeadSalesReady,
+    EventType.LEAD_REASSIGNMENT_REQUESTED.value: LeadReassignmentRequested,
+    EventType.SALES_ACTIVITY.value: SalesActivity,
+}
 
 
 class MissingLeadContextError(LookupError):
@@ -94,8 +101,6 @@ class _Request:
     ready: LeadSalesReady
     attempt: int
     excluded: frozenset[str]
-    history: list[StoredAssignment]
-    state: RoutingState
     requested_at: datetime
 
 
@@ -103,57 +108,119 @@ class _Request:
 class HandoffHandlers:
     routing: RoutingConfig
     roster: RosterConfig
+    """The ``roster:`` section: the seed of the stored roster."""
     deadlines: SlaDeadlines
     assignments_topic: str
     metrics: HandoffMetrics
+    rosters: RosterCache = field(init=False, repr=False, compare=False)
+    """The stored roster in memory, reloaded when its version moves."""
 
-    def table(self) -> dict[str, Handler]:
-        """Event type -> handler; ``lead_assigned`` on the same topic has none and is skipped."""
-        return {
-            EventType.LEAD_SALES_READY.value: self.on_sales_ready,
-            EventType.LEAD_REASSIGNMENT_REQUESTED.value: self.on_reassignment_requested,
-            EventType.SALES_ACTIVITY.value: self.on_sales_activity,
-        }
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rosters", RosterCache(self.roster))
 
-    async def on_sales_activity(self, event: CloudEvent, tx: Transaction) -> None:
+    def consumed(self) -> EventHandlers:
+        """What hand-off consumes, applied a batch at a time (``apply``); our own
+        ``lead_assigned`` on the assignments topic is not among it and is skipped."""
+        return EventHandlers(frozenset(_MODELS), self.apply)
+
+    async def apply(self, events: Sequence[CloudEvent], tx: Transaction) -> None:
+        """Apply consecutive events of one partition, in order, in ``tx``."""
+        facts = [(parse_as(event, _MODELS[event.type]), event.time) for event in events]
+        roster = await self.rosters.current(tx)
+        keys = [fact.lead_key for fact, _ in facts]
+        wanted = [
+            (f.lead_key, f.episode) for f, _ in facts if isinstance(f, LeadReassignmentRequested)
+        ]
+        work = await open_workset(tx.connection, tx.now(), roster, keys, wanted)
+        pools, reps = self._needs(work, [fact for fact, _ in facts])
+        await work.lock(pools, reps)
+        await work.refresh_histories()
+        assigned = 0
+        for fact, at in facts:
+            assigned += await self._apply_fact(tx, work, fact, at)
+        await work.save()
+        if assigned:
+            await self._measure_fairness(tx, roster)
+
+    async def _apply_fact(self, tx: Transaction, work: Workset, fact: Fact, at: datetime) -> int:
+        """Apply one fact to the workset; how many assignments it made."""
+        if isinstance(fact, LeadSalesReady):
+            return await self._on_sales_ready(tx, work, fact, at)
+        if isinstance(fact, LeadReassignmentRequested):
+            return await self._on_reassignment_requested(tx, work, fact, at)
+        await self._on_sales_activity(work, fact)
+        return 0
+
+    def _needs(self, work: Workset, facts: Iterable[Fact]) -> tuple[set[str], set[str]]:
+        """The pools and rep loads the batch will lock, all at once and in order, before any
+        decision (a decision that turns out to need more locks it then)."""
+        pools: set[str] = set()
+        reps: set[str] = set()
+        for fact in facts:
+            held = _still_held(work.history(fact.lead_key))
+            if held is not None and held.rep_id is not None:
+                reps.add(held.rep_id)
+                if held.pool is not None:
+                    pools.add(held.pool)
+            ready = self._ready_of(work, fact)
+            if ready is not None:
+                needed = self._footprint(work.roster, ready)
+                pools.add(needed.pool)
+                reps |= needed.rep_ids
+        return pools, reps
+
+    @staticmethod
+    def _ready_of(work: Workset, fact: Fact) -> LeadSalesReady | None:
+        if isinstance(fact, LeadSalesReady):
+            return fact
+        if isinstance(fact, LeadReassignmentRequested):
+            return work.contexts.get((fact.lead_key, fact.episode))
+        return None
+
+    def _footprint(
+        self, roster: Roster, ready: LeadSalesReady, excluded: frozenset[str] = frozenset()
+    ) -> Footprint:
+        facts = lead_facts(ready, excluded, frozenset())
+        return footprint(self.routing, roster.reps, roster.accounts, facts)
+
+    async def _on_sales_activity(self, work: Workset, activity: SalesActivity) -> None:
         """A rep finished with a lead (won, lost, rejected, disqualified): free their capacity.
 
         Only the rep holding the lead's latest assignment frees it, once: a redelivered or
         repeated outcome, or one from a rep who no longer has the lead, changes nothing.
         """
-        activity = parse_as(event, SalesActivity)
         if not releases_the_lead(activity.outcome):
             return
-        state = await lock_routing_state(tx.connection, tx.now())  # loads change under the lock
-        history = await lead_assignments(tx.connection, activity.lead_key)
+        history = work.history(activity.lead_key)
         current = history[-1] if history else None
         if current is None or current.rep_id != activity.rep_id or current.released_at:
             return
-        await release_lead(tx.connection, activity.rep_id, tx.now())
-        await mark_released(tx.connection, current.assignment_id, tx.now(), activity.outcome)
-        if _quick_rejection(activity, current, self.routing.credit):
-            roster = await load_roster(tx.connection, self.roster, tx.now())
-            await self._give_turn_back(tx, state, current, roster)
+        quick = _quick_rejection(activity, current, self.routing.credit)
+        await work.lock([current.pool] if quick and current.pool else [], [activity.rep_id])
+        load = work.loads[activity.rep_id]
+        work.set_load(load.model_copy(update={"open_leads": max(load.open_leads - 1, 0)}))
+        current = work.change(current, released_at=work.now, released_by=activity.outcome)
+        if quick:
+            self._give_turn_back(work, current)
         log.info(
             "rep %s released lead %s (%s)", activity.rep_id, activity.lead_key, activity.outcome
         )
 
-    async def on_sales_ready(self, event: CloudEvent, tx: Transaction) -> None:
+    async def _on_sales_ready(
+        self, tx: Transaction, work: Workset, ready: LeadSalesReady, at: datetime
+    ) -> int:
         """Assign the episode's first attempt, unless the episode already has its assignment."""
-        ready = parse_as(event, LeadSalesReady)
-        state = await lock_routing_state(tx.connection, tx.now())
-        history = await lead_assignments(tx.connection, ready.lead_key)
-        if any(done.episode >= ready.episode for done in history):
+        if any(done.episode >= ready.episode for done in work.history(ready.lead_key)):
             log.info("lead %s episode %d is already assigned", ready.lead_key, ready.episode)
-            return
-        await save_lead_context(tx.connection, ready, tx.now())
-        await self._assign(tx, _Request(ready, 1, frozenset(), history, state, event.time))
+            return 0
+        work.keep_context(ready)
+        return int(await self._assign(tx, work, _Request(ready, 1, frozenset(), at)))
 
-    async def on_reassignment_requested(self, event: CloudEvent, tx: Transaction) -> None:
+    async def _on_reassignment_requested(
+        self, tx: Transaction, work: Workset, request: LeadReassignmentRequested, at: datetime
+    ) -> int:
         """Assign the next attempt to a rep who has not had the lead in this episode."""
-        request = parse_as(event, LeadReassignmentRequested)
-        state = await lock_routing_state(tx.connection, tx.now())
-        history = await lead_assignments(tx.connection, request.lead_key)
+        history = work.history(request.lead_key)
         if _superseded(history, request):
             log.info(
                 "reassignment of lead %s episode %d attempt %d is done or stale",
@@ -161,45 +228,58 @@ class HandoffHandlers:
                 request.episode,
                 request.attempt,
             )
-            return
-        ready = await load_lead_context(tx.connection, request.lead_key, request.episode)
+            return 0
+        ready = work.contexts.get((request.lead_key, request.episode))
         if ready is None:
             raise MissingLeadContextError(
                 f"lead {request.lead_key} episode {request.episode} was never sales-ready here"
             )
         had_it = _reps_of_episode(history, request.episode)
         excluded = frozenset({*request.exclude_rep_ids, *had_it})
-        await self._assign(
-            tx, _Request(ready, request.attempt, excluded, history, state, event.time)
-        )
+        return int(await self._assign(tx, work, _Request(ready, request.attempt, excluded, at)))
 
-    async def _give_turn_back(
-        self, tx: Transaction, state: RoutingState, taken: StoredAssignment, roster: Roster
-    ) -> RoutingState:
-        """Return the rotation turn ``taken`` cost its rep; the state as saved."""
+    def _give_turn_back(self, work: Workset, taken: StoredAssignment) -> None:
+        """Return the rotation turn ``taken`` cost its rep (its pool is locked)."""
         if taken.pool is None or taken.rep_id is None or taken.credit_returned:
-            return state
-        members = {rep.id: rep.weight for rep in roster.reps}
-        returned = give_turn_back(state, taken.pool, taken.rep_id, members)
-        if returned != state:
-            await save_routing_state(tx.connection, state.version, returned, tx.now())
-        await mark_credit_returned(tx.connection, taken.assignment_id)
+            return
+        members = {rep.id: rep.weight for rep in work.roster.reps}
+        work.rotation = give_turn_back(work.rotation, taken.pool, taken.rep_id, members)
+        work.change(taken, credit_returned=True)
         log.info("turn given back to rep %s in pool %s", taken.rep_id, taken.pool)
-        return returned
 
     async def route_queued(self, tx: Transaction, limit: int = QUEUE_BATCH) -> int:
         """Give queued leads, oldest first, to a rep who can take them now (capacity freed,
         shift started, back from out-of-office); the others stay queued. How many moved."""
-        moved = 0
-        for waiting in await queued(tx.connection, limit=limit):
-            state = await lock_routing_state(tx.connection, tx.now())
-            request = await self._next_attempt(tx, waiting, state)
-            if request is not None and await self._assign(tx, request, only_to_a_rep=True):
-                moved += 1
+        waiting = await queued(tx.connection, limit=limit)
+        moved = await self._route_again(tx, waiting) if waiting else 0
         if moved:
             log.info("routed %d queued leads to reps", moved)
         await self._measure_queues(tx)
         return moved
+
+    async def _route_again(self, tx: Transaction, waiting: Sequence[StoredAssignment]) -> int:
+        """Route the ``waiting`` leads again in one workset; how many went to a rep."""
+        work = await self._queue_workset(tx, waiting)
+        moved = 0
+        for lead in waiting:
+            request = _next_attempt(work, lead, tx.now())
+            if request is not None:
+                moved += await self._assign(tx, work, request, only_to_a_rep=True)
+        await work.save()
+        if moved:
+            await self._measure_fairness(tx, work.roster)
+        return moved
+
+    async def _queue_workset(self, tx: Transaction, waiting: Sequence[StoredAssignment]) -> Workset:
+        """The workset of queued leads, their pools and rep loads locked."""
+        roster = await self.rosters.current(tx)
+        keys = [lead.lead_key for lead in waiting]
+        episodes = [(lead.lead_key, lead.episode) for lead in waiting]
+        work = await open_workset(tx.connection, tx.now(), roster, keys, episodes)
+        needed = [self._footprint(roster, ready) for ready in work.contexts.values()]
+        await work.lock({n.pool for n in needed}, {r for n in needed for r in n.rep_ids})
+        await work.refresh_histories()
+        return work
 
     async def _measure_queues(self, tx: Transaction) -> None:
         """Export each queue's depth and the age of its oldest lead (the configured queue even
@@ -215,76 +295,75 @@ class HandoffHandlers:
 
     async def claim(self, tx: Transaction, queue: str, lead_key: str, rep_id: str) -> ClaimResult:
         """A rep takes a lead waiting in ``queue``: the next attempt is theirs."""
-        state = await lock_routing_state(tx.connection, tx.now())
         waiting = [w for w in await queued(tx.connection, queue) if w.lead_key == lead_key]
         if not waiting:
             return "not_queued"
-        roster = await load_roster(tx.connection, self.roster, tx.now())
-        rep = roster.rep(rep_id)
+        work = await self._queue_workset(tx, waiting)
+        rep = work.roster.rep(rep_id)
         if rep is None or not rep.active:
             return "unknown_rep"
-        request = await self._next_attempt(tx, waiting[0], state)
+        request = _next_attempt(work, waiting[0], tx.now())
         if request is None:
             return "not_queued"
-        loads = await load_loads(tx.connection)
-        await self._record(tx, request, claimed(rep, queue, state), roster, loads, None)
+        await work.lock([], [rep.id])
+        await self._record(tx, work, request, claimed(rep, queue, work.rotation), None)
+        await work.save()
+        await self._measure_fairness(tx, work.roster)
         return "claimed"
 
-    async def _next_attempt(
-        self, tx: Transaction, waiting: StoredAssignment, state: RoutingState
-    ) -> _Request | None:
-        """The request that routes a queued lead again (its episode's next attempt)."""
-        ready = await load_lead_context(tx.connection, waiting.lead_key, waiting.episode)
-        if ready is None:
-            return None
-        history = await lead_assignments(tx.connection, waiting.lead_key)
-        excluded = frozenset(_reps_of_episode(history, waiting.episode))
-        return _Request(ready, waiting.attempt + 1, excluded, history, state, tx.now())
-
     async def _assign(
-        self, tx: Transaction, request: _Request, *, only_to_a_rep: bool = False
+        self, tx: Transaction, work: Workset, request: _Request, *, only_to_a_rep: bool = False
     ) -> bool:
         """Decide and record the assignment; with ``only_to_a_rep``, a decision for the
         fallback queue records nothing (False)."""
-        connection, now, ready = tx.connection, tx.now(), request.ready
         started = time.perf_counter()
-        roster = await load_roster(connection, self.roster, now)
-        held = _still_held(request.history)
+        ready, roster = request.ready, work.roster
+        history = work.history(ready.lead_key)
+        held = _still_held(history)
+        needed = self._footprint(roster, ready)
+        pools, reps = {needed.pool}, set(needed.rep_ids)
+        if held is not None and held.rep_id is not None:
+            reps.add(held.rep_id)
+            if held.pool is not None:
+                pools.add(held.pool)
+        await work.lock(pools, reps)
         if held is not None and self.routing.credit.give_back_on_reassignment:
-            given = await self._give_turn_back(tx, request.state, held, roster)
-            request = replace(request, state=given)
-        loads = await load_loads(connection)
-        rejected_by = _rejected_by(request.history, ready.episode, self.routing.rejections)
+            self._give_turn_back(work, held)
+        rejected_by = _rejected_by(history, ready.episode, self.routing.rejections)
         facts = lead_facts(ready, request.excluded, rejected_by)
         decision = decide(
-            self.routing, roster.reps, roster.accounts, facts, request.state, loads, now
+            self.routing, roster.reps, roster.accounts, facts, work.rotation, work.loads, work.now
         )
         tx.after_commit(
             lambda: self.metrics.decision_seconds.observe(time.perf_counter() - started)
         )
         if only_to_a_rep and decision.route == "fallback":
             return False
-        await self._record(tx, request, decision, roster, loads, held)
+        seen = inputs_of(
+            self.routing, roster.reps, roster.accounts, facts, work.rotation, work.loads, work.now
+        )
+        await self._record(tx, work, request, decision, held, seen)
         return True
 
     async def _record(
         self,
         tx: Transaction,
+        work: Workset,
         request: _Request,
         decision: RoutingDecision,
-        roster: Roster,
-        loads: Mapping[str, RepLoad],
         held: StoredAssignment | None,
+        seen: tuple[DecisionInputs, RosterSnapshot] | None = None,
     ) -> None:
-        """Store the decision (state, loads, assignment row) and queue its ``lead_assigned``."""
-        connection, now, ready = tx.connection, tx.now(), request.ready
-        if decision.new_state != request.state:
-            await save_routing_state(connection, request.state.version, decision.new_state, now)
-        rep = roster.rep(decision.rep_id)
-        for load in loads_after(held.rep_id if held is not None else None, rep, loads, now):
-            await save_load(connection, load, now)
+        """Keep the decision in the workset (rotation, loads, assignment rows) and queue its
+        ``lead_assigned``; keep ``seen`` (what ``decide`` was given; None for a claim)."""
+        now, ready = work.now, request.ready
+        work.rotation = decision.new_state
+        rep = work.roster.rep(decision.rep_id)
+        previous = held.rep_id if held is not None else None
+        for load in loads_after(previous, rep, work.loads, now):
+            work.set_load(load)
         if held is not None:
-            await mark_released(connection, held.assignment_id, now, REASSIGNED)
+            work.change(held, released_at=now, released_by=REASSIGNED)
         payload = lead_assigned(
             ready,
             decision,
@@ -293,7 +372,9 @@ class HandoffHandlers:
             deadlines=self.deadlines,
             assigned_at=now,
         )
-        await insert_assignment(connection, _row(payload, decision))
+        work.record(_row(payload, decision))
+        if seen is not None:
+            await save_decision_inputs(tx.connection, payload.assignment_id, *seen)
         await tx.publish(
             self.assignments_topic,
             new_event(
@@ -305,8 +386,8 @@ class HandoffHandlers:
                 id=assigned_event_id(ready.lead_key, ready.episode, request.attempt),
             ),
         )
+        roster = work.roster
         tx.after_commit(lambda: self._observe(decision, roster, payload, request.requested_at))
-        await self._measure_fairness(tx, roster)
 
     async def _measure_fairness(self, tx: Transaction, roster: Roster) -> None:
         """Export each rep's expected and actual share, and each pool's largest deviation."""
@@ -355,6 +436,17 @@ class HandoffHandlers:
             payload.rep_id,
             decision.route,
         )
+
+
+def _next_attempt(work: Workset, waiting: StoredAssignment, now: datetime) -> _Request | None:
+    """The request that routes a queued lead again (its episode's next attempt); None if the
+    lead is no longer waiting (another pass or a claim took it meanwhile)."""
+    ready = work.contexts.get((waiting.lead_key, waiting.episode))
+    history = work.history(waiting.lead_key)
+    if ready is None or not history or history[-1].assignment_id != waiting.assignment_id:
+        return None
+    excluded = frozenset(_reps_of_episode(history, waiting.episode))
+    return _Request(ready, waiting.attempt + 1, excluded, now)
 
 
 def _superseded(history: Iterable[StoredAssignment], request: LeadReassignmentRequested) -> bool:

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.handoff.repository import StoredAssignment, lead_assignments
+from services.handoff.repository import StoredAssignment, lead_histories
 
 
 async def lead_view(connection: AsyncConnection, lead_key: str) -> dict[str, Any] | None:
     """``{"assignment": latest, "assignments": all oldest first}``; None if never assigned."""
-    history = await lead_assignments(connection, lead_key)
+    history = (await lead_histories(connection, [lead_key]))[lead_key]
     if not history:
         return None
     views = [_view(assignment) for assignment in history]

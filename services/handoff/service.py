@@ -2,8 +2,8 @@
 
 ``leadrelay run handoff`` and ``leadrelay up`` call :func:`build_service` with the process's
 runtime and its sections of the definitions file; tests call it the same way. The roster is
-read from the database on every decision (seeded from the ``roster:`` section on first use, see
-``repository``), so roster API edits apply to the next lead without a restart.
+kept in memory and reloaded when its version row moves (seeded from the ``roster:`` section on
+first use, see ``repository``), so roster API edits apply to the next lead without a restart.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.handoff.domain import RosterConfig, RoutingConfig
 from services.handoff.domain.ports import SlaDeadlines
@@ -38,7 +37,7 @@ def build_service(
     return ServiceSpec(
         name=NAME,
         consumes=CONSUMES,
-        handlers=EventHandlers.per_event(handlers.table()),
+        handlers=handlers.consumed(),
         background=[router.run],
     )
 

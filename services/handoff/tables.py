@@ -2,11 +2,14 @@
 
 * ``handoff_reps`` / ``handoff_accounts``: the roster, one JSON document per rep or account (the
   domain model dumped as JSON). Seeded from the definitions file; the API's edits win after that.
-* ``handoff_routing_state``: the round-robin credits, ONE row for every pool. Each decision locks
-  it (``SELECT ... FOR UPDATE``) before anything else, so decisions of several instances run one
-  at a time and always see the credits and loads the previous one left; ``version`` is checked
-  again on write (compare-and-set) as a second guard.
-* ``handoff_rep_load``: per rep, assignments on their local day and leads they currently hold.
+* ``handoff_roster_version``: one row whose ``version`` goes up in the transaction of every
+  roster change, so each process keeps the roster in memory and reloads it only when it moved.
+* ``handoff_rotation``: the round-robin credits, one row per pool. A decision locks the row of
+  its pool (``SELECT ... FOR UPDATE``), so decisions of one pool run one at a time across
+  instances and decisions of different pools in parallel; ``version`` is checked again on
+  write (compare-and-set) as a second guard.
+* ``handoff_rep_load``: per rep, assignments on their local day and leads they currently hold;
+  a decision locks the rows of the reps it may charge. Every rep of the roster has a row.
 * ``handoff_lead_context``: the sales-ready payload per lead and episode, for reassignments.
 * ``handoff_assignments``: every assignment made, with its trace and the published event.
   ``UNIQUE(lead_key, episode, attempt)`` is the last line of the exactly-once guarantee: two
@@ -32,8 +35,8 @@ from sqlalchemy import (
 
 from leadrelay.store.tables import metadata
 
-ROUTING_STATE_ID = "global"
-"""The id of the one routing-state row."""
+ROSTER_VERSION_ID = "roster"
+"""The id of the one roster-version row."""
 
 reps = Table(
     "handoff_reps",
@@ -51,14 +54,23 @@ accounts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-routing_state = Table(
-    "handoff_routing_state",
+roster_version = Table(
+    "handoff_roster_version",
     metadata,
     Column("id", String(50), primary_key=True),
-    Column("state", JSON, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+rotation = Table(
+    "handoff_rotation",
+    metadata,
+    Column("pool", String(300), primary_key=True),
+    Column("credits", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""``credits`` is ``{rep_id: credit}`` of the pool; ``version`` counts its changes."""
 
 rep_load = Table(
     "handoff_rep_load",
@@ -107,3 +119,22 @@ assignments = Table(
 """``rep_id`` is NULL for a lead left in ``fallback_queue`` with nobody to own it; ``event`` is the
 published ``LeadAssigned`` data (context, trace and SLA terms); ``released_at`` is when the rep
 stopped holding the lead (won, lost, rejected, disqualified, or reassigned), freeing capacity."""
+
+decision_inputs = Table(
+    "handoff_decision_inputs",
+    metadata,
+    Column("assignment_id", String(200), primary_key=True),
+    Column("roster_version", String(64), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("document", JSON, nullable=False),
+)
+"""What ``decide`` saw for each assignment it made (``domain/inputs.py``): lead facts, rotation
+state, loads, instant and the routing section's digest; the roster by version."""
+
+roster_snapshots = Table(
+    "handoff_roster_snapshots",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("document", JSON, nullable=False),
+)
+"""Each roster (reps and accounts) some decision saw, once per content digest."""

@@ -21,6 +21,8 @@ class ReportingMetrics:
     facts: Counter
     stage_conversion: Gauge
     sla_compliance: Gauge
+    forecast_precision: Gauge
+    forecast_recall: Gauge
     speed_to_lead: Gauge
     touched_within: Gauge
 
@@ -46,6 +48,20 @@ class ReportingMetrics:
                 ["policy"],
                 registry=registry,
             ),
+            forecast_precision=Gauge(
+                "leadrelay_reporting_sla_forecast_precision_ratio",
+                "Of the decided SLA clocks forecast at risk, the share that breached, per policy "
+                "(trailing window)",
+                ["policy"],
+                registry=registry,
+            ),
+            forecast_recall=Gauge(
+                "leadrelay_reporting_sla_forecast_recall_ratio",
+                "Of the breached SLA clocks, the share forecast at risk beforehand, per policy "
+                "(trailing window)",
+                ["policy"],
+                registry=registry,
+            ),
             speed_to_lead=Gauge(
                 "leadrelay_reporting_speed_to_lead_seconds",
                 "Quantiles of the wall-clock time from qualifying to assignment or first touch",
@@ -66,7 +82,10 @@ class ReportingMetrics:
         for row in funnel.rows:
             _show(self.stage_conversion, (str(row["stage"]),), row["conversion"])
         for row in sla.rows:
-            _show(self.sla_compliance, (str(row["policy"]),), row["compliance"])
+            policy = (str(row["policy"]),)
+            _show(self.sla_compliance, policy, row["compliance"])
+            _show(self.forecast_precision, policy, row["forecast_precision"])
+            _show(self.forecast_recall, policy, row["forecast_recall"])
         for row in speed.rows:
             for measure in ("assignment", "first_touch"):
                 for q in ("p50", "p90", "p95"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.events import (
@@ -54,6 +54,9 @@ from services.sla_monitor.repository import StoredClock
 
 log = logging.getLogger(__name__)
 
+SNAPSHOT_ONLY = datetime(1970, 1, 1, tzinfo=UTC)
+"""The ``updated_at`` of a rep kept from an assignment's snapshot: older than any roster change."""
+
 
 @dataclass(frozen=True)
 class SlaHandlers:
@@ -73,7 +76,7 @@ class SlaHandlers:
         who accepted before the monitor saw the assignment is not chased for it.
         """
         assigned = parse_as(event, LeadAssigned)
-        absences = await self._absences(tx, assigned.rep_id)  # the rep before the lead, always
+        absences = await self._absences(tx, assigned)  # the rep before the lead, always
         await repository.lock_lead(tx.connection, assigned.lead_key)
         existing = await repository.load_lead(tx.connection, assigned.lead_key)
         if any(s.clock.assignment_id == assigned.assignment_id for s in existing):
@@ -168,14 +171,21 @@ class SlaHandlers:
         announced = self.sla.policy(assigned.sla.policy)
         return announced or self.sla.policy_for(assigned.role, assigned.route, assigned.team)
 
-    async def _absences(self, tx: Transaction, rep_id: str) -> list[Absence]:
+    async def _absences(self, tx: Transaction, assigned: LeadAssigned) -> list[Absence]:
         """The rep's out-of-office periods from the last roster change kept, if any.
 
         The rep's row stays locked until the transaction ends, and is locked before any lead,
         the order ``on_rep_updated`` takes them in: a roster change and an assignment of the rep
         in two instances wait for each other instead of missing each other (or deadlocking).
+        A rep hand-off never announced (one seeded from the definitions file) is kept from the
+        assignment's snapshot, so the forecaster knows their hours; any roster change wins.
         """
-        kept = await repository.load_rep(tx.connection, rep_id, for_update=True)
+        kept = await repository.load_rep(tx.connection, assigned.rep_id, for_update=True)
+        if assigned.rep is not None and (kept is None or kept.updated_at == SNAPSHOT_ONLY):
+            snapshot = RepUpdated(
+                rep_id=assigned.rep_id, rep=assigned.rep, active=True, updated_at=SNAPSHOT_ONLY
+            )
+            await repository.save_rep(tx.connection, snapshot)
         return _periods(kept) if kept is not None else []
 
     async def _apply_absences(

@@ -15,6 +15,7 @@ from leadrelay.contracts.events import (
     EventPayload,
     LeadReassignmentRequested,
     LeadRecycled,
+    SlaAtRisk,
     SlaBreached,
     SlaClockEvent,
     SlaEscalated,
@@ -30,6 +31,7 @@ from services.sla_monitor.domain import (
     SlaAction,
     Warn,
 )
+from services.sla_monitor.domain.at_risk import AtRisk
 from services.sla_monitor.domain.rep import escalation_target
 
 SOURCE = "/leadrelay/sla-monitor"
@@ -102,6 +104,25 @@ def _clock_event(model: type[C], action: Warn | Breach | Escalate) -> C:
     )
 
 
+def at_risk_payload(risk: AtRisk) -> SlaAtRisk:
+    """``leadrelay.sla_at_risk.v1`` for a clock forecast not to be met."""
+    clock = risk.clock
+    return SlaAtRisk(
+        clock_id=clock.clock_id,
+        lead_key=clock.lead_key,
+        assignment_id=clock.assignment_id,
+        rep_id=clock.rep_id,
+        clock=clock.kind.value,
+        policy=clock.policy_id,
+        deadline=clock.due_at,
+        fired_at=risk.at,
+        step="forecast",
+        expected_at=risk.forecast.expected_at,
+        reasons=risk.forecast.reasons,
+        reassignment_requested=risk.reassign,
+    )
+
+
 @dataclass(frozen=True)
 class ActionPublisher:
     """Queues the events of SLA actions in the current transaction's outbox."""
@@ -118,3 +139,15 @@ class ActionPublisher:
                 target = escalation_target(action.escalated_to, action.manager, team)
             emission = emission_for(action, target)
             await tx.publish(self.topic_name(emission.topic), emission.event)
+
+    async def publish_at_risk(self, tx: Transaction, payload: SlaAtRisk) -> None:
+        """Queue ``sla_at_risk`` (its id stable for the clock: announced once)."""
+        event = new_event(
+            payload.EVENT_TYPE,
+            SOURCE,
+            payload,
+            subject=payload.lead_key,
+            id=stable_event_id(f"{payload.clock_id}/at-risk"),
+            time=payload.fired_at,
+        )
+        await tx.publish(self.topic_name(Topic.SLA_EVENTS), event)

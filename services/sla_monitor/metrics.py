@@ -35,6 +35,7 @@ class SlaMetrics:
     actions: Counter
     parked_activity: Counter
     quarantined_clocks: Counter
+    at_risk: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> SlaMetrics:
@@ -78,6 +79,13 @@ class SlaMetrics:
             quarantined_clocks=Counter(
                 "leadrelay_sla_clocks_quarantined",
                 "Clocks set aside (state failed) because firing them raised: they will not fire",
+                registry=registry,
+            ),
+            at_risk=Counter(
+                "leadrelay_sla_at_risk",
+                "Running clocks forecast not to be met (sla_at_risk), by what was done: "
+                "announced, or the lead reassigned before the breach",
+                ["policy", "team", "action"],
                 registry=registry,
             ),
         )

@@ -15,10 +15,13 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadrelay.contracts.events import RepUpdated, SalesActivity
+from leadrelay.contracts.events import RepUpdated, SalesActivity, SlaAtRisk
 from leadrelay.store.engine import dialect_insert, is_sqlite
+from services.sla_monitor.domain import (
+    MARKETING as MARKETING_ROLE,
+)
 from services.sla_monitor.domain import ClockKind, ClockState, SlaClock, next_fire_at, to_utc
-from services.sla_monitor.tables import sla_clocks, sla_parked_activity, sla_reps
+from services.sla_monitor.tables import sla_clocks, sla_forecasts, sla_parked_activity, sla_reps
 
 OPEN_STATES: tuple[str, ...] = (ClockState.RUNNING, ClockState.WARNED, ClockState.BREACHED)
 QUARANTINED = "failed"
@@ -309,3 +312,59 @@ def _started(stored: StoredClock) -> tuple[datetime, int, bool]:
     """Assignments in order; first touch before acceptance within one."""
     clock = stored.clock
     return clock.started_at, clock.attempt, clock.kind is not ClockKind.FIRST_TOUCH
+
+
+FORECAST_ROW_STATES: tuple[str, ...] = (ClockState.RUNNING, ClockState.WARNED)
+
+
+async def forecast_candidates(connection: AsyncConnection, limit: int) -> list[StoredClock]:
+    """Up to ``limit`` running sales clocks not yet found at risk, the soonest to fire first
+    (unlocked: the forecaster locks the lead of each one it acts on)."""
+    already = select(sla_forecasts.c.clock_id).where(
+        sla_forecasts.c.clock_id == sla_clocks.c.clock_id
+    )
+    result = await connection.execute(
+        select(sla_clocks)
+        .where(
+            sla_clocks.c.state.in_(FORECAST_ROW_STATES),
+            sla_clocks.c.role != MARKETING_ROLE,
+            ~already.exists(),
+        )
+        .order_by(sla_clocks.c.next_fire_at, sla_clocks.c.clock_id)
+        .limit(limit)
+    )
+    return [_stored(row) for row in result]
+
+
+async def clocks_of_reps(
+    connection: AsyncConnection, rep_ids: Sequence[str]
+) -> dict[str, list[SlaClock]]:
+    """The open and completed clocks of each of ``rep_ids``: their load and their pace."""
+    result = await connection.execute(
+        select(sla_clocks.c.rep_id, sla_clocks.c.document).where(
+            sla_clocks.c.rep_id.in_(sorted(set(rep_ids))),
+            sla_clocks.c.state.in_((*OPEN_STATES, ClockState.COMPLETED)),
+        )
+    )
+    clocks: dict[str, list[SlaClock]] = {rep_id: [] for rep_id in rep_ids}
+    for rep_id, document in result.all():
+        clocks[rep_id].append(SlaClock.model_validate(document))
+    return clocks
+
+
+async def record_at_risk(connection: AsyncConnection, clock: SlaClock, event: SlaAtRisk) -> bool:
+    """Keep that ``clock`` was found at risk; False when it was already (announce it once)."""
+    statement = (
+        dialect_insert(connection, sla_forecasts)
+        .values(
+            clock_id=clock.clock_id,
+            lead_key=clock.lead_key,
+            rep_id=clock.rep_id,
+            forecast_at=to_utc(event.fired_at),
+            reassigned=event.reassignment_requested,
+            document=event.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing(index_elements=["clock_id"])
+    )
+    result = await connection.execute(statement)
+    return bool(result.rowcount)

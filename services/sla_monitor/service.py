@@ -1,5 +1,6 @@
 """The SLA monitor service: clocks start on assignment, stop on sales activity, fire on time,
-and follow the rep's out-of-office from hand-off's roster events.
+follow the rep's out-of-office from hand-off's roster events, and are forecast so a clock that
+will not be met is announced (and, by policy, its lead handed on) before it breaches.
 
 ``build_service`` wires the pieces on the process's runtime; ``SlaMonitor.create`` does the same
 from plain parts, so tests can run handlers and the firing loop on a store with a fake clock.
@@ -19,6 +20,7 @@ from leadrelay.store.unit_of_work import Store
 from services.sla_monitor.domain import SlaConfig
 from services.sla_monitor.handlers import SlaHandlers
 from services.sla_monitor.jobs.firing import DEFAULT_BATCH_SIZE, FiringLoop
+from services.sla_monitor.jobs.forecasting import AtRiskForecaster
 from services.sla_monitor.jobs.parking import ParkedActivityExpiry
 from services.sla_monitor.messages import ActionPublisher
 from services.sla_monitor.metrics import SlaMetrics
@@ -28,13 +30,14 @@ NAME = "sla-monitor"
 
 @dataclass(frozen=True)
 class SlaMonitor:
-    """The service's handlers, firing loop and parked-activity expiry, sharing one set of
-    metrics."""
+    """The service's handlers, firing loop, forecaster and parked-activity expiry, sharing one
+    set of metrics."""
 
     handlers: SlaHandlers
     firing: FiringLoop
     expiry: ParkedActivityExpiry
     metrics: SlaMetrics
+    forecaster: AtRiskForecaster
 
     @classmethod
     def create(
@@ -47,7 +50,9 @@ class SlaMonitor:
         poll_seconds: float,
         sweep_seconds: float,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        forecast_seconds: float | None = None,
     ) -> SlaMonitor:
+        """``forecast_seconds`` left out: the forecaster runs every ``poll_seconds``."""
         metrics = SlaMetrics.create(registry)
         publisher = ActionPublisher(topic_name)
         handlers = SlaHandlers(sla, metrics, publisher)
@@ -55,7 +60,10 @@ class SlaMonitor:
             store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
         )
         expiry = ParkedActivityExpiry(store, metrics, every_seconds=sweep_seconds)
-        return cls(handlers, firing, expiry, metrics)
+        forecaster = AtRiskForecaster(
+            store, sla, publisher, metrics, every_seconds=forecast_seconds or poll_seconds
+        )
+        return cls(handlers, firing, expiry, metrics, forecaster)
 
     def spec(self) -> ServiceSpec:
         return ServiceSpec(
@@ -70,18 +78,22 @@ class SlaMonitor:
                     EventType.MARKETING_ACTIVITY: self.handlers.on_marketing_activity,
                 }
             ),
-            background=[self.firing.run, self.expiry.run],
+            background=[self.firing.run, self.expiry.run, self.forecaster.run],
         )
 
 
 def build_service(runtime: Runtime, sla: SlaConfig) -> ServiceSpec:
     """The SLA monitor on its ``sla:`` section (what ``leadrelay run sla-monitor`` runs)."""
+    settings = runtime.settings
     monitor = SlaMonitor.create(
         runtime.store,
         sla,
         registry=runtime.registry,
         topic_name=runtime.topic,
-        poll_seconds=runtime.settings.sla_poll_seconds,
-        sweep_seconds=runtime.settings.retention_sweep_seconds,
+        poll_seconds=settings.sla_poll_seconds,
+        sweep_seconds=settings.retention_sweep_seconds,
+        forecast_seconds=max(
+            settings.sla_poll_seconds, settings.sla_forecast_seconds / settings.clock_speed
+        ),
     )
     return monitor.spec()

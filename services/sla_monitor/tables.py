@@ -11,12 +11,16 @@ the two travel on different topics, so a monitor catching up after downtime may 
 acceptance before the ``lead_assigned`` that starts the clocks it stops.
 
 ``sla_reps`` is the monitor's own copy of hand-off's roster: the latest ``rep_updated`` of each
-rep (calendar, manager, out-of-office periods), as the whole event payload in ``document``.
+rep (calendar, manager, out-of-office periods), as the whole event payload in ``document``; a
+rep never announced there is kept from the snapshot of their latest assignment instead.
+
+``sla_forecasts`` holds each clock a forecast found at risk (the ``sla_at_risk`` payload in
+``document``), so the forecaster announces a clock, and hands its lead on, once.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, Table
+from sqlalchemy import JSON, Boolean, Column, DateTime, Index, String, Table
 
 from leadrelay.store.tables import metadata
 
@@ -55,5 +59,16 @@ sla_reps = Table(
     metadata,
     Column("rep_id", String(200), primary_key=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("document", JSON, nullable=False),
+)
+
+sla_forecasts = Table(
+    "sla_forecasts",
+    metadata,
+    Column("clock_id", String(64), primary_key=True),
+    Column("lead_key", String(200), nullable=False),
+    Column("rep_id", String(200), nullable=False),
+    Column("forecast_at", DateTime(timezone=True), nullable=False),
+    Column("reassigned", Boolean, nullable=False),
     Column("document", JSON, nullable=False),
 )

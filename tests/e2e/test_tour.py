@@ -62,7 +62,12 @@ def _label(line: str) -> str:
 def up(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     (env, args), _ = tour_commands()
     port = free_port()
-    environment = {**_clean_environment(), **env, "LEADRELAY_HTTP_PORT": str(port)}
+    environment = {
+        **_clean_environment(),
+        **env,
+        "LEADRELAY_HTTP_PORT": str(port),
+        "LEADRELAY_METRICS_PORT": str(free_port()),  # parallel workers each run a tour
+    }
     log = tmp_path / "up.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(

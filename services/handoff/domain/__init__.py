@@ -31,6 +31,7 @@ from services.handoff.domain.config import (
 )
 from services.handoff.domain.decision import (
     DecisionTrace,
+    Footprint,
     LeadFacts,
     RepLoad,
     Route,
@@ -40,6 +41,7 @@ from services.handoff.domain.decision import (
     TraceStep,
     claimed,
     decide,
+    footprint,
     record_assignment,
 )
 from services.handoff.domain.fairness import (
@@ -60,6 +62,7 @@ __all__ = [
     "Credit",
     "DecisionTrace",
     "Fallback",
+    "Footprint",
     "LeadFacts",
     "OutOfOffice",
     "PoolFairness",
@@ -84,6 +87,7 @@ __all__ = [
     "cross_validate",
     "decide",
     "fairness_report",
+    "footprint",
     "give_turn_back",
     "largest_deviation",
     "load_roster",

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadrelay.calendar import calendar_status, require_aware
-from services.handoff.domain.accounts import Ambiguous, match_account
+from services.handoff.domain.accounts import AccountMatch, Ambiguous, match_account
 from services.handoff.domain.config import (
     Account,
     AssignTo,
@@ -200,6 +200,32 @@ class _Choice:
     queue: str | None = None
 
 
+@dataclass(frozen=True)
+class Footprint:
+    """What one decision may read or change besides the lead's own rows: the rotation pool its
+    rule chooses, and the reps whose loads it may read or charge (the pool's members, the owner
+    of the lead's account, the fallback queue's owner). A caller locks these and only these,
+    so decisions whose pools share no rep never wait for each other."""
+
+    pool: str
+    rep_ids: frozenset[str]
+
+
+def footprint(
+    routing: RoutingConfig, roster: Sequence[Rep], accounts: Sequence[Account], facts: LeadFacts
+) -> Footprint:
+    """The footprint of ``decide`` for this lead on this roster, whatever the state and loads."""
+    lead = _lead(routing, facts)
+    pool, _ = _match_rule(routing, lead)
+    reps = {rep.id for rep in roster if pool.target.includes(rep)}
+    found = match_account(accounts, facts.email_domain, facts.company, routing.account_matching)
+    if isinstance(found, AccountMatch) and found.account.owner_rep_id is not None:
+        reps.add(found.account.owner_rep_id)
+    if routing.fallback.owner_rep_id is not None:
+        reps.add(routing.fallback.owner_rep_id)
+    return Footprint(pool.key, frozenset(reps))
+
+
 def decide(
     routing: RoutingConfig,
     roster: Sequence[Rep],
@@ -211,7 +237,7 @@ def decide(
 ) -> RoutingDecision:
     """Route one sales-ready lead; the same inputs always give the same decision."""
     require_aware(now)
-    lead = _Lead(facts, routing.segment_for(facts.company_size), routing.regions_of(facts.country))
+    lead = _lead(routing, facts)
     reps = {rep.id: rep for rep in sorted(roster, key=lambda rep: rep.id)}
     context = _Context(routing, reps, lead, loads, now)
     account_step, owned = _account_owner(context, accounts)
@@ -222,6 +248,10 @@ def decide(
         return _owner_decision(context, owned, account_step, state)
     pool, rule_step = _match_rule(routing, lead)
     return _pool_decision(context, pool, (account_step, rule_step), state)
+
+
+def _lead(routing: RoutingConfig, facts: LeadFacts) -> _Lead:
+    return _Lead(facts, routing.segment_for(facts.company_size), routing.regions_of(facts.country))
 
 
 def _owner_decision(

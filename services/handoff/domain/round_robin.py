@@ -20,25 +20,40 @@ Giving the turn back. A lead the rep rejected at once, or that was taken from th
 reassignment, can return what winning it cost (``give_turn_back``, as routing's ``credit`` section
 says): the rep is back at the head of the rotation, as Chili Piper's "adjust fairness" does.
 
-Across processes. The state is plain JSON (``model_dump_json`` / ``model_validate_json``);
-``version`` goes up by one with every change so the caller can store it with a compare-and-set and
-retry the decision when another process got there first.
+Across processes. Each pool's credits are their own value with their own version (the caller
+keeps one row per pool, so decisions of different pools never wait for each other). The state
+is plain JSON (``model_dump_json`` / ``model_validate_json``) and holds the pools a caller loaded;
+a pool's version goes up by one with every change to it, so the caller can store each changed
+pool with a compare-and-set, and a decision can record exactly which rotation it saw.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class RoutingState(BaseModel):
-    """Round-robin credits per pool: ``pools[pool_key][rep_id] = credit``. Treat as immutable."""
+    """Round-robin credits per pool, ``pools[pool_key][rep_id] = credit``, and each pool's
+    version, ``versions[pool_key]`` (0 for a pool never changed). Treat as immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: int = Field(default=0, ge=0)
     pools: dict[str, dict[str, int]] = {}
+    versions: dict[str, Annotated[int, Field(ge=0)]] = {}
+
+    def version_of(self, pool: str) -> int:
+        """How many times ``pool``'s credits have changed."""
+        return self.versions.get(pool, 0)
+
+    def changed(self, pool: str, credits: dict[str, int]) -> RoutingState:
+        """This state with ``pool``'s credits replaced and its version one higher."""
+        return RoutingState(
+            pools={**self.pools, pool: credits},
+            versions={**self.versions, pool: self.version_of(pool) + 1},
+        )
 
 
 def pool_key(role: str, team: str | None) -> str:
@@ -66,8 +81,7 @@ def pick(
     credits[chosen] -= sum(members[rep] for rep in candidates)
     bound = sum(members.values())
     table = {rep: max(-bound, min(bound, credit)) for rep, credit in sorted(credits.items())}
-    pools = {**state.pools, pool: table}
-    return chosen, RoutingState(version=state.version + 1, pools=pools)
+    return chosen, state.changed(pool, table)
 
 
 def give_turn_back(
@@ -79,5 +93,4 @@ def give_turn_back(
     if rep_id not in members or rep_id not in credits:
         return state
     bound = sum(members.values())
-    table = {**credits, rep_id: min(bound, credits[rep_id] + bound)}
-    return RoutingState(version=state.version + 1, pools={**state.pools, pool: table})
+    return state.changed(pool, {**credits, rep_id: min(bound, credits[rep_id] + bound)})

@@ -74,7 +74,8 @@ class SlaSignal:
 
     event_id: str
     kind: str
-    """``warning``, ``breached``, ``escalated`` or ``reassignment_requested``."""
+    """``warning``, ``breached``, ``escalated``, ``at_risk`` (the monitor's forecast said the
+    clock would not be met) or ``reassignment_requested``."""
     lead_key: str
     assignment_id: str
     clock: str | None

@@ -1,8 +1,9 @@
-"""SLA compliance: every clock an assignment started, and what became of it."""
+"""SLA compliance: every clock an assignment started, and what became of it; and how often the
+monitor's forecasts (``sla_at_risk``) were right about it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,12 +27,15 @@ class Clock:
     kind: str
     due: datetime
     outcome: str
+    at_risk: bool = False
+    """Whether the SLA monitor announced it at risk (``sla_at_risk``) before its outcome."""
 
 
 def sla(history: History, window: Window, by: str | None = None, marketing: bool = False) -> Report:
     """Per policy, rep or team, for assignments made within the window: clocks met (stopped by
     the rep before the deadline), breached (the monitor said so), open (neither yet);
-    compliance = met / (met + breached); warnings, escalations, reassignments and recycles.
+    compliance = met / (met + breached); warnings, escalations, reassignments and recycles;
+    clocks forecast at risk and the forecasts' precision and recall (:func:`forecast_accuracy`).
 
     With ``marketing`` (the definitions have ``sla.marketing``), ``by=policy`` adds the row of
     policy ``marketing``: one clock per lead recycled within the window (see
@@ -67,8 +71,23 @@ def clocks(history: History, assignment: Assignment) -> list[Clock]:
         ("acceptance", assignment.acceptance_due),
     ):
         if due is not None:
-            found.append(Clock(assignment, kind, due, _outcome(history, assignment, kind, due)))
+            outcome = _outcome(history, assignment, kind, due)
+            flagged = _signalled(history, "at_risk", assignment.assignment_id, kind)
+            found.append(Clock(assignment, kind, due, outcome, flagged))
     return found
+
+
+def forecast_accuracy(found: Iterable[Clock]) -> tuple[float | None, float | None]:
+    """(precision, recall) of the at-risk forecasts against what happened, over the clocks
+    decided (met or breached). Precision: of the clocks forecast at risk, the share that
+    breached; recall: of the clocks that breached, the share forecast at risk. None where there
+    is nothing to divide. A clock whose lead was handed on because of the forecast is neither met
+    nor breached, so it counts in neither (what would have happened is not known)."""
+    decided = [(c.at_risk, c.outcome == "breached") for c in found if c.outcome != "open"]
+    hits = sum(1 for flagged, breached in decided if flagged and breached)
+    flagged = sum(1 for f, _ in decided if f)
+    breached = sum(1 for _, b in decided if b)
+    return rate(hits, flagged), rate(hits, breached)
 
 
 def _label(dim: str) -> Callable[[Assignment], str | None]:
@@ -83,8 +102,13 @@ def _label(dim: str) -> Callable[[Assignment], str | None]:
 def _breached(history: History, clock_owner: str, kind: str) -> bool:
     """Whether the monitor announced the breach of clock ``kind`` of ``clock_owner`` (an
     assignment id, or a recycle's event id for marketing's clock)."""
+    return _signalled(history, "breached", clock_owner, kind)
+
+
+def _signalled(history: History, signal: str, clock_owner: str, kind: str) -> bool:
+    """Whether the monitor sent ``signal`` about clock ``kind`` of ``clock_owner``."""
     return any(
-        s.kind == "breached" and s.assignment_id == clock_owner and s.clock == kind
+        s.kind == signal and s.assignment_id == clock_owner and s.clock == kind
         for s in history.signals
     )
 
@@ -111,14 +135,20 @@ def _stops(assignment: Assignment, kind: str, touch: Touch) -> bool:
 
 
 def _row(history: History, dim: str, group: str, members: list[Assignment]) -> Row:
-    outcomes = [c.outcome for a in members for c in clocks(history, a)]
-    return _counts(history, dim, group, outcomes, {a.assignment_id for a in members})
+    found = [c for a in members for c in clocks(history, a)]
+    row = _counts(
+        history, dim, group, [c.outcome for c in found], {a.assignment_id for a in members}
+    )
+    precision, recall = forecast_accuracy(found)
+    return {**row, "forecast_precision": precision, "forecast_recall": recall}
 
 
 def _marketing_row(history: History, window: Window) -> Row:
+    """Marketing's clocks are not forecast: no precision or recall."""
     chosen = [r for r in history.recycles if window.holds(r.at)]
     outcomes = [marketing_outcome(history, r) for r in chosen]
-    return _counts(history, "policy", MARKETING, outcomes, {r.event_id for r in chosen})
+    row = _counts(history, "policy", MARKETING, outcomes, {r.event_id for r in chosen})
+    return {**row, "forecast_precision": None, "forecast_recall": None}
 
 
 def _counts(history: History, dim: str, group: str, outcomes: list[str], ids: set[str]) -> Row:
@@ -139,6 +169,7 @@ def _counts(history: History, dim: str, group: str, outcomes: list[str], ids: se
         "escalations": signals("escalated"),
         "reassignments": signals("reassignment_requested"),
         "recycles": sum(1 for r in history.recycles if r.assignment_id in ids),
+        "at_risk": signals("at_risk"),
     }
 
 

@@ -14,6 +14,9 @@ from enum import StrEnum
 from typing import Literal
 
 RecycleReason = Literal["sla_breached", "rejected_by_sales", "disqualified", "lost", "manual"]
+ReassignmentReason = Literal["sla_breached", "out_of_office", "sla_at_risk"]
+"""Why a reassignment is asked: the ladder after a breach, the rep's absence, or a forecast
+that the clock will not be met."""
 
 
 class ClockKind(StrEnum):
@@ -83,19 +86,19 @@ class RequestReassignment(ClockFacts):
     """
 
     position: int
-    """The ladder step's place in ``on_breach``; 0 when the rep's out-of-office asked."""
+    """The ladder step's place in ``on_breach``; 0 when asked outside the ladder."""
     episode: int
     attempt: int
     max_reassignments: int | None
-    """The ladder step's ``max``; None when the rep's out-of-office asked."""
+    """The ladder step's ``max``; None when asked outside the ladder."""
     exclude_rep_ids: tuple[str, ...]
-    reason: Literal["sla_breached", "out_of_office"] = "sla_breached"
+    reason: ReassignmentReason = "sla_breached"
     step: str = field(default="reassign", init=False)
 
     @property
     def action_id(self) -> str:
-        if self.reason == "out_of_office":
-            return f"{self.clock_id}/out-of-office"
+        if self.reason != "sla_breached":
+            return f"{self.clock_id}/{self.reason.replace('_', '-')}"
         return f"{self.clock_id}/step-{self.position}"
 
 

@@ -68,8 +68,11 @@ LEAD_RECYCLED: Final = "lead_recycled"
 """A clock ended because the lead went back to marketing (whoever recycled it)."""
 OUT_OF_OFFICE: Final = "out_of_office"
 """A clock ended because the rep's absence handed the lead on (policy ``hand_on``)."""
+AT_RISK: Final = "sla_at_risk"
+"""A clock ended because a forecast that it would not be met handed the lead on (policy
+``at_risk: reassign``)."""
 _TAKEN_AWAY: Final = frozenset(
-    {ASSIGNMENT_ENDED, LEAD_RECYCLED, OUT_OF_OFFICE, "reassign", "recycle"}
+    {ASSIGNMENT_ENDED, LEAD_RECYCLED, OUT_OF_OFFICE, AT_RISK, "reassign", "recycle"}
 )
 """Steps after which the assignment is no longer the rep's."""
 

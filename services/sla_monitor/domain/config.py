@@ -39,6 +39,7 @@ DEFAULT_SLA_FILE = Path(__file__).resolve().parent.parent / "default_sla.yaml"
 
 Role = Literal["sdr", "ae"]
 OutOfOfficePolicy = Literal["pause", "hand_on"]
+AtRiskPolicy = Literal["announce", "reassign"]
 Route = Literal["account", "rule", "round_robin", "fallback"]
 
 DurationText = Annotated[
@@ -175,6 +176,10 @@ class SlaPolicy(_Config):
     """What the rep's out-of-office does to a running first-touch clock: ``pause`` stops its
     business time while they are away (the deadline moves later), ``hand_on`` asks hand-off to
     reassign the lead when an absence begins before the deadline."""
+    at_risk: AtRiskPolicy = "announce"
+    """What a forecast that a running clock will not be met does: ``announce`` publishes
+    ``sla_at_risk`` once for the clock; ``reassign`` also asks hand-off for another rep before
+    the breach, for a first-touch clock (acceptance takes days and is the rep's to hand over)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> SlaPolicy:

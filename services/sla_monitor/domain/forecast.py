@@ -6,13 +6,13 @@ share for each lead already open on their desk. The clock is at risk when that m
 after its due time. Every reason the forecast gives is one that moved that moment: absence,
 being off shift, their own pace, their load. Pure: time and facts are passed in.
 
-How good the forecasts were is measured against what happened (:func:`accuracy`): precision is
-the share of at-risk forecasts whose clock did breach, recall the share of breaches forecast.
+How good the forecasts were is measured by reporting, from the public events: precision is the
+share of clocks announced at risk that did breach, recall the share of breaches announced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -101,35 +101,3 @@ def _pace_reasons(
     """The parts of the work that alone miss the due time; all parts if only together."""
     alone = tuple(r for r, w in work.items() if w and _after_work(calendar, start, w) > due)
     return alone or tuple(r for r, w in work.items() if w)
-
-
-@dataclass(frozen=True)
-class Accuracy:
-    """How the forecasts compared with what happened."""
-
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-    true_negatives: int
-
-    @property
-    def precision(self) -> float | None:
-        """Of the clocks forecast at risk, the share that breached (None: none forecast)."""
-        flagged = self.true_positives + self.false_positives
-        return self.true_positives / flagged if flagged else None
-
-    @property
-    def recall(self) -> float | None:
-        """Of the clocks that breached, the share forecast at risk (None: none breached)."""
-        breached = self.true_positives + self.false_negatives
-        return self.true_positives / breached if breached else None
-
-
-def accuracy(outcomes: Iterable[tuple[bool, bool]]) -> Accuracy:
-    """Precision and recall of (forecast at risk, actually breached) pairs, one per clock."""
-    counts = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
-    for pair in outcomes:
-        counts[pair] += 1
-    return Accuracy(
-        counts[(True, True)], counts[(True, False)], counts[(False, True)], counts[(False, False)]
-    )

@@ -22,7 +22,12 @@ from datetime import datetime
 
 from leadrelay.calendar import WEEKDAYS, BusinessCalendar, add_business_time, business_time_between
 from leadrelay.durations import TimeBasis
-from services.sla_monitor.domain.actions import ClockKind, RequestReassignment, SlaAction
+from services.sla_monitor.domain.actions import (
+    ClockKind,
+    ReassignmentReason,
+    RequestReassignment,
+    SlaAction,
+)
 from services.sla_monitor.domain.clocks import (
     OUT_OF_OFFICE,
     ClockState,
@@ -85,7 +90,7 @@ def hand_on(
         first_touch = clock.kind is ClockKind.FIRST_TOUCH
         if not (first_touch and clock.is_open and away_before_due(clock, absences, now)):
             continue
-        actions.append(_reassignment(clock, now))
+        actions.append(reassignment_request(clock, now, reason="out_of_office"))
         current = end_assignment(current, clock.assignment_id, now, label=OUT_OF_OFFICE)
     return current, actions
 
@@ -96,7 +101,12 @@ def away_before_due(clock: SlaClock, absences: Sequence[Absence], now: datetime)
     return any(start <= horizon and end > now for start, end in absences)
 
 
-def _reassignment(clock: SlaClock, now: datetime) -> RequestReassignment:
+def reassignment_request(
+    clock: SlaClock, now: datetime, *, reason: ReassignmentReason
+) -> RequestReassignment:
+    """Ask hand-off for another rep for ``clock``'s lead outside the ladder (``reason`` says why:
+    the rep's absence, or a forecast that the clock will not be met); every rep who had the lead
+    in this episode is excluded."""
     return RequestReassignment(
         clock_id=clock.clock_id,
         lead_key=clock.lead_key,
@@ -111,5 +121,5 @@ def _reassignment(clock: SlaClock, now: datetime) -> RequestReassignment:
         attempt=clock.attempt + 1,
         max_reassignments=None,
         exclude_rep_ids=tuple(dict.fromkeys((*clock.prior_rep_ids, clock.rep_id))),
-        reason="out_of_office",
+        reason=reason,
     )

@@ -11,6 +11,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ from leadrelay.runtime.service import Runtime, open_runtime, run_services
 from leadrelay.settings import load_settings
 from leadrelay.store.tables import inbox
 from services.handoff.api import build_router
+from services.handoff.domain import LeadFacts, RepLoad, RoutingState, decide, record_assignment
 from services.handoff.service import build_service
 from services.handoff.tables import assignments
 from services.sla_monitor.domain import AnnouncedDeadlines
@@ -204,6 +206,66 @@ async def test_two_instances_in_one_group_never_assign_a_lead_twice(
         kafka_bootstrap, topic(unique_topic_prefix, Topic.DEAD_LETTER), expected=0, within=5
     )
     assert dead == []
+
+
+FAIR_REPS = [
+    make_rep("sdr-w1", weight=1),
+    make_rep("sdr-w2", weight=2),
+    make_rep("sdr-cap", weight=3, capacity={"open": 4}),
+    make_rep("sdr-off", weight=5, working_hours={}),  # a weekday left out is a day off
+    make_rep("ae-w1", role="ae", team="enterprise", weight=1),
+    make_rep("ae-w3", role="ae", team="enterprise", weight=3),
+]
+"""Two pools (SDRs; enterprise AEs) with weights, an open-capacity limit and a rep off work."""
+
+
+async def test_two_instances_rotate_each_pool_by_weight_capacity_and_hours_as_one_would(
+    kafka_bootstrap: str, database_url: str, unique_topic_prefix: str
+) -> None:
+    """Two instances decide in parallel, the SDR and AE pools each under its own lock, over
+    every partition; each pool still sees one rotation, so the shares are exactly those of
+    one instance deciding every lead in turn, capacity and working hours included."""
+    await upgrade_async(database_url)
+    definitions = definitions_with(FAIR_REPS)
+    sdr_leads = [f"lk_sdr_{n:03d}" for n in range(120)]
+    ae_leads = [f"lk_ae_{n:03d}" for n in range(80)]
+    events = [sales_ready(k) for k in sdr_leads] + [
+        sales_ready(k, company_size=5000)
+        for k in ae_leads  # enterprise: the AE rule
+    ]
+    group = f"{unique_topic_prefix}handoff"
+    async with AsyncExitStack() as stack:
+        runtimes = [
+            await stack.enter_async_context(
+                running_handoff(kafka_bootstrap, database_url, unique_topic_prefix, definitions)
+            )
+            for _ in range(2)
+        ]
+        await wait_until(lambda: _group_has_members(kafka_bootstrap, group, 2), within=60)
+        await produce(kafka_bootstrap, topic(unique_topic_prefix, Topic.SALES_READY), events)
+        await wait_for_assignments(runtimes[0], len(events), within=120)
+        processed = [_sample(r, "leadrelay_messages_processed_total") for r in runtimes]
+        rows = await _assignment_rows(runtimes[0])
+
+    assert all(count > 0 for count in processed), f"one instance did nothing: {processed}"
+    shares = Counter(rep_id for *_, rep_id in rows)
+    assert shares == _one_rotation(definitions, len(sdr_leads), len(ae_leads))
+    assert (shares["sdr-cap"], shares["sdr-off"], shares["ae-w3"]) == (4, 0, 60)
+
+
+def _one_rotation(definitions: Definitions, sdr_leads: int, ae_leads: int) -> Counter[str]:
+    """The reps one instance would choose, deciding each lead after the other."""
+    routing, reps = definitions.routing, definitions.roster.reps
+    state, loads, chosen = RoutingState(), dict[str, RepLoad](), Counter[str]()
+    now = datetime.now(UTC)
+    for company_size in [850] * sdr_leads + [5000] * ae_leads:
+        facts = LeadFacts(lead_key="lk", episode=1, company_size=company_size, country="DE")
+        decision = decide(routing, reps, (), facts, state, loads, now)
+        assert decision.rep_id is not None
+        rep = next(r for r in reps if r.id == decision.rep_id)
+        loads[rep.id] = record_assignment(loads.get(rep.id), rep, now)
+        state, chosen[rep.id] = decision.new_state, chosen[rep.id] + 1
+    return chosen
 
 
 async def test_a_roster_change_through_the_api_routes_the_next_lead_without_a_restart(

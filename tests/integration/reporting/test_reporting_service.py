@@ -185,7 +185,8 @@ async def test_the_sla_report_has_marketings_policy_row(reporting: RunningReport
     assert list(report.rows) == [
         *expected.SLA_BY_POLICY,
         {"policy": "marketing", "clocks": 1, "met": 1, "breached": 0, "open": 0,
-         "compliance": 1.0, "warnings": 0, "escalations": 0, "reassignments": 0, "recycles": 0},
+         "compliance": 1.0, "warnings": 0, "escalations": 0, "reassignments": 0, "recycles": 0,
+         "at_risk": 0, "forecast_precision": None, "forecast_recall": None},
     ]  # fmt: skip
 
 

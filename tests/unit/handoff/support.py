@@ -129,10 +129,16 @@ class HandoffHarness:
         )
 
     async def deliver(self, *events: CloudEvent) -> None:
-        await delivery.deliver(self.store, "handoff", self.handlers.table(), *events)
+        await delivery.deliver(self.store, "handoff", self.handlers.consumed(), *events)
+
+    async def deliver_batch(self, *events: CloudEvent) -> list[bool]:
+        """The events in ONE transaction, as the consume loop applies a partition's batch."""
+        return await delivery.deliver_batch(
+            self.store, "handoff", self.handlers.consumed(), *events
+        )
 
     async def apply(self, event: CloudEvent) -> None:
-        await delivery.apply(self.store, self.handlers.table(), event)
+        await delivery.apply(self.store, self.handlers.consumed(), event)
 
     async def assigned(self) -> list[CloudEvent]:
         """Every ``lead_assigned`` queued so far, oldest first."""

@@ -357,7 +357,7 @@ async def test_a_decision_rolled_back_is_not_counted(two_sdrs: HandoffHarness) -
 
     async def batch_failing_after_the_decision() -> None:
         async with two_sdrs.store.transaction() as tx:
-            await two_sdrs.handlers.on_sales_ready(sales_ready("lk_ada"), tx)
+            await two_sdrs.handlers.apply([sales_ready("lk_ada")], tx)
             raise RuntimeError("a later event in the batch failed")
 
     with pytest.raises(RuntimeError, match="later event in the batch"):
@@ -439,3 +439,22 @@ async def test_a_lead_taken_by_reassignment_can_give_the_turn_back(
 
         *_, bob = await handoff.assigned()
     assert bob.data["rep_id"] == next_rep
+
+
+async def test_a_batch_routes_its_leads_as_one_by_one_would_and_skips_its_own_repeats(
+    tmp: Path,
+) -> None:
+    reps = [make_rep("sdr-a"), make_rep("sdr-b", weight=2), make_rep("sdr-c", capacity={"open": 1})]
+    leads = [sales_ready(f"lk_{n}") for n in range(8)]
+    repeat = sales_ready("lk_0", event_id="lk_0-replayed")  # the same episode under a new id
+    async with harness_for(tmp / "one", reps) as one_by_one:
+        await one_by_one.deliver(*leads, repeat)
+        expected = [(e.subject, e.data["rep_id"]) for e in await one_by_one.assigned()]
+    async with harness_for(tmp / "batch", reps) as batched:
+        applied = await batched.deliver_batch(*leads, repeat, leads[3])
+        assigned = [(e.subject, e.data["rep_id"]) for e in await batched.assigned()]
+        loads = await _loads(batched)
+    assert applied == [True] * 9 + [False]  # the last one is a repeated id
+    assert assigned == expected
+    assert len(assigned) == 8
+    assert loads["sdr-c"] == (1, 1)

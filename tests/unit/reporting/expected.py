@@ -45,13 +45,16 @@ SPEED = {
 
 SLA_BY_POLICY = [
     {"policy": "sdr-standard", "clocks": 6, "met": 3, "breached": 1, "open": 2,
-     "compliance": 0.75, "warnings": 1, "escalations": 1, "reassignments": 1, "recycles": 1},
+     "compliance": 0.75, "warnings": 1, "escalations": 1, "reassignments": 1, "recycles": 1,
+     "at_risk": 0, "forecast_precision": None, "forecast_recall": 0.0},
 ]  # fmt: skip
 SLA_BY_REP = [
     {"rep": "rep-1", "clocks": 4, "met": 3, "breached": 0, "open": 1, "compliance": 1.0,
-     "warnings": 0, "escalations": 0, "reassignments": 0, "recycles": 1},
+     "warnings": 0, "escalations": 0, "reassignments": 0, "recycles": 1,
+     "at_risk": 0, "forecast_precision": None, "forecast_recall": None},
     {"rep": "rep-2", "clocks": 2, "met": 0, "breached": 1, "open": 1, "compliance": 0.0,
-     "warnings": 1, "escalations": 1, "reassignments": 1, "recycles": 0},
+     "warnings": 1, "escalations": 1, "reassignments": 1, "recycles": 0,
+     "at_risk": 0, "forecast_precision": None, "forecast_recall": 0.0},
 ]  # fmt: skip
 
 RECYCLED = [

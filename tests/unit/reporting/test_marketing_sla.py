@@ -50,7 +50,8 @@ def test_marketing_has_its_own_policy_row_with_the_same_columns() -> None:
     rows = sla(history(), WINDOW, "policy", marketing=True).rows
     assert list(rows) == [
         {"policy": "marketing", "clocks": 3, "met": 1, "breached": 1, "open": 1,
-         "compliance": 0.5, "warnings": 1, "escalations": 0, "reassignments": 0, "recycles": 0},
+         "compliance": 0.5, "warnings": 1, "escalations": 0, "reassignments": 0, "recycles": 0,
+         "at_risk": 0, "forecast_precision": None, "forecast_recall": None},
     ]  # fmt: skip
 
 

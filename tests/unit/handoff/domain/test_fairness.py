@@ -95,7 +95,7 @@ def test_reps_who_left_the_pool_drop_out_of_the_stored_state() -> None:
     assert set(first.new_state.pools["sdr:*"]) == {"a", "b", "c"}
     second = decide(ROUTING, reps[:2], [], make_facts(), first.new_state, {}, NOW)
     assert set(second.new_state.pools["sdr:*"]) == {"a", "b"}
-    assert second.new_state.version == first.new_state.version + 1
+    assert second.new_state.version_of("sdr:*") == first.new_state.version_of("sdr:*") + 1
 
 
 def _nginx_reference(weights: dict[str, int], count: int) -> list[str]:

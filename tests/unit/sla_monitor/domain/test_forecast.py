@@ -1,11 +1,11 @@
-"""Forecasting a running clock on crafted calendars, and the accuracy of forecasts."""
+"""Forecasting a running clock on crafted calendars."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from leadrelay.calendar import BusinessCalendar
-from services.sla_monitor.domain.forecast import RepOutlook, accuracy, forecast
+from services.sla_monitor.domain.forecast import RepOutlook, forecast
 
 NINE_TO_FIVE = BusinessCalendar.from_parts("UTC")
 MONDAY = datetime(2024, 6, 3, tzinfo=UTC)
@@ -59,11 +59,3 @@ def test_a_slow_or_loaded_rep_misses_it_in_hours() -> None:
 
 def test_a_rep_without_known_hours_is_taken_to_be_in() -> None:
     assert not forecast(at(23), at(22), RepOutlook(None)).at_risk
-
-
-def test_precision_and_recall_against_what_happened() -> None:
-    result = accuracy([(True, True), (True, True), (True, False), (False, True), (False, False)])
-    assert result.precision == 2 / 3
-    assert result.recall == 2 / 3
-    assert accuracy([(False, False)]).precision is None
-    assert accuracy([(False, False)]).recall is None
