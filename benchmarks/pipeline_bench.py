@@ -15,7 +15,8 @@ wall-clock time just before the request was written; leads are matched by lead k
 are paced open-loop (each one leaves at its own time whatever the earlier ones are doing, up to
 64 connections), so a slow server shows as latency, not as a slower sender. A lead not assigned
 within ``--drain`` seconds after the last send counts as infinitely late, and the table says how
-many of those sent were assigned.
+many of those sent were assigned. The ``202 p99`` column is the HTTP part alone: how long the
+slowest forms waited for ingest's answer (with its retries after a 503).
 
 Topologies:
 
@@ -70,7 +71,7 @@ from leadrelay.credentials import (
     write_dev_secrets,
 )
 from leadrelay.identity import lead_key
-from leadrelay.process import serve_http, stop_on_signals
+from leadrelay.process import run_server, serve_http, stop_on_signals
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.topics import ensure_topics
 from leadrelay.settings import load_settings
@@ -134,6 +135,8 @@ class Result:
     """From the first request sent to the last (not answered): the achieved sending rate."""
     latencies_ms: list[float] = field(repr=False)
     """One per form sent; ``inf`` for one never assigned."""
+    answers_ms: list[float] = field(repr=False)
+    """How long each accepted form waited for its ``202``: the HTTP part of its latency."""
 
     @property
     def sent_rate(self) -> float:
@@ -141,11 +144,15 @@ class Result:
         return (self.sent - 1) / max(self.send_seconds, 1e-3)
 
     def percentile(self, fraction: float) -> float:
-        """Nearest rank: the p50 of 1, 2, 3, 4 is 2."""
-        ordered = sorted(self.latencies_ms)
-        if not ordered:
-            return math.nan
-        return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+        """Of the latencies, by nearest rank: the p50 of 1, 2, 3, 4 is 2."""
+        return nearest_rank(self.latencies_ms, fraction)
+
+
+def nearest_rank(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def forms(run: str, count: int) -> list[Form]:
@@ -306,26 +313,30 @@ async def measure(
     async with Watcher(target) as watcher:
         pool = HttpPool(target.port, CONNECTIONS)
         try:
-            sent_at, send_seconds = await send_paced(pool, target.webhook_key, batch, rate)
+            sends, send_seconds = await send_paced(pool, target.webhook_key, batch, rate)
         finally:
             await pool.close()
-        keys = {target.match(form): at for form, at in zip(batch, sent_at, strict=True) if at}
+        accepted = [(form, sent) for form, sent in zip(batch, sends, strict=True) if sent]
+        keys = {target.match(form): sent[0] for form, sent in accepted}
         await watcher.until(list(keys), drain)
     latencies = [
         float(watcher.seen[key] - at) if key in watcher.seen else math.inf
         for key, at in keys.items()
     ] + [math.inf] * (len(batch) - len(keys))
     assigned = sum(1 for key in keys if key in watcher.seen)
+    answers = [sent[1] for _form, sent in accepted]
     return Result(
-        topology, target.system, rate, len(batch), len(keys), assigned, send_seconds, latencies
-    )
+        topology, target.system, rate, len(batch), len(keys), assigned, send_seconds, latencies,
+        answers,
+    )  # fmt: skip
 
 
 async def send_paced(
     pool: HttpPool, key: bytes, batch: Sequence[Form], rate: float
-) -> tuple[list[int], float]:
-    """POST each form at its own moment (``n / rate`` after the first): the send time in ms of
-    each accepted one (0 for one refused), and the seconds from the first send to the last.
+) -> tuple[list[tuple[int, float] | None], float]:
+    """POST each form at its own moment (``n / rate`` after the first): for each accepted one
+    its send time (ms) and how long its ``202`` took (ms), None for one refused; and the
+    seconds from the first send to the last.
     A 503 is retried as a sender would, from the same send time, so the wait counts in its
     latency."""
     loop = asyncio.get_running_loop()
@@ -340,8 +351,8 @@ async def send_paced(
     return list(await asyncio.gather(*sends)), dispatched
 
 
-async def send_one(pool: HttpPool, key: bytes, form: Form) -> int:
-    sent_at = int(time.time() * 1000)
+async def send_one(pool: HttpPool, key: bytes, form: Form) -> tuple[int, float] | None:
+    sent_at, started = int(time.time() * 1000), time.perf_counter()
     for attempt in range(10):
         timestamp = int(time.time())
         headers = {
@@ -356,8 +367,8 @@ async def send_one(pool: HttpPool, key: bytes, form: Form) -> int:
         await asyncio.sleep(SEND_BACKOFF.delay(attempt + 1))
     if status != 202:
         log.warning("form %s refused with %s", form.webhook_id, status)
-        return 0
-    return sent_at
+        return None
+    return sent_at, (time.perf_counter() - started) * 1000
 
 
 async def warm_up(topology: str, target: Target) -> None:
@@ -551,14 +562,19 @@ async def serve_bare(args: argparse.Namespace) -> None:
 
 
 async def measure_topology(
-    topology: str, processes: Processes, workdir: Path, args: argparse.Namespace, infra: list[str]
-) -> list[Result]:
-    """Warm both pipelines up, then per rate the baseline and LeadRelay, one after the other."""
+    topology: str,
+    processes: Processes,
+    workdir: Path,
+    args: argparse.Namespace,
+    infra: list[str],
+    results: list[Result],
+) -> None:
+    """Warm both pipelines up, then per rate the baseline and LeadRelay, one after the other;
+    each result goes into ``results`` at once, so an interrupted run still reports it."""
     if topology == "up":
         opened = up_topology(processes, workdir)
     else:
         opened = processes_topology(processes, workdir, infra[0], infra[1])
-    results = []
     async with opened as targets:
         for target in targets:
             await warm_up(topology, target)
@@ -569,11 +585,10 @@ async def measure_topology(
                 result = await measure(topology, target, rate, args.seconds, args.drain)
                 print(_row(result), file=sys.stderr, flush=True)
                 results.append(result)
-    return results
 
 
-def run_topology(topology: str, args: argparse.Namespace) -> list[Result]:
-    """Start what ``topology`` needs, measure it, and stop everything it started."""
+def run_topology(topology: str, args: argparse.Namespace, results: list[Result]) -> None:
+    """Start what ``topology`` needs, measure it into ``results``, stop all it started."""
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pipeline-bench-")))
         infra: list[str] = []
@@ -584,8 +599,7 @@ def run_topology(topology: str, args: argparse.Namespace) -> list[Result]:
             ]
         # stopped first, before the servers; `up` may drain for 15 s before it stops
         processes = stack.enter_context(Processes(grace=60.0))
-        return asyncio.run(measure_topology(topology, processes, workdir, args, infra))
-    raise AssertionError("unreachable")
+        asyncio.run(measure_topology(topology, processes, workdir, args, infra, results))
 
 
 def _ms(value: float) -> str:
@@ -597,7 +611,7 @@ def _row(result: Result) -> str:
         f"{TOPOLOGY_NAMES[result.topology]:<31}{result.system:<22}{result.rate:>6.0f}"
         f"{result.sent_rate:>8.0f}{result.sent:>7}{result.accepted:>7}"
         f"{result.assigned:>9}{_ms(result.percentile(0.5)):>8}{_ms(result.percentile(0.95)):>8}"
-        f"{_ms(result.percentile(0.99)):>8}"
+        f"{_ms(result.percentile(0.99)):>8}{_ms(nearest_rank(result.answers_ms, 0.99)):>9}"
     )
 
 
@@ -610,7 +624,8 @@ def report(results: Sequence[Result], args: argparse.Namespace) -> None:
     )
     print(
         f"{'topology':<31}{'system':<22}{'rate':>6}{'sent/s':>8}{'sent':>7}{'202':>7}"
-        f"{'assigned':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'p99 vs bare':>13}{'goal':>16}"
+        f"{'assigned':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'202 p99':>9}{'p99 vs bare':>13}"
+        f"{'goal':>16}"
     )
     bare = {(r.topology, r.rate): r for r in results if r.system != "LeadRelay"}
     for result in results:
@@ -674,13 +689,13 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # leader elections on new topics
     if args.bare:
-        asyncio.run(serve_bare(args))
+        run_server(serve_bare(args))  # on uvloop, as LeadRelay's own processes run
         return 0
     signal.signal(signal.SIGTERM, _interrupt)
     results: list[Result] = []
     try:
         for topology in args.topology:
-            results += run_topology(topology, args)
+            run_topology(topology, args, results)
     except KeyboardInterrupt:
         print("interrupted; every process started here was stopped", file=sys.stderr)
         return 130

@@ -209,21 +209,21 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from leadrelay.app.bootstrap import serve
-    from leadrelay.process import configure_logging
+    from leadrelay.process import configure_logging, run_server
 
     configure_logging()
-    return asyncio.run(serve([args.service], _settings(), embedded=False))
+    return run_server(serve([args.service], _settings(), embedded=False))
 
 
 def _up(args: argparse.Namespace) -> int:
     from leadrelay.app.bootstrap import serve
-    from leadrelay.process import configure_logging
+    from leadrelay.process import configure_logging, run_server
 
     configure_logging()
     settings = _settings()
     if settings.environment == "dev":
         settings = _dev_mode()
-    return asyncio.run(serve(SERVICES, settings, embedded=True))
+    return run_server(serve(SERVICES, settings, embedded=True))
 
 
 def _dev_mode() -> Settings:

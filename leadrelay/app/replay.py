@@ -113,11 +113,9 @@ async def run_scoring(history: Sequence[ArchivedEvent], definitions: Definitions
             await connection.run_sync(metadata.create_all)
         clock = _ReplayClock()
         store = Store(engine, clock=clock)
-        handlers = EventHandlers.per_event(
-            scoring_handlers(
-                definitions, SANDBOX_TOPICS, ScoringMetrics.create(CollectorRegistry())
-            ).table()
-        )
+        handlers = scoring_handlers(
+            definitions, SANDBOX_TOPICS, ScoringMetrics.create(CollectorRegistry())
+        ).event_handlers()
         refused = 0
         for archived in history:
             clock.now = archived.received_at

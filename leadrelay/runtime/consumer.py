@@ -25,7 +25,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.schemas import ContractError, validate_typed
+from leadrelay.contracts.schemas import ContractError, validate_event
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.failure import DeadLetterReason, FailureClass, classify
@@ -385,7 +385,7 @@ class ConsumerLoop:
         except ValueError as error:
             return _Rejected(DeadLetterReason.UNDECODABLE, error)
         try:
-            validate_typed(event)
+            validate_event(event)
         except ContractError as error:
             return _Rejected(DeadLetterReason.SCHEMA_VIOLATION, error)
         return _Ready(record, event) if event.type in self._handlers.event_types else None

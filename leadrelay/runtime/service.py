@@ -54,6 +54,8 @@ class Runtime:
     producer: EventProducer
     registry: CollectorRegistry
     metrics: RuntimeMetrics
+    closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """What adapters built on this runtime must finish first (e.g. ingest's history writes)."""
 
     def topic(self, topic: Topic) -> str:
         """The configured name of a contract topic."""
@@ -68,7 +70,10 @@ class Runtime:
         }
 
     async def close(self) -> None:
-        """Release the broker connection and the database pool."""
+        """Finish what was registered in ``closing`` (newest first), then release the broker
+        connection and the database pool."""
+        for finish in reversed(self.closing):
+            await finish()
         await self.producer.stop()
         await self.store.dispose()
 

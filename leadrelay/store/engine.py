@@ -17,7 +17,9 @@ READ_ONLY_OPTION = "leadrelay_read_only"
 """Execution option ``Store.read()`` sets: on SQLite the transaction begins deferred."""
 
 
-def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine_for(
+    url: str, *, pool_size: int = 10, single_statements: bool = False
+) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL and write-intent transactions.
 
     SQLite allows one writer at a time. Starting every read-write transaction with ``BEGIN
@@ -28,9 +30,16 @@ def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
     An in-memory SQLite URL (``sqlite+aiosqlite://``) gives one private database on a single
     shared connection, gone when the engine is disposed: replay's sandbox.
+
+    ``single_statements`` (PostgreSQL only) is for a caller whose every use is one statement on
+    a hot path (ingest's delivery history): autocommit, so no ``BEGIN``/``ROLLBACK`` trips, and
+    no pre-ping; a connection that died is invalidated by its first error, which that caller
+    tolerates.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        if single_statements:
+            return create_async_engine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
         return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

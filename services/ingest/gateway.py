@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
@@ -40,7 +41,7 @@ from services.ingest.domain.mapping.common import IngestContext
 from services.ingest.domain.problems import ProblemError
 from services.ingest.domain.signatures import Delivery, SignatureError
 from services.ingest.metrics import IngestMetrics
-from services.ingest.repository import DeliveryConflict, Seen, SeenDeliveries
+from services.ingest.repository import DeliveryConflict, Seen, open_history
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,19 @@ JSON = "application/json"
 HISTORY_TIMEOUT_SECONDS = 5.0
 """How long the delivery history may take before ingest goes on without it."""
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A validated event, its topic and its encoding: what is sized, produced and answered."""
+
+    event: CloudEvent
+    topic: str
+    value: bytes
+
+    @classmethod
+    def of(cls, runtime: Runtime, event: CloudEvent) -> Outgoing:
+        return cls(event, runtime.topic(topic_for_event_type(event.type)), event.to_bytes())
 
 
 class Gateway:
@@ -63,7 +77,7 @@ class Gateway:
         self.tolerance = timedelta(seconds=settings.webhook_tolerance_seconds)
         self.public_url = settings.public_url
         self.trusted_proxies = list(settings.trusted_proxies)
-        self.seen = SeenDeliveries(runtime.store.engine, self.tolerance)
+        self.seen = open_history(runtime, self.tolerance)
         self._lead_key_secret = settings.lead_key_secret.get_secret_value()
 
     @staticmethod
@@ -147,24 +161,29 @@ class Gateway:
             raise ProblemError(problems.too_many_events(limit))
         return raw
 
-    def map(self, mapping: Callable[[IngestContext], Sequence[CloudEvent]]) -> list[CloudEvent]:
+    def map(self, mapping: Callable[[IngestContext], Sequence[CloudEvent]]) -> list[Outgoing]:
         """Run a source mapping; contract errors become 422 naming each field, and an event
-        the broker would refuse for its size 413 (before anything is produced)."""
+        the broker would refuse for its size 413 (before anything is produced).
+
+        The mapping validated every event against its JSON Schema; each is encoded here once,
+        and exactly those bytes are sized and produced (nothing validates or encodes it again).
+        """
         try:
             events = list(mapping(self.context()))
         except ContractError as error:
             raise ProblemError(problems.invalid(error.errors)) from None
         limit = self.runtime.settings.max_event_bytes
-        for index, event in enumerate(events):
-            if len(event.to_bytes()) > limit:
+        outgoing = [Outgoing.of(self.runtime, event) for event in events]
+        for index, message in enumerate(outgoing):
+            if len(message.value) > limit:
                 pointer = f"/{index}" if len(events) > 1 else ""
                 raise ProblemError(problems.event_too_large(pointer, limit))
-        return events
+        return outgoing
 
     async def accept(
         self,
         route: str,
-        events: Sequence[CloudEvent],
+        events: Sequence[Outgoing],
         *,
         source: str | None = None,
         delivery: Delivery | None = None,
@@ -175,25 +194,24 @@ class Gateway:
             self.metrics.duplicate_deliveries.labels(route).inc()
         else:
             await self.publish(events)
-            if source is not None and delivery is not None:
-                await self._remember(source, delivery)
+            if source is not None and delivery is not None:  # kept at once, written soon
+                self.seen.remember(source, delivery, self.wall_clock())
         body = {
             "accepted": len(events),
-            "event_ids": [e.id for e in events],
+            "event_ids": [e.event.id for e in events],
             "duplicate": seen is Seen.RETRY_OF_ACCEPTED,
         }
         return JSONResponse(body, status_code=202)
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
-        """Send all events pipelined and wait for acks=all on each; 503 if any is missing."""
-        runtime = self.runtime
-        sends = [
-            runtime.producer.publish(runtime.topic(topic_for_event_type(e.type)), e) for e in events
-        ]
-        timeout = runtime.settings.produce_timeout_seconds
+    async def publish(self, events: Sequence[Outgoing]) -> None:
+        """Send all events in one pipelined batch and wait for acks=all on each; 503 if any
+        is missing. The loop only hands bytes to the producer here, so acks are never kept
+        waiting behind validation."""
+        timeout = self.runtime.settings.produce_timeout_seconds
+        messages = [(e.topic, e.event.subject, e.value) for e in events]
         try:
             outcomes = await asyncio.wait_for(
-                asyncio.gather(*sends, return_exceptions=True), timeout=timeout
+                self.runtime.producer.send_batch(messages), timeout=timeout
             )
         except TimeoutError:
             log.warning("broker did not acknowledge %d event(s) within %.1fs", len(events), timeout)
@@ -203,6 +221,8 @@ class Gateway:
                     "retry the same request"
                 )
             ) from None
+        except (KafkaError, OSError) as error:
+            outcomes = [error]
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         for failure in failures:
             if not isinstance(failure, KafkaError | OSError | asyncio.CancelledError):
@@ -220,15 +240,7 @@ class Gateway:
                 )
             )
         for event in events:
-            self.metrics.events_accepted.labels(event.type).inc()
-
-    async def _remember(self, source: str, delivery: Delivery) -> None:
-        """Record an accepted delivery; failing only weakens replay refusal, so 202 stands."""
-        try:
-            async with asyncio.timeout(HISTORY_TIMEOUT_SECONDS):
-                await self.seen.remember(source, delivery, self.wall_clock())
-        except (SQLAlchemyError, OSError, TimeoutError) as error:
-            log.warning("could not record an accepted delivery: %s", type(error).__name__)
+            self.metrics.events_accepted.labels(event.event.type).inc()
 
 
 def _decoded(body: bytes) -> Any:

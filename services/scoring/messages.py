@@ -137,7 +137,7 @@ def stage_attributes(
     """What reports slice by: the cause's source and rep, the lead's first form, segment,
     country and grade (each left out while unknown)."""
     data = cause.data
-    first_form = next((a.form_id for a in state.activities if a.form_id is not None), None)
+    first_form = state.first_form_id
     return contract.StageAttributes(
         source=data.get("source"),
         channel=first_form,

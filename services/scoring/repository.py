@@ -1,17 +1,18 @@
-"""Loading and saving scoring state inside the consume loop's transaction.
+"""Loading and saving scoring state inside the consume loop's transaction, a batch at a time.
 
 Rows are read ``FOR UPDATE``: a lead is touched from its own partition and, through a linked
-visitor, from the visitor's partition, so two instances can race on it on PostgreSQL. Handlers
-always lock the visitor before the lead, so the two paths cannot deadlock each other.
+visitor, from the visitor's partition, so two instances can race on it on PostgreSQL. A batch
+locks its visitors before its leads, each in key order, so two batches cannot deadlock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Column, Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.schema import Table
 
@@ -20,6 +21,7 @@ from services.scoring.domain import (
     Activity,
     LeadState,
     Score,
+    Stage,
     dump_activities,
     dump_score,
     dump_state,
@@ -62,96 +64,162 @@ async def lead_states(connection: AsyncConnection) -> dict[str, LeadState]:
     return {row.lead_key: load_state(row.state) for row in rows}
 
 
-async def lock_or_create_lead(
-    connection: AsyncConnection, lead_key: str, now: datetime
-) -> StoredLead:
-    """The lead's row, created empty (stage anonymous) first if needed, and locked."""
-    stored = await load_lead(connection, lead_key)
-    if stored is not None:
+class Rows:
+    """The lead and visitor rows one batch touches: loaded locked at once, changed in memory by
+    the batch's events in order, written back at once by :func:`write_rows`."""
+
+    def __init__(self, leads: dict[str, StoredLead], visitors: dict[str, Visitor]) -> None:
+        self._leads = leads
+        self._visitors = visitors
+        self._changed_leads: set[str] = set()
+        self._changed_visitors: set[str] = set()
+
+    def lead(self, lead_key: str) -> StoredLead:
+        """The lead (created empty, stage anonymous, if the batch did not load it)."""
+        stored = self._leads.get(lead_key)
+        if stored is None:
+            stored = self._leads[lead_key] = StoredLead(LeadState(lead_key=lead_key), None)
+            self._changed_leads.add(lead_key)
         return stored
-    empty = LeadState(lead_key=lead_key)
-    values = {
-        "lead_key": lead_key,
-        "stage": empty.stage.value,
-        "episode": 0,
-        "state": dump_state(empty),
-        "updated_at": now,
+
+    def known_lead(self, lead_key: str) -> StoredLead | None:
+        """The lead, or None if scoring never saw it (it is not created)."""
+        return self._leads.get(lead_key)
+
+    def save_lead(self, state: LeadState, score: Score | None) -> None:
+        """Replace the state; ``score`` also replaces the stored score (None keeps it)."""
+        old = self.lead(state.lead_key)
+        self._leads[state.lead_key] = StoredLead(
+            state, old.score if score is None else dump_score(score)
+        )
+        self._changed_leads.add(state.lead_key)
+
+    def visitor(self, anonymous_id: str) -> Visitor:
+        """The visitor (created unlinked and empty if the batch did not load it)."""
+        visitor = self._visitors.get(anonymous_id)
+        if visitor is None:
+            visitor = self._visitors[anonymous_id] = Visitor(anonymous_id, None, ())
+            self._changed_visitors.add(anonymous_id)
+        return visitor
+
+    def save_visitor(self, visitor: Visitor) -> None:
+        self._visitors[visitor.anonymous_id] = visitor
+        self._changed_visitors.add(visitor.anonymous_id)
+
+    def changed_leads(self) -> list[StoredLead]:
+        return [self._leads[key] for key in sorted(self._changed_leads)]
+
+    def changed_visitors(self) -> list[Visitor]:
+        return [self._visitors[key] for key in sorted(self._changed_visitors)]
+
+
+LeadKeys = Callable[[Mapping[str, Visitor]], tuple[set[str], set[str]]]
+"""Given the batch's visitors: the lead keys to create if absent, and those only to load."""
+
+
+async def lock_rows(
+    connection: AsyncConnection, anonymous_ids: Collection[str], lead_keys: LeadKeys, now: datetime
+) -> Rows:
+    """Every visitor in ``anonymous_ids`` (created if absent), then the leads ``lead_keys``
+    names for them, each table with one locking query (two more where rows must be created).
+
+    Visitors are locked before leads, and each table's rows in key order, so batches on two
+    instances touching the same rows wait for each other instead of deadlocking.
+    """
+    empty_visitor: dict[str, Any] = {"lead_key": None, "activities": [], "updated_at": now}
+    visitor_rows = await _lock_all(
+        connection, visitors, set(anonymous_ids), set(anonymous_ids), empty_visitor
+    )
+    by_id = {
+        row.anonymous_id: Visitor(row.anonymous_id, row.lead_key, load_activities(row.activities))
+        for row in visitor_rows
     }
-    await _insert_if_absent(connection, leads, values)
-    stored = await load_lead(connection, lead_key)
-    assert stored is not None  # inserted above or by a concurrent creator; never deleted
-    return stored
+    creating, loading = lead_keys(by_id)
+    empty_lead = {"stage": Stage.ANONYMOUS.value, "episode": 0, "updated_at": now}
+    lead_rows = await _lock_all(connection, leads, creating | loading, creating, empty_lead)
+    by_key = {row.lead_key: StoredLead(load_state(row.state), row.score) for row in lead_rows}
+    return Rows(by_key, by_id)
 
 
-async def save_lead(
-    connection: AsyncConnection, state: LeadState, score: Score | None, now: datetime
-) -> None:
-    """Write the state; ``score`` also replaces the stored score (None keeps it)."""
-    values: dict[str, Any] = {
+async def _lock_all(
+    connection: AsyncConnection,
+    table: Table,
+    keys: set[str],
+    creating: set[str],
+    empty: dict[str, Any],
+) -> list[Row[Any]]:
+    """The rows of ``keys`` locked in key order, those of ``creating`` inserted first if absent
+    (``INSERT ... ON CONFLICT DO NOTHING``: a concurrent creator waits, then finds the row)."""
+    if not keys:
+        return []
+    key = table.primary_key.columns.values()[0]
+    found = await _select_locked(connection, table, key, keys)
+    missing = sorted(creating - {getattr(row, key.name) for row in found})
+    if missing:
+        values = [{key.name: k, **_empty_state(table, k, empty)} for k in missing]
+        await connection.execute(
+            dialect_insert(connection, table).values(values).on_conflict_do_nothing()
+        )
+        found += await _select_locked(connection, table, key, set(missing))
+    return found
+
+
+def _empty_state(table: Table, key: str, empty: dict[str, Any]) -> dict[str, Any]:
+    """A new row's columns; a lead's ``state`` is the empty state of its key."""
+    if table is leads:
+        return {**empty, "state": dump_state(LeadState(lead_key=key))}
+    return empty
+
+
+async def _select_locked(
+    connection: AsyncConnection, table: Table, key: Column[Any], keys: set[str]
+) -> list[Row[Any]]:
+    query = select(table).where(key.in_(sorted(keys))).order_by(key).with_for_update()
+    return list(await connection.execute(query))
+
+
+async def write_rows(connection: AsyncConnection, rows: Rows, now: datetime) -> None:
+    """Write the changed leads, then the changed visitors, each with one multi-row upsert."""
+    changed = rows.changed_leads()
+    if changed:
+        await _upsert(connection, leads, [_lead_values(stored, now) for stored in changed])
+    visited = rows.changed_visitors()
+    if visited:
+        values = [
+            {
+                "anonymous_id": v.anonymous_id,
+                "lead_key": v.lead_key,
+                "activities": dump_activities(v.activities),
+                "updated_at": now,
+            }
+            for v in visited
+        ]
+        await _upsert(connection, visitors, values)
+
+
+def _lead_values(stored: StoredLead, now: datetime) -> dict[str, Any]:
+    """A lead's columns: the state, and the flat score columns from the stored score."""
+    state, score = stored.state, stored.score
+    return {
+        "lead_key": state.lead_key,
         "stage": state.stage.value,
         "episode": state.episode,
         "state": dump_state(state),
         "updated_at": now,
+        "grade": None if score is None else score["grade"],
+        "fit_score": None if score is None else score["fit"],
+        "engagement_score": None if score is None else score["engagement"],
+        "scorecard_version": None if score is None else score["version"],
+        "score": score,
     }
-    if score is not None:
-        values |= {
-            "grade": score.grade,
-            "fit_score": score.fit,
-            "engagement_score": score.engagement,
-            "scorecard_version": score.version,
-            "score": dump_score(score),
-        }
+
+
+async def _upsert(connection: AsyncConnection, table: Table, values: list[dict[str, Any]]) -> None:
+    insert = dialect_insert(connection, table).values(values)
+    key = table.primary_key.columns.values()[0]
+    update_columns = {name: insert.excluded[name] for name in values[0] if name != key.name}
     await connection.execute(
-        update(leads).where(leads.c.lead_key == state.lead_key).values(**values)
-    )
-
-
-async def lock_or_create_visitor(
-    connection: AsyncConnection, anonymous_id: str, now: datetime
-) -> Visitor:
-    """The visitor's row, created unlinked and empty first if needed, and locked."""
-    visitor = await _load_visitor(connection, anonymous_id)
-    if visitor is not None:
-        return visitor
-    values = {"anonymous_id": anonymous_id, "activities": [], "updated_at": now}
-    await _insert_if_absent(connection, visitors, values)
-    visitor = await _load_visitor(connection, anonymous_id)
-    # Inserted above or by a concurrent creator. The retention sweep deletes only visitors idle
-    # for the whole retention, never one that a transaction has just inserted or locked.
-    assert visitor is not None
-    return visitor
-
-
-async def _load_visitor(connection: AsyncConnection, anonymous_id: str) -> Visitor | None:
-    query = select(visitors.c.lead_key, visitors.c.activities).where(
-        visitors.c.anonymous_id == anonymous_id
-    )
-    row = (await connection.execute(query.with_for_update())).first()
-    return (
-        None
-        if row is None
-        else Visitor(anonymous_id, row.lead_key, load_activities(row.activities))
-    )
-
-
-async def save_visitor(connection: AsyncConnection, visitor: Visitor, now: datetime) -> None:
-    await connection.execute(
-        update(visitors)
-        .where(visitors.c.anonymous_id == visitor.anonymous_id)
-        .values(
-            lead_key=visitor.lead_key,
-            activities=dump_activities(visitor.activities),
-            updated_at=now,
-        )
-    )
-
-
-async def _insert_if_absent(
-    connection: AsyncConnection, table: Table, values: dict[str, Any]
-) -> None:
-    """``INSERT ... ON CONFLICT DO NOTHING``: a concurrent creator waits, then finds the row."""
-    await connection.execute(
-        dialect_insert(connection, table).values(**values).on_conflict_do_nothing()
+        insert.on_conflict_do_update(index_elements=[key], set_=update_columns)
     )
 
 

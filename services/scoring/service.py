@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.scoring.domain import Scorecard
 from services.scoring.domain.config import RecycleCooldown
@@ -66,6 +65,6 @@ def build_service(
     return ServiceSpec(
         name=NAME,
         consumes=CONSUMES,
-        handlers=EventHandlers.per_event(handlers.table()),
+        handlers=handlers.event_handlers(),
         background=[retention.run],
     )

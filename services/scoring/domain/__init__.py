@@ -23,6 +23,7 @@ from services.scoring.domain.defaults import (
     default_scorecard_mapping,
     load_default_scorecard,
 )
+from services.scoring.domain.ledger import record, score_lead
 from services.scoring.domain.lifecycle import (
     RECYCLE_REASONS,
     SALES_OUTCOMES,
@@ -61,7 +62,6 @@ from services.scoring.domain.scoring import (
     evaluate_engagement,
     evaluate_fit,
     remembered,
-    score_lead,
 )
 from services.scoring.domain.serialization import (
     dump_activities,
@@ -121,6 +121,7 @@ __all__ = [
     "load_state",
     "merge_visitor",
     "reassess",
+    "record",
     "remembered",
     "reported_by_sales",
     "score_lead",

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from services.scoring.domain.config import RecycleCooldown, Scorecard
+from services.scoring.domain.ledger import record, score_lead
 from services.scoring.domain.model import (
     Activity,
     Decision,
@@ -53,7 +54,6 @@ from services.scoring.domain.scoring import (
     grade_at_least,
     is_after_recycle,
     remembered,
-    score_lead,
 )
 
 RECYCLE_REASONS: Final = frozenset(
@@ -121,8 +121,7 @@ def apply_activity(
     """
     if state.knows_event(activity.event_id) or not remembered(scorecard, [activity], now):
         return _unchanged(scorecard, state, now)
-    recorded = replace(state, activities=remembered(scorecard, (*state.activities, activity), now))
-    identified = _identify(recorded, activity.event_id, now)
+    identified = _identify(record(scorecard, state, activity, now), activity.event_id, now)
     return _assess(
         scorecard, state, identified, now, activity.event_id, activity, cooldown=cooldown
     )
@@ -182,14 +181,25 @@ def merge_visitor(
 ) -> LeadState:
     """Make an identified visitor's anonymous activity the lead's, at the original times.
 
-    Deduplicated by event id, so merging the same visitor twice changes nothing.
+    Deduplicated by event id, so merging the same visitor twice changes nothing. The merged
+    activities wait in ``unscored`` for the next scoring to take them into the ledger.
     """
-    activities = in_time_order((*state.activities, *visitor_activities))
+    pending = {a.event_id for a in state.unscored}
+    new = [
+        a
+        for a in in_time_order(visitor_activities)
+        if a.event_id not in pending and not state.knows_event(a.event_id)
+    ]
     known = anonymous_id in state.anonymous_ids
-    if known and activities == state.activities:
+    if known and not new:
         return state
     ids = state.anonymous_ids if known else (*state.anonymous_ids, anonymous_id)
-    return replace(state, activities=activities, anonymous_ids=ids)
+    return replace(
+        state,
+        activities=in_time_order((*state.activities, *new)),
+        unscored=in_time_order((*state.unscored, *new)),
+        anonymous_ids=ids,
+    )
 
 
 def apply_sales_outcome(

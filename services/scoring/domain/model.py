@@ -11,7 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
+
+RECENT_ACTIVITIES: Final = 50
+"""How many of its newest activities a lead keeps as such (timeline, recent activity)."""
 
 Grade = Literal["A", "B", "C", "D"]
 """Fit grade, A best. D is everything below the C band."""
@@ -77,6 +80,57 @@ def in_time_order(activities: Iterable[Activity]) -> tuple[Activity, ...]:
     for activity in activities:
         by_id.setdefault(activity.event_id, activity)
     return tuple(sorted(by_id.values(), key=lambda a: (a.occurred_at, a.event_id)))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One activity as an engagement rule remembers it: which event, when it happened."""
+
+    event_id: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Decayed points of a rule's hits in one slice of time, as of its newest hit.
+
+    ``value`` is the sum of ``points * 0.5 ** ((as_of - occurred_at) / half_life)``: decaying
+    it to any later instant is one multiplication, however many hits it holds.
+    """
+
+    index: int
+    as_of: datetime
+    value: float
+    hits: int
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What one engagement rule needs of a lead's history to score it at any later instant.
+
+    A rule with a cap or a window keeps in ``kept`` the hits its newest-first walk can still
+    reach (time order); a rule with neither keeps running ``slices`` (and ``fresh``: only the
+    hits after the ledger's ``fresh_since``), future-dated hits waiting in ``kept`` until the
+    clock reaches them, and its newest hits in ``sources`` for the breakdown. See ``ledger``.
+    """
+
+    rule: str
+    kept: tuple[Hit, ...] = ()
+    slices: tuple[Slice, ...] = ()
+    fresh: tuple[Slice, ...] = ()
+    sources: tuple[Hit, ...] = ()
+    hits: int = 0
+    """Decayed rules: how many hits the slices and ``kept`` hold."""
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A lead's engagement as per-rule tallies, valid for the engagement section it was built
+    under (``fingerprint``); ``fresh_since`` is the recycle the ``fresh`` slices count after."""
+
+    fingerprint: str
+    tallies: tuple[Tally, ...] = ()
+    fresh_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -196,8 +250,14 @@ class IgnoredFact:
 class LeadState:
     """Everything scoring knows about one lead; the service loads it, applies a fact, saves it.
 
-    ``activities`` are kept sorted by (occurred_at, event_id), so the same facts give the same
-    state whatever order they arrived in. ``episode`` counts sales-ready episodes so far.
+    ``activities`` are the newest ``RECENT_ACTIVITIES`` (the timeline and a sales-ready event's
+    recent activity; the archive keeps the full history), sorted by (occurred_at, event_id), so
+    the same facts give the same state whatever order they arrived in. ``engagement`` is what
+    scores them: per-rule tallies that do not grow with the history (None: a state stored
+    before ledgers, or built by hand, whose ``activities`` are all there is; it is built from
+    them). ``unscored`` are activities merged from a visitor that the ledger has not taken in
+    yet (the next scoring does). ``first_form`` is the oldest remembered form fill.
+    ``episode`` counts sales-ready episodes so far.
     ``recycled_at``/``recycle_reason`` describe the latest recycle. ``profile_updated_at`` is when
     the newest applied profile update happened (an older update arriving late only fills gaps).
     ``ignored`` lists the sales facts that contradicted the lead's stage, with the reason.
@@ -217,6 +277,9 @@ class LeadState:
     ignored: tuple[IgnoredFact, ...] = ()
     holdings: tuple[Holding, ...] = ()
     """The assignments of the latest episode scoring has seen, by attempt."""
+    engagement: Ledger | None = None
+    unscored: tuple[Activity, ...] = ()
+    first_form: Activity | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -226,8 +289,22 @@ class LeadState:
         require_aware("profile_updated_at", self.profile_updated_at)
 
     def knows_event(self, event_id: str) -> bool:
-        """Whether this activity was already applied (redelivery must change nothing)."""
-        return any(a.event_id == event_id for a in self.activities)
+        """Whether this activity was already applied (redelivery must change nothing).
+
+        Looks at the recent activities and every hit a rule keeps; an older one is known to the
+        consume loop's inbox, which never hands the same event over twice.
+        """
+        if any(a.event_id == event_id for a in self.activities):
+            return True
+        tallies = self.engagement.tallies if self.engagement is not None else ()
+        return any(h.event_id == event_id for t in tallies for h in (*t.kept, *t.sources))
+
+    @property
+    def first_form_id(self) -> str | None:
+        """The form of the lead's first remembered form fill (what reports call its channel)."""
+        if self.first_form is not None:
+            return self.first_form.form_id
+        return next((a.form_id for a in self.activities if a.form_id is not None), None)
 
     def changes_since(self, earlier: LeadState) -> tuple[StageChange, ...]:
         """The stage changes recorded after ``earlier`` (an older version of this state)."""

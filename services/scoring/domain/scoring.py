@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
+from typing import Protocol, TypeVar
 
 from services.scoring.domain.config import (
     AxisLimits,
@@ -28,12 +29,24 @@ from services.scoring.domain.model import (
     Grade,
     LeadState,
     Profile,
-    Score,
     ScoreLine,
     Stage,
     in_time_order,
     require_aware,
 )
+
+
+class Timed(Protocol):
+    """What the engagement walk reads of a hit: an ``Activity`` or a ledger's ``Hit``."""
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
+T = TypeVar("T", bound=Timed)
 
 
 def evaluate_fit(scorecard: Scorecard, profile: Profile) -> FitResult:
@@ -46,7 +59,7 @@ def evaluate_fit(scorecard: Scorecard, profile: Profile) -> FitResult:
         {rule.id: rule.group for rule in fit.rules},
         fit.limits,
     )
-    score = _total(lines)
+    score = total(lines)
     return FitResult(score=score, grade=scorecard.grades.grade_for(score), breakdown=lines)
 
 
@@ -79,12 +92,12 @@ def evaluate_engagement(
     lines: list[ScoreLine] = []
     for rule in engagement.rules:
         hits = (hit for hit in newest_first if engagement_rule_matches(rule, hit))
-        line = _engagement_line(rule, _counted(rule, hits), now, engagement.half_life)
+        line = engagement_line(rule, counted(rule, hits), now, engagement.half_life)
         if line is not None:
             lines.append(line)
     groups = {rule.id: rule.group for rule in engagement.rules}
     limited = within_limits(lines, groups, engagement.limits)
-    return EngagementResult(score=_total(limited), breakdown=limited)
+    return EngagementResult(score=total(limited), breakdown=limited)
 
 
 def within_limits(
@@ -131,29 +144,6 @@ def remembered(
     """
     horizon = now - scorecard.engagement.retention
     return tuple(a for a in in_time_order(activities) if a.occurred_at >= horizon)
-
-
-def score_lead(scorecard: Scorecard, state: LeadState, now: datetime) -> Score:
-    """Both axes at ``now``, with the engagement that counts toward sales-ready.
-
-    For a recycled lead under ``recycle.requires_fresh_engagement``, ``qualifying_engagement``
-    counts only activities that occurred after ``recycled_at``; ``engagement`` counts all.
-    """
-    fit = evaluate_fit(scorecard, state.profile)
-    engagement = evaluate_engagement(scorecard, state.activities, now)
-    qualifying = engagement.score
-    if fresh_engagement_only(scorecard, state):
-        fresh = [a for a in state.activities if is_after_recycle(state, a)]
-        qualifying = evaluate_engagement(scorecard, fresh, now).score
-    return Score(
-        fit=fit.score,
-        engagement=engagement.score,
-        grade=fit.grade,
-        breakdown=fit.breakdown + engagement.breakdown,
-        version=scorecard.version,
-        scored_at=now,
-        qualifying_engagement=qualifying,
-    )
 
 
 def fresh_engagement_only(scorecard: Scorecard, state: LeadState) -> bool:
@@ -227,29 +217,27 @@ def _number(value: object) -> float | None:
     return None
 
 
-def _counted(
-    rule: EngagementRule, newest_first: Iterable[Activity]
-) -> list[tuple[Activity, float]]:
+def counted(rule: EngagementRule, newest_first: Iterable[T]) -> list[tuple[T, float]]:
     """The hits that count and the undecayed points each earns, after window and cap."""
-    counted: list[tuple[Activity, float]] = []
+    taken: list[tuple[T, float]] = []
     in_window: deque[datetime] = deque()
-    total = 0.0
+    so_far = 0.0
     for hit in newest_first:
         if rule.window is not None and rule.max_per_window is not None:
             while in_window and in_window[0] >= hit.occurred_at + rule.window:
                 in_window.popleft()
             if len(in_window) >= rule.max_per_window:
                 continue
-        points = _within_cap(rule, total)
+        points = within_cap(rule, so_far)
         if points == 0:
             break
-        total += points
+        so_far += points
         in_window.append(hit.occurred_at)
-        counted.append((hit, points))
-    return counted
+        taken.append((hit, points))
+    return taken
 
 
-def _within_cap(rule: EngagementRule, total: float) -> float:
+def within_cap(rule: EngagementRule, total: float) -> float:
     if rule.cap is None:
         return rule.points
     if rule.points >= 0:
@@ -257,27 +245,27 @@ def _within_cap(rule: EngagementRule, total: float) -> float:
     return min(0.0, max(rule.points, rule.cap - total))
 
 
-def _engagement_line(
-    rule: EngagementRule, counted: list[tuple[Activity, float]], now: datetime, half_life: timedelta
+def engagement_line(
+    rule: EngagementRule, hits: Sequence[tuple[Timed, float]], now: datetime, half_life: timedelta
 ) -> ScoreLine | None:
-    if not counted:
+    if not hits:
         return None
-    raw = sum(points for _, points in counted)
-    exact = sum(points * _decay(hit.occurred_at, now, half_life) for hit, points in counted)
+    raw = sum(points for _, points in hits)
+    exact = sum(points * decay(hit.occurred_at, now, half_life) for hit, points in hits)
     return ScoreLine(
         rule=rule.id,
         axis="engagement",
         points=round(exact, 2),
         raw_points=round(raw, 2),
         decay_factor=round(exact / raw, 4) if raw else 1.0,
-        source_event_ids=tuple(hit.event_id for hit, _ in reversed(counted)),
+        source_event_ids=tuple(hit.event_id for hit, _ in reversed(hits)),
     )
 
 
-def _decay(occurred_at: datetime, now: datetime, half_life: timedelta) -> float:
+def decay(occurred_at: datetime, now: datetime, half_life: timedelta) -> float:
     age = max(now - occurred_at, timedelta(0))
     return float(0.5 ** (age / half_life))
 
 
-def _total(lines: Iterable[ScoreLine]) -> float:
+def total(lines: Iterable[ScoreLine]) -> float:
     return round(sum(line.points for line in lines), 2)

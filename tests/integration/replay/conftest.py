@@ -40,7 +40,7 @@ class Production:
         registry = CollectorRegistry()
         self.scoring = scoring_handlers(
             definitions, TOPICS, ScoringMetrics.create(registry)
-        ).table()
+        ).event_handlers()
         self.archive = ArchiveHandlers(ArchiveMetrics.create(registry)).table()
 
     async def receive(self, events: list[CloudEvent]) -> None:
@@ -48,7 +48,7 @@ class Production:
         later, lead by lead: another interleaving of the partitions, at other moments."""
         for event in events:
             self.clock.now = event.time + PROCESSING_LAG
-            if event.type in self.scoring:
+            if event.type in self.scoring.event_types:
                 await delivery.deliver(self.store, SCORING_GROUP, self.scoring, event)
         for event in sorted(events, key=lambda e: (e.subject or "", e.time)):
             self.clock.now = event.time + ARCHIVE_LAG

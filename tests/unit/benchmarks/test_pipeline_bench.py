@@ -45,7 +45,8 @@ def test_the_benchmark_roster_is_the_shipped_one_without_capacity_caps(tmp_path:
 
 
 def test_a_lead_never_assigned_makes_the_high_percentiles_lost_not_smaller() -> None:
-    result = Result("up", "LeadRelay", 50.0, 4, 4, 3, 1.0, [10.0, 20.0, 30.0, float("inf")])
+    latencies = [10.0, 20.0, 30.0, float("inf")]
+    result = Result("up", "LeadRelay", 50.0, 4, 4, 3, 1.0, latencies, [5.0] * 4)
 
     assert result.percentile(0.5) == 20.0
     assert result.percentile(0.99) == float("inf")

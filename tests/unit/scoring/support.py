@@ -17,13 +17,13 @@ import services.scoring.tables
 from leadrelay.app.definitions import load_definitions
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.tables import metadata
+from leadrelay.store.tables import metadata, outbox
 from leadrelay.store.unit_of_work import Store
 from services.scoring.domain import load_activities
 from services.scoring.handlers import OutputTopics, ScoringHandlers
 from services.scoring.metrics import ScoringMetrics
 from services.scoring.read_model import lead_view
-from services.scoring.repository import load_lead
+from services.scoring.repository import lead_states, load_lead
 from services.scoring.tables import visitors
 from tests.unit import delivery
 from tests.unit.scoring.service_events import MovableClock
@@ -44,11 +44,29 @@ class ScoringHarness:
         )
 
     async def deliver(self, *events: CloudEvent) -> None:
-        await delivery.deliver(self.store, "scoring", self.handlers.table(), *events)
+        await delivery.deliver(self.store, "scoring", self.handlers.event_handlers(), *events)
+
+    async def deliver_batch(self, *events: CloudEvent) -> None:
+        """The events in one transaction, as the consume loop applies a partition's batch."""
+        await delivery.deliver_batch(self.store, "scoring", self.handlers.event_handlers(), *events)
+
+    async def everything(self) -> dict[str, Any]:
+        """Every lead's state, every visitor row and the outbox in order: to compare runs."""
+        async with self.store.engine.connect() as connection:
+            states = await lead_states(connection)
+            rows = await connection.execute(select(visitors.c.anonymous_id, visitors.c.lead_key,
+                                                   visitors.c.activities))  # fmt: skip
+            parked = {row.anonymous_id: (row.lead_key, row.activities) for row in rows}
+            queued = await connection.execute(
+                select(outbox.c.topic, outbox.c.payload).order_by(outbox.c.id)
+            )
+            published = [(topic, CloudEvent.from_bytes(payload)) for topic, payload in queued]
+        return {"states": states, "visitors": parked,
+                "published": [(topic, e.id, e.type, e.data) for topic, e in published]}  # fmt: skip
 
     async def apply(self, event: CloudEvent) -> None:
         """The handler alone, as after a restore that lost the inbox."""
-        await delivery.apply(self.store, self.handlers.table(), event)
+        await delivery.apply(self.store, self.handlers.event_handlers(), event)
 
     async def published(self, topic: str) -> list[CloudEvent]:
         return await delivery.published(self.store, topic)
