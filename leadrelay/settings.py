@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     """This instance's stable name (a StatefulSet pod's, a host's): static Kafka group
     membership, so a restarted instance takes its partitions back at once instead of after the
     session timeout. Unset: dynamic membership. Two live instances must never share one."""
-    outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    outbox_poll_seconds: float = Field(default=5.0, gt=0)
+    """The outbox relay's safety poll only: it wakes on every commit (in-process, and by
+    PostgreSQL ``LISTEN/NOTIFY`` across processes), so latency does not depend on this."""
     outbox_batch_size: int = Field(default=500, ge=1)
 
     public_url: str | None = None

@@ -19,7 +19,8 @@ from services.archive.repository import ArchivedEvent
 from services.scoring.domain import LeadState, Stage
 
 NOT_REPLAYED = (
-    "assignments (hand-off does not yet record the roster, loads and rotation each decision saw)",
+    "assignments (hand-off keeps each decision's roster, loads and rotation; replay does not"
+    " run hand-off yet)",
     "SLA outcomes (their clocks start from assignments)",
 )
 """Said in every report, so nobody reads a missing figure as 'no difference'."""

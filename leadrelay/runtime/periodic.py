@@ -27,10 +27,17 @@ async def repeat(
     every: float,
     name: str,
     backoff: BackoffPolicy | None = None,
+    wake: asyncio.Event | None = None,
 ) -> None:
-    """Await ``work()`` now and then every ``every`` seconds until ``stop`` is set."""
+    """Await ``work()`` now and then every ``every`` seconds until ``stop`` is set.
+
+    Setting ``wake`` starts the next ``work()`` at once instead of after the pause; it is
+    cleared just before each ``work()``, so a wake-up during the work runs it once more.
+    """
     waits = (backoff or BackoffPolicy()).start()
     while not stop.is_set():
+        if wake is not None:
+            wake.clear()
         try:
             await work()
         except Exception as error:  # named policy: outages back off, the rest stops
@@ -40,4 +47,4 @@ async def repeat(
             await waits.wait(stop)
             continue
         waits.reset()
-        await pause(stop, every)
+        await pause(stop, every, wake=wake)

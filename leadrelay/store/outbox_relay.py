@@ -4,9 +4,26 @@ A crash after the send but before the mark republishes the row on restart: consu
 recognise it by its stable event id (the inbox), so the effect still happens once. A crash
 before the send loses nothing because the row is still unsent.
 
-On PostgreSQL several processes may run a relay; a transaction-scoped advisory lock lets one
-publish at a time, which keeps each key's events in the order they were written. On SQLite an
-exclusive lock on a file beside the database does the same for processes sharing the file.
+**When it publishes.** The relay wakes on commit, not on a timer. In its own process, the store
+calls it after every commit that wrote outbox rows. Across processes (another service, another
+replica, a command-line tool) on PostgreSQL, a statement trigger on the outbox table issues
+``NOTIFY leadrelay_outbox`` inside the writing transaction, which PostgreSQL delivers at commit,
+and the relay ``LISTEN``\\s on a dedicated connection, reconnecting under the runtime's one
+back-off policy when it drops (and catching up at once on reconnecting). A slow safety poll
+(``poll_seconds``, ``LEADRELAY_OUTBOX_POLL_SECONDS``) remains only as a fallback for a wake-up
+that cannot arrive: SQLite files shared by processes, a dropped listening connection, a schema
+created without the migrations' trigger. Latency does not depend on it.
+
+**Order across relays, without a lock shared by all.** Every row carries a relay bucket, a
+fixed hash of its key (:func:`~leadrelay.store.tables.relay_bucket`). On PostgreSQL a relay
+takes a transaction-scoped advisory lock per bucket with pending rows, without waiting,
+publishes the rows of the buckets it holds, marks them and commits. So the relays of every
+service and replica share the work, none ever waits for another, and each key is published by
+one relay at a time, in write order. A bucket held by another relay is skipped and tried again
+shortly (:data:`CONTENDED_RETRY_SECONDS`), because its holder may have read before our row
+committed. On SQLite one relay per file publishes at a time (an exclusive lock on a file beside
+the database), taken without waiting, so it can never deadlock with SQLite's writer lock.
+
 Within a relay, a key's next row is sent only after its previous one was acknowledged, and a
 refused row stops its key for the round, so the broker sees each key's events in write order
 (a republished copy after a crash only ever repeats a prefix of that order).
@@ -19,15 +36,19 @@ import contextlib
 import fcntl
 import logging
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.periodic import repeat
+from leadrelay.runtime.waiting import pause
+from leadrelay.store.engine import is_sqlite
 from leadrelay.store.tables import outbox
 from leadrelay.store.unit_of_work import Store
 
@@ -35,7 +56,27 @@ log = logging.getLogger(__name__)
 
 OutboxRow = Row[Any, Any, Any, Any]
 LAST_ERROR_CHARS = 2000
-RELAY_LOCK_ID = 0x1EAD_4E1A  # arbitrary, constant: the advisory lock all relays contend for
+RELAY_LOCK_CLASS = 0x1EAD  # arbitrary, constant: the advisory-lock namespace of relay buckets
+NOTIFY_CHANNEL = "leadrelay_outbox"  # the migrations' trigger notifies it on every outbox insert
+SAFETY_POLL_SECONDS = 5.0
+LISTEN_TIMEOUT_SECONDS = 10.0
+"""How long opening the listening connection, or its keep-alive query, may take."""
+LISTEN_KEEPALIVE_SECONDS = 15.0
+"""How often the idle listening connection is checked, so a silently dead one is replaced."""
+CONTENDED_RETRY_SECONDS = 0.05
+"""How soon a relay looks again at rows whose bucket another relay held: that holder may have
+read its rows just before ours committed. Only while contended; an idle relay waits for a wake."""
+
+_LOCK_PENDING_BUCKETS = text(
+    "SELECT pending.bucket, pg_try_advisory_xact_lock(:lock_class, pending.bucket) AS held "
+    "FROM (SELECT DISTINCT relay_bucket AS bucket FROM outbox WHERE sent_at IS NULL) AS pending"
+)
+LISTEN_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, DNS, timeouts (TimeoutError is an OSError)
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+"""How opening or keeping the listening connection fails; each is waited out and retried."""
 
 
 @contextlib.contextmanager
@@ -72,6 +113,15 @@ class RawPublisher(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Round:
+    """What one round of the relay did."""
+
+    sent: int
+    contended: bool
+    """Some unsent rows were in buckets (or a file) another relay held."""
+
+
 class OutboxRelay:
     """Moves committed events from the outbox table to Kafka."""
 
@@ -87,21 +137,124 @@ class OutboxRelay:
         self._publisher = publisher
         self._batch_size = batch_size
         self._metrics = metrics
+        self.listening = asyncio.Event()
+        """Set while this relay LISTENs for other processes' commits (PostgreSQL)."""
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows in write order; return how many were sent."""
-        if self._store.engine.dialect.name == "postgresql":
+        return (await self.publish_round()).sent
+
+    async def publish_round(self) -> Round:
+        """One batch: the rows of every bucket this relay could lock, oldest first."""
+        if not is_sqlite(self._store.engine):
             async with self._store.engine.begin() as connection:
-                if not await self._take_relay_lock(connection):
-                    return 0
-                return await self._publish_rows(await self._unsent(connection), connection)
-        with sqlite_relay_lock(self._store.engine.url.database) as held:
-            if not held:
-                return 0
+                held, contended = await self._lock_pending_buckets(connection)
+                if not held:
+                    return Round(0, contended)
+                rows = await self._unsent(connection, held)
+                return Round(await self._publish_rows(rows, connection), contended)
+        with sqlite_relay_lock(self._store.engine.url.database) as held_file:
+            if not held_file:
+                return Round(0, contended=True)
             # SQLite has one writer: never hold its lock while waiting for the broker.
-            async with self._store.engine.begin() as reader:
+            async with self._store.read() as reader:
                 rows = await self._unsent(reader)
-            return await self._publish_rows(rows)
+            return Round(await self._publish_rows(rows), contended=False)
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        poll_seconds: float = SAFETY_POLL_SECONDS,
+        backoff: BackoffPolicy | None = None,
+    ) -> None:
+        """Publish until ``stop`` is set: at once after each commit, draining any backlog.
+
+        A database or broker outage is waited out by the runtime's one back-off policy; the
+        rows stay unsent meanwhile, so nothing is lost and the relay must not die of it.
+        """
+        policy = backoff or BackoffPolicy()
+        wake = asyncio.Event()
+        set_wake = _threadsafe_setter(wake)
+        forget = self._store.on_outbox_commit(set_wake)
+        listener = None
+        if not is_sqlite(self._store.engine):
+            listener = asyncio.ensure_future(self._listen(stop, set_wake, policy))
+        try:
+            await repeat(
+                stop,
+                lambda: self._drain(stop),
+                every=poll_seconds,
+                name="outbox relay",
+                backoff=policy,
+                wake=wake,
+            )
+        finally:
+            forget()
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+        await self.publish_pending()  # a last drain so a clean stop leaves nothing behind
+
+    async def _drain(self, stop: asyncio.Event) -> None:
+        """Publish batch after batch with no pause until the backlog this relay can reach is
+        gone; while another relay holds some of it, look again shortly."""
+        while not stop.is_set():
+            outcome = await self.publish_round()
+            if outcome.sent:
+                continue
+            if not outcome.contended:
+                return
+            await pause(stop, CONTENDED_RETRY_SECONDS)
+
+    async def _listen(
+        self,
+        stop: asyncio.Event,
+        wake: Callable[[], None],
+        policy: BackoffPolicy,
+    ) -> None:
+        """LISTEN for other processes' commits on a dedicated connection until ``stop``.
+
+        A wake-up is only an accelerator (the safety poll still runs), so a connection that
+        cannot be opened or drops is logged and retried under the back-off policy, never a
+        reason to stop the relay. Each (re)connection wakes the relay once, for whatever was
+        committed while nobody listened. The connection is checked every
+        :data:`LISTEN_KEEPALIVE_SECONDS`, so a silently dead one is noticed.
+        """
+        dsn = self._store.engine.url.set(drivername="postgresql")
+        waits = policy.start()
+        while not stop.is_set():
+            try:
+                await self._listen_once(dsn.render_as_string(hide_password=False), stop, wake)
+                waits.reset()
+            except LISTEN_ERRORS as error:
+                # the type only: a driver's message may quote the connection string
+                log.warning(
+                    "outbox relay not listening (%s), retrying in %.1fs",
+                    type(error).__name__,
+                    waits.next_delay,
+                )
+                await waits.wait(stop)
+
+    async def _listen_once(self, dsn: str, stop: asyncio.Event, wake: Callable[[], None]) -> None:
+        """One listening connection, for as long as it lives (returns on ``stop``)."""
+        connection = await asyncpg.connect(dsn, timeout=LISTEN_TIMEOUT_SECONDS)
+        lost = asyncio.Event()
+        try:
+            connection.add_termination_listener(lambda _connection: lost.set())
+            await connection.add_listener(NOTIFY_CHANNEL, lambda *_notification: wake())
+            self.listening.set()
+            wake()  # whatever committed while nobody listened
+            while not stop.is_set():
+                await pause(stop, LISTEN_KEEPALIVE_SECONDS, wake=lost)
+                if lost.is_set():
+                    raise ConnectionResetError("the listening connection was closed")
+                if not stop.is_set():
+                    await connection.fetchval("SELECT 1", timeout=LISTEN_TIMEOUT_SECONDS)
+        finally:
+            self.listening.clear()
+            connection.terminate()
 
     async def _publish_rows(
         self,
@@ -146,48 +299,31 @@ class OutboxRelay:
             self._metrics.outbox_published.inc(len(sent_ids))
         return len(sent_ids)
 
-    async def run(
-        self,
-        stop: asyncio.Event,
-        *,
-        poll_seconds: float = 0.2,
-        backoff: BackoffPolicy | None = None,
-    ) -> None:
-        """Publish until ``stop`` is set, draining quickly while there is a backlog.
+    async def _lock_pending_buckets(self, connection: AsyncConnection) -> tuple[list[int], bool]:
+        """Lock every bucket with unsent rows that no other relay holds (held until this
+        transaction ends); those buckets, and whether another relay held any."""
+        result = await connection.execute(_LOCK_PENDING_BUCKETS, {"lock_class": RELAY_LOCK_CLASS})
+        held, contended = [], False
+        for bucket, is_held in result.all():
+            if is_held:
+                held.append(bucket)
+            else:
+                contended = True
+        return held, contended
 
-        A database or broker outage is waited out by the runtime's one back-off policy; the
-        rows stay unsent meanwhile, so nothing is lost and the relay must not die of it.
-        """
-        await repeat(
-            stop,
-            lambda: self._drain(stop),
-            every=poll_seconds,
-            name="outbox relay",
-            backoff=backoff,
-        )
-        await self.publish_pending()  # a last drain so a clean stop leaves nothing behind
-
-    async def _drain(self, stop: asyncio.Event) -> None:
-        """Publish batch after batch with no pause until one sends nothing (backlog gone)."""
-        while not stop.is_set() and await self.publish_pending():
-            pass
-
-    async def _take_relay_lock(self, connection: AsyncConnection) -> bool:
-        if connection.dialect.name != "postgresql":
-            return True  # SQLite serialises writers already (BEGIN IMMEDIATE)
-        result = await connection.execute(
-            text("SELECT pg_try_advisory_xact_lock(:lock_id)"), {"lock_id": RELAY_LOCK_ID}
-        )
-        return bool(result.scalar_one())
-
-    async def _unsent(self, connection: AsyncConnection) -> Sequence[OutboxRow]:
-        result = await connection.execute(
+    async def _unsent(
+        self, connection: AsyncConnection, buckets: Sequence[int] | None = None
+    ) -> Sequence[OutboxRow]:
+        """The oldest unsent rows (of ``buckets`` only, when given), in write order."""
+        query = (
             select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.payload)
             .where(outbox.c.sent_at.is_(None))
             .order_by(outbox.c.id)
             .limit(self._batch_size)
         )
-        return result.all()
+        if buckets is not None:
+            query = query.where(outbox.c.relay_bucket.in_(buckets))
+        return (await connection.execute(query)).all()
 
     async def _record(
         self, connection: AsyncConnection, sent_ids: list[int], errors: dict[int, str]
@@ -201,6 +337,24 @@ class OutboxRelay:
             await connection.execute(
                 update(outbox).where(outbox.c.id == row_id).values(last_error=message)
             )
+
+
+def _threadsafe_setter(event: asyncio.Event) -> Callable[[], None]:
+    """A function setting ``event`` from any thread (a transaction may commit on a worker
+    thread), on the loop the relay runs on."""
+    loop = asyncio.get_running_loop()
+
+    def set_event() -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
+
+    return set_event
 
 
 def _queues_by_key(rows: Sequence[OutboxRow]) -> dict[tuple[str, str], deque[OutboxRow]]:

@@ -11,42 +11,36 @@ long, and every deleted row is counted in ``leadrelay_retention_deleted_total{ta
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.periodic import repeat
-from leadrelay.store.sweep import delete_in_batches
+from leadrelay.store.sweep import SWEEP_BATCH, AgeSweep, DeleteOld
 from leadrelay.store.tables import inbox, outbox
-from leadrelay.store.unit_of_work import Store, Transaction
+from leadrelay.store.unit_of_work import Store
 
-log = logging.getLogger(__name__)
-
-DeleteOld = Callable[[Transaction, datetime, int], Awaitable[int]]
-"""Deletes up to ``limit`` rows older than the cutoff in the transaction; how many."""
 DEFAULT_RETENTION = timedelta(days=7)
-SWEEP_BATCH = 1000
 
 
-async def delete_old_inbox(tx: Transaction, before: datetime, limit: int) -> int:
+async def delete_old_inbox(connection: AsyncConnection, before: datetime, limit: int) -> int:
     """Delete up to ``limit`` inbox rows processed before ``before``; how many."""
     old = (
         select(inbox.c.consumer, inbox.c.event_id).where(inbox.c.processed_at < before).limit(limit)
     )
-    result = await tx.connection.execute(
+    result = await connection.execute(
         delete(inbox).where(tuple_(inbox.c.consumer, inbox.c.event_id).in_(old))
     )
     return int(result.rowcount)
 
 
-async def delete_old_sent_outbox(tx: Transaction, before: datetime, limit: int) -> int:
+async def delete_old_sent_outbox(connection: AsyncConnection, before: datetime, limit: int) -> int:
     """Delete up to ``limit`` outbox rows sent before ``before`` (never an unsent one)."""
     old = select(outbox.c.id).where(outbox.c.sent_at < before).limit(limit)
-    result = await tx.connection.execute(delete(outbox).where(outbox.c.id.in_(old)))
+    result = await connection.execute(delete(outbox).where(outbox.c.id.in_(old)))
     return int(result.rowcount)
 
 
@@ -68,22 +62,23 @@ class StateRetention:
 
     async def sweep(self, stop: asyncio.Event | None = None) -> dict[str, int]:
         """One sweep of both tables, a batch per transaction; how many rows each lost."""
-        deleted = {
-            "inbox": await self._sweep("inbox", delete_old_inbox, stop),
-            "outbox": await self._sweep("outbox", delete_old_sent_outbox, stop),
+        return {
+            "inbox": await self._table("inbox", "processed event ids", delete_old_inbox).sweep(
+                stop
+            ),
+            "outbox": await self._table("outbox", "sent events", delete_old_sent_outbox).sweep(
+                stop
+            ),
         }
-        if any(deleted.values()):
-            log.info("deleted state older than %s: %s", self.retention, deleted)
-        return deleted
 
-    async def _sweep(self, table: str, delete_old: DeleteOld, stop: asyncio.Event | None) -> int:
-        async def batch(tx: Transaction) -> int:
-            return await delete_old(tx, tx.now() - self.retention, self.batch)
-
-        return await delete_in_batches(
+    def _table(self, table: str, what: str, delete_old: DeleteOld) -> AgeSweep:
+        return AgeSweep(
             self.store,
-            batch,
-            batch_size=self.batch,
+            name=f"{table} retention",
+            what=what,
+            delete_old=delete_old,
+            max_age=self.retention,
             on_deleted=self.metrics.retention_deleted.labels(table).inc,
-            stop=stop,
+            every_seconds=self.every_seconds,
+            batch=self.batch,
         )

@@ -6,6 +6,8 @@ Services declare their own tables on the same ``metadata``; Alembic migrations i
 
 from __future__ import annotations
 
+import zlib
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -44,5 +47,25 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
+    Column("relay_bucket", SmallInteger, nullable=False, server_default="0"),
     Index("ix_outbox_unsent", "sent_at", "id"),
+    Index(
+        "ix_outbox_unsent_bucket",
+        "relay_bucket",
+        "id",
+        postgresql_where=Column("sent_at").is_(None),
+        sqlite_where=Column("sent_at").is_(None),
+    ),
 )
+
+RELAY_BUCKETS = 64
+"""How many relay buckets the outbox's keys hash into (each has its own relay lock on
+PostgreSQL). Part of the stored format: a key's rows must stay in one bucket, so never change it
+while rows are unsent."""
+
+
+def relay_bucket(message_key: str | None, event_id: str) -> int:
+    """The outbox bucket of a row: a fixed hash (CRC-32) of its key, so every row of one key is
+    in one bucket and relays keep its order; a row without a key hashes its event id."""
+    hashed = message_key if message_key is not None else event_id
+    return zlib.crc32(hashed.encode()) % RELAY_BUCKETS

@@ -7,6 +7,7 @@ recognised by its id and a crash can neither lose nor duplicate an effect.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_outgoing
 from leadrelay.store.engine import READ_ONLY_OPTION, dialect_insert, is_sqlite
-from leadrelay.store.tables import inbox, outbox
+from leadrelay.store.tables import inbox, outbox, relay_bucket
 
 Clock = Callable[[], datetime]
 
@@ -35,6 +36,8 @@ class Transaction:
         self._clock = clock
         self._queued: list[dict[str, object]] = []
         self._on_commit: list[Callable[[], None]] = []
+        self.wrote_outbox = False
+        """Whether outbox rows were written: the store wakes the relay once this commits."""
 
     async def mark_processed(self, consumer: str, event_id: str) -> bool:
         """Record ``event_id`` as processed by ``consumer``; False if it already was (the
@@ -74,6 +77,7 @@ class Transaction:
                 "event_id": event.id,
                 "payload": event.to_bytes(),
                 "created_at": self._clock(),
+                "relay_bucket": relay_bucket(event.subject, event.id),
             }
         )
 
@@ -82,6 +86,7 @@ class Transaction:
         if self._queued:
             await self.connection.execute(insert(outbox), self._queued)
             self._queued = []
+            self.wrote_outbox = True
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once this transaction has committed, never if it rolls back.
@@ -117,16 +122,34 @@ class Store:
     def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
         self.engine = engine
         self.clock = clock
+        self._writer = asyncio.Lock() if is_sqlite(engine) else None
+        """SQLite takes one writer at a time: the process's writers queue here, in order,
+        instead of polling SQLite's busy handler (which sleeps up to 100 ms a turn)."""
+        self._outbox_listeners: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after every commit that wrote outbox rows; returns its removal.
+
+        The relay's in-process wake-up: it publishes as soon as a row is committed instead of
+        on a timer. (Other processes learn of the commit by PostgreSQL ``NOTIFY``.)
+        """
+        self._outbox_listeners.append(listener)
+        return lambda: self._outbox_listeners.remove(listener)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A read-write transaction: commit on normal exit, roll back on any exception (which
-        propagates). On SQLite it begins ``BEGIN IMMEDIATE``, so it waits for other writers."""
-        async with self._connection() as connection, connection.begin():
+        propagates). On SQLite the process's transactions take turns (one writer at a time, as
+        SQLite allows) and each begins ``BEGIN IMMEDIATE``, so it also waits for other
+        processes' writers. Never open one inside another on the same store."""
+        async with self._one_writer(), self._connection() as connection, connection.begin():
             transaction = Transaction(connection, self.clock)
             yield transaction
             await transaction.flush_outbox()
         transaction.committed()
+        if transaction.wrote_outbox:
+            for listener in tuple(self._outbox_listeners):
+                listener()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -163,6 +186,14 @@ class Store:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _one_writer(self) -> AsyncIterator[None]:
+        if self._writer is None:
+            yield
+            return
+        async with self._writer:
+            yield
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection]:

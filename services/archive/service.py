@@ -14,7 +14,7 @@ from leadrelay.contracts.topics import Topic
 from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.archive.handlers import ArchiveHandlers
-from services.archive.jobs.retention import ArchiveRetention
+from services.archive.jobs.retention import archive_retention
 from services.archive.metrics import ArchiveMetrics
 
 NAME: Final = "archive"
@@ -24,7 +24,7 @@ CONSUMES: Final = (Topic.WEB_ACTIVITY, Topic.FORM_SUBMISSIONS, Topic.SALES_ACTIV
 def build_service(runtime: Runtime) -> ServiceSpec:
     """The archive, keeping events for ``settings.archive_retention``."""
     metrics = ArchiveMetrics.create(runtime.registry)
-    retention = ArchiveRetention(
+    retention = archive_retention(
         runtime.store,
         runtime.settings.archive_retention,
         metrics,

@@ -57,7 +57,7 @@ from services.handoff.domain import (
     footprint,
     give_turn_back,
 )
-from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot, inputs_of
+from services.handoff.domain.inputs import DecisionInputs, inputs_seen, routing_version
 from services.handoff.domain.loads import loads_after, releases_the_lead
 from services.handoff.domain.ports import SlaDeadlines
 from services.handoff.messages import SOURCE, assigned_event_id, lead_assigned, lead_facts
@@ -70,7 +70,6 @@ from services.handoff.repository import (
     open_workset,
     queued,
     rotation_counts,
-    save_decision_inputs,
 )
 
 log = logging.getLogger(__name__)
@@ -115,8 +114,12 @@ class HandoffHandlers:
     rosters: RosterCache = field(init=False, repr=False, compare=False)
     """The stored roster in memory, reloaded when its version moves."""
 
+    routing_digest: str = field(init=False, repr=False, compare=False)
+    """The routing section's digest, as each decision records it (computed once)."""
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "rosters", RosterCache(self.roster))
+        object.__setattr__(self, "routing_digest", routing_version(self.routing))
 
     def consumed(self) -> EventHandlers:
         """What hand-off consumes, applied a batch at a time (``apply``); our own
@@ -339,8 +342,13 @@ class HandoffHandlers:
         )
         if only_to_a_rep and decision.route == "fallback":
             return False
-        seen = inputs_of(
-            self.routing, roster.reps, roster.accounts, facts, work.rotation, work.loads, work.now
+        seen = inputs_seen(
+            self.routing_digest,
+            roster.snapshot[1],
+            facts,
+            work.rotation,
+            work.loads,
+            work.now,
         )
         await self._record(tx, work, request, decision, held, seen)
         return True
@@ -352,7 +360,7 @@ class HandoffHandlers:
         request: _Request,
         decision: RoutingDecision,
         held: StoredAssignment | None,
-        seen: tuple[DecisionInputs, RosterSnapshot] | None = None,
+        seen: DecisionInputs | None = None,
     ) -> None:
         """Keep the decision in the workset (rotation, loads, assignment rows) and queue its
         ``lead_assigned``; keep ``seen`` (what ``decide`` was given; None for a claim)."""
@@ -374,7 +382,7 @@ class HandoffHandlers:
         )
         work.record(_row(payload, decision))
         if seen is not None:
-            await save_decision_inputs(tx.connection, payload.assignment_id, *seen)
+            work.keep_inputs(payload.assignment_id, seen)
         await tx.publish(
             self.assignments_topic,
             new_event(

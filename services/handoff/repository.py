@@ -31,7 +31,7 @@ from leadrelay.contracts.events import LeadSalesReady
 from leadrelay.store.engine import dialect_insert
 from leadrelay.store.unit_of_work import Transaction
 from services.handoff.domain import Account, Rep, RepLoad, RosterConfig, RoutingState
-from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot
+from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot, snapshot_of
 from services.handoff.tables import (
     ROSTER_VERSION_ID,
     accounts,
@@ -157,18 +157,18 @@ async def lock_loads(
 
 
 async def save_loads(connection: AsyncConnection, loads: Sequence[RepLoad], now: datetime) -> None:
-    """Write ``loads`` in one statement (each rep's row replaced)."""
+    """Write ``loads`` in one statement (each rep's row replaced; executemany form, so the
+    statement compiles once whatever the row count)."""
     if not loads:
         return
     rows = [_load_row(load, now) for load in loads]
-    statement = dialect_insert(connection, rep_load).values(rows)
+    statement = dialect_insert(connection, rep_load)
     columns = ("day", "assigned_on_day", "open_leads", "updated_at")
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[rep_load.c.rep_id],
-            set_={column: statement.excluded[column] for column in columns},
-        )
+    upsert = statement.on_conflict_do_update(
+        index_elements=[rep_load.c.rep_id],
+        set_={column: statement.excluded[column] for column in columns},
     )
+    await connection.execute(upsert, rows)
 
 
 async def _select_loads(connection: AsyncConnection, rep_ids: Sequence[str]) -> dict[str, RepLoad]:
@@ -201,7 +201,7 @@ async def save_lead_contexts(
         for ready in contexts
     ]
     await connection.execute(
-        dialect_insert(connection, lead_context).values(rows).on_conflict_do_nothing()
+        dialect_insert(connection, lead_context).on_conflict_do_nothing(), rows
     )
 
 
@@ -364,6 +364,12 @@ class Roster:
     def rep(self, rep_id: str | None) -> Rep | None:
         return self._reps_by_id.get(rep_id or "")
 
+    @cached_property
+    def snapshot(self) -> tuple[RosterSnapshot, str]:
+        """The roster as decisions record it, and its digest (computed once per version)."""
+        snapshot = snapshot_of(self.reps, self.accounts)
+        return snapshot, snapshot.version
+
 
 class RosterCache:
     """The roster in memory: each transaction reads the one roster-version row and reloads (and
@@ -492,23 +498,31 @@ def _by_id(entries: Iterable[_E]) -> tuple[_E, ...]:
 
 async def save_decision_inputs(
     connection: AsyncConnection,
-    assignment_id: str,
-    inputs: DecisionInputs,
-    roster: RosterSnapshot,
+    seen: Sequence[tuple[str, DecisionInputs]],
+    rosters: Sequence[RosterSnapshot],
 ) -> None:
-    """Keep what the decision behind ``assignment_id`` saw; the roster once per version."""
+    """Keep what the decisions behind these assignment ids saw, and each roster they saw once
+    per version (two statements whatever the count)."""
+    if not seen:
+        return
+    kept = {roster.version: roster.model_dump(mode="json") for roster in rosters}
     await connection.execute(
-        dialect_insert(connection, roster_snapshots)
-        .values(version=inputs.roster_version, document=roster.model_dump(mode="json"))
-        .on_conflict_do_nothing(index_elements=["version"])
+        dialect_insert(connection, roster_snapshots).on_conflict_do_nothing(
+            index_elements=["version"]
+        ),
+        [{"version": version, "document": document} for version, document in kept.items()],
     )
     await connection.execute(
-        decision_inputs.insert().values(
-            assignment_id=assignment_id,
-            roster_version=inputs.roster_version,
-            decided_at=inputs.decided_at.astimezone(UTC),
-            document=inputs.model_dump(mode="json"),
-        )
+        decision_inputs.insert(),
+        [
+            {
+                "assignment_id": assignment_id,
+                "roster_version": inputs.roster_version,
+                "decided_at": inputs.decided_at.astimezone(UTC),
+                "document": inputs.model_dump(mode="json"),
+            }
+            for assignment_id, inputs in seen
+        ],
     )
 
 
@@ -548,6 +562,7 @@ class Workset:
     _made: dict[str, StoredAssignment] = field(default_factory=dict)
     _changed: dict[str, StoredAssignment] = field(default_factory=dict)
     _changed_loads: dict[str, RepLoad] = field(default_factory=dict)
+    _seen: list[tuple[str, DecisionInputs]] = field(default_factory=list)
 
     async def lock(self, pools: Iterable[str], rep_ids: Iterable[str]) -> None:
         """Lock (and read) the pools and rep loads not locked yet."""
@@ -598,6 +613,10 @@ class Workset:
             self._changed[changed.assignment_id] = changed
         return changed
 
+    def keep_inputs(self, assignment_id: str, inputs: DecisionInputs) -> None:
+        """What the decision behind ``assignment_id`` saw (its roster is the workset's)."""
+        self._seen.append((assignment_id, inputs))
+
     def set_load(self, load: RepLoad) -> None:
         self.loads[load.rep_id] = load
         self._changed_loads[load.rep_id] = load
@@ -609,6 +628,7 @@ class Workset:
         await save_loads(self.connection, list(self._changed_loads.values()), self.now)
         await update_assignments(self.connection, list(self._changed.values()))
         await insert_assignments(self.connection, list(self._made.values()))
+        await save_decision_inputs(self.connection, self._seen, [self.roster.snapshot[0]])
 
 
 async def open_workset(

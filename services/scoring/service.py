@@ -14,7 +14,7 @@ from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.scoring.domain import Scorecard
 from services.scoring.domain.config import RecycleCooldown
 from services.scoring.handlers import OutputTopics, ScoringHandlers
-from services.scoring.jobs.retention import VisitorRetention
+from services.scoring.jobs.retention import visitor_retention
 from services.scoring.metrics import ScoringMetrics
 
 NAME: Final = "scoring"
@@ -56,7 +56,7 @@ def build_service(
         metrics=metrics,
         segment_for=segment_for,
     )
-    retention = VisitorRetention(
+    retention = visitor_retention(
         runtime.store,
         scorecard.engagement.retention,
         metrics,

@@ -81,17 +81,17 @@ def _payload(action: SlaAction, escalated_to: str | None) -> tuple[Topic, EventP
             previous_assignment_id=action.assignment_id,
         )
     if isinstance(action, Escalate):
-        fields = _clock_event(SlaEscalated, action).model_dump()
         target = escalated_to or action.escalated_to
-        return Topic.SLA_EVENTS, SlaEscalated.model_validate({**fields, "escalated_to": target})
+        return Topic.SLA_EVENTS, _clock_event(SlaEscalated, action, escalated_to=target)
     if isinstance(action, Breach):
         return Topic.SLA_EVENTS, _clock_event(SlaBreached, action)
     assert isinstance(action, Warn)
     return Topic.SLA_EVENTS, _clock_event(SlaWarning, action)
 
 
-def _clock_event(model: type[C], action: Warn | Breach | Escalate) -> C:
+def _clock_event(model: type[C], action: Warn | Breach | Escalate, **extra: str | None) -> C:
     return model(
+        **extra,
         clock_id=action.clock_id,
         lead_key=action.lead_key,
         assignment_id=action.assignment_id,

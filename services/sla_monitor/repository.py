@@ -7,12 +7,13 @@ UTC (SQLite keeps no offset, so comparisons there are only right when everything
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, select, text, update
+from sqlalchemy import Row, Text, bindparam, cast, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import RepUpdated, SalesActivity, SlaAtRisk
@@ -105,74 +106,117 @@ async def load_lead(connection: AsyncConnection, lead_key: str) -> list[StoredCl
     return sorted((_stored(row) for row in result), key=_started)
 
 
-async def lock_due(connection: AsyncConnection, now: datetime, limit: int) -> list[StoredClock]:
-    """Up to ``limit`` clocks due by ``now``, earliest first, that no other instance holds.
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed batch: every open clock of the due clocks' assignments, locked, and the
+    assignments left for a later round because another transaction holds one of their clocks."""
 
-    ``SKIP LOCKED`` lets several monitors share the work on PostgreSQL; SQLite ignores it (its
-    ``BEGIN IMMEDIATE`` already lets one writer in at a time).
+    clocks: list[StoredClock]
+    deferred: set[str]
+    due: int
+    """How many due clocks the queue handed out (deferred ones included): a full batch means
+    more may be waiting."""
+
+
+async def claim_due(connection: AsyncConnection, now: datetime, limit: int) -> Claimed:
+    """Lock up to ``limit`` clocks due by ``now`` (earliest first) with their open siblings, in
+    ONE statement.
+
+    The inner ``SELECT ... FOR UPDATE SKIP LOCKED LIMIT`` is the queue: several monitor instances
+    (and several batches of one) share the due clocks without waiting for one another. The
+    outer query locks every open clock of those assignments, because firing one clock can end
+    its siblings; a sibling held elsewhere (another batch, a handler) is skipped, and the
+    per-row count of the assignment's open clocks tells the batch to defer that assignment
+    rather than act on half of it (both sides waiting could deadlock). SQLite has no row locks:
+    ``BEGIN IMMEDIATE`` lets one writer in at a time, so the same query without them is right.
     """
-    result = await connection.execute(
-        select(sla_clocks)
-        .where(sla_clocks.c.next_fire_at <= to_utc(now))
-        .order_by(sla_clocks.c.next_fire_at, sla_clocks.c.clock_id)
+    clocks = sla_clocks
+    others = sla_clocks.alias("others")
+    locking = not is_sqlite(connection.engine)
+    queue = (
+        select(clocks.c.assignment_id)
+        .where(clocks.c.next_fire_at <= to_utc(now))
+        .order_by(clocks.c.next_fire_at, clocks.c.clock_id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    return [_stored(row) for row in result]
+    due = (queue.with_for_update(skip_locked=True) if locking else queue).cte("due")
+    open_clocks = (
+        select(func.count())
+        .where(others.c.assignment_id == clocks.c.assignment_id, others.c.state.in_(OPEN_STATES))
+        .scalar_subquery()
+    )
+    claim = select(clocks.c.role, clocks.c.team, cast(clocks.c.document, Text), open_clocks).where(
+        clocks.c.assignment_id.in_(select(due.c.assignment_id)), clocks.c.state.in_(OPEN_STATES)
+    )
+    if locking:
+        claim = claim.with_for_update(of=clocks, skip_locked=True)
+    rows = (await connection.execute(claim)).all()
+    claimed = [
+        StoredClock(SlaClock.model_validate_json(document), role, team)
+        for role, team, document, _count in rows
+    ]
+    expected = {s.clock.assignment_id: count for s, (*_, count) in zip(claimed, rows, strict=True)}
+    got = Counter(s.clock.assignment_id for s in claimed)
+    deferred = {assignment for assignment, count in expected.items() if got[assignment] < count}
+    kept = [s for s in claimed if s.clock.assignment_id not in deferred]
+    due_now = sum(1 for s in claimed if _is_due(s.clock, now))
+    return Claimed(kept, deferred, due_now)
 
 
-async def lock_open_siblings(
-    connection: AsyncConnection, due: Sequence[StoredClock]
-) -> tuple[list[StoredClock], set[str]]:
-    """The other open clocks of the assignments in ``due``, locked; and assignments to defer.
-
-    A sibling held by another instance (skipped) would let both instances act on one assignment,
-    so the assignment is deferred to a later round instead; both waiting would risk a deadlock.
-    """
-    assignment_ids = sorted({stored.clock.assignment_id for stored in due})
-    due_ids = [stored.clock.clock_id for stored in due]
-    is_sibling = (
-        sla_clocks.c.assignment_id.in_(assignment_ids)
-        & sla_clocks.c.clock_id.not_in(due_ids)
-        & sla_clocks.c.state.in_(OPEN_STATES)
-    )
-    expected = await connection.execute(
-        select(sla_clocks.c.clock_id, sla_clocks.c.assignment_id).where(is_sibling)
-    )
-    wanted = {clock_id: assignment_id for clock_id, assignment_id in expected.all()}
-    if not wanted:
-        return [], set()
-    locked = await connection.execute(
-        select(sla_clocks)
-        .where(sla_clocks.c.clock_id.in_(sorted(wanted)))
-        .with_for_update(skip_locked=True)
-    )
-    siblings = [_stored(row) for row in locked]
-    missing = set(wanted) - {stored.clock.clock_id for stored in siblings}
-    return siblings, {wanted[clock_id] for clock_id in missing}
+def _is_due(clock: SlaClock, now: datetime) -> bool:
+    fire_at = next_fire_at(clock)
+    return fire_at is not None and fire_at <= now
 
 
 async def save_changed(
     connection: AsyncConnection, before: Iterable[StoredClock], after: Iterable[StoredClock]
 ) -> list[StoredClock]:
-    """Write the clocks that changed (one executemany); returns them."""
+    """Write the clocks that changed, all in ONE statement; returns them."""
     old = {stored.clock.clock_id: stored.clock for stored in before}
     changed = [stored for stored in after if old.get(stored.clock.clock_id) != stored.clock]
     if changed:
-        statement = update(sla_clocks).where(sla_clocks.c.clock_id == bindparam("key"))
-        await connection.execute(
-            statement,
-            [
-                {
-                    "key": values["clock_id"],
-                    "state": values["state"],
-                    "next_fire_at": values["next_fire_at"],
-                    "document": values["document"],
-                }
-                for values in map(row_values, changed)
-            ],
-        )
+        await _write_clocks(connection, [stored.clock for stored in changed])
     return changed
+
+
+_UPDATE_FROM_ARRAYS = text(
+    "UPDATE sla_clocks AS c SET state = v.state, next_fire_at = v.next_fire_at, "
+    "document = CAST(v.document AS json) "
+    "FROM unnest(CAST(:clock_ids AS text[]), CAST(:states AS text[]), "
+    "CAST(:fire_ats AS timestamptz[]), CAST(:documents AS text[])) "
+    "AS v(clock_id, state, next_fire_at, document) WHERE c.clock_id = v.clock_id"
+)
+"""PostgreSQL: one statement, four array parameters, whatever the number of clocks; a fixed
+text, so nothing is compiled per batch."""
+
+_UPDATE_ONE = (
+    update(sla_clocks)
+    .where(sla_clocks.c.clock_id == bindparam("key"))
+    .values(document=bindparam("text_document", type_=Text))
+)
+"""SQLite: the same change as one prepared statement run over every row in one driver call."""
+
+
+async def _write_clocks(connection: AsyncConnection, changed: Sequence[SlaClock]) -> None:
+    """Save ``changed`` clocks' state, next fire time and document (their other columns never
+    change after insert). Documents go as JSON text, serialised by pydantic in one pass."""
+    fire_ats = [next_fire_at(clock) for clock in changed]
+    columns = {
+        "clock_ids": [clock.clock_id for clock in changed],
+        "states": [clock.state.value for clock in changed],
+        "fire_ats": [to_utc(at) if at is not None else None for at in fire_ats],
+        "documents": [clock.model_dump_json() for clock in changed],
+    }
+    if not is_sqlite(connection.engine):
+        await connection.execute(_UPDATE_FROM_ARRAYS, columns)
+        return
+    await connection.execute(
+        _UPDATE_ONE,
+        [
+            {"key": key, "state": state, "next_fire_at": at, "text_document": document}
+            for key, state, at, document in zip(*columns.values(), strict=True)
+        ],
+    )
 
 
 async def quarantine(connection: AsyncConnection, clock_ids: Sequence[str]) -> int:
@@ -183,6 +227,12 @@ async def quarantine(connection: AsyncConnection, clock_ids: Sequence[str]) -> i
         .values(state=QUARANTINED, next_fire_at=None)
     )
     return int(result.rowcount)
+
+
+async def next_due(connection: AsyncConnection) -> datetime | None:
+    """The earliest next fire time of any clock (one index probe); None when nothing is due."""
+    earliest = await connection.scalar(select(func.min(sla_clocks.c.next_fire_at)))
+    return None if earliest is None else _aware(earliest)
 
 
 async def count_open(connection: AsyncConnection) -> dict[str, int]:
@@ -302,6 +352,11 @@ async def expire_parked(connection: AsyncConnection, parked_before: datetime, li
         delete(sla_parked_activity).where(sla_parked_activity.c.event_id.in_(old))
     )
     return int(result.rowcount)
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite returns naive datetimes; every stored instant is UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _stored(row: Row[Any]) -> StoredClock:

@@ -16,12 +16,13 @@ from prometheus_client import CollectorRegistry
 from leadrelay.contracts.topics import EventType, Topic
 from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
+from leadrelay.store.sweep import AgeSweep
 from leadrelay.store.unit_of_work import Store
 from services.sla_monitor.domain import SlaConfig
 from services.sla_monitor.handlers import SlaHandlers
 from services.sla_monitor.jobs.firing import DEFAULT_BATCH_SIZE, FiringLoop
 from services.sla_monitor.jobs.forecasting import AtRiskForecaster
-from services.sla_monitor.jobs.parking import ParkedActivityExpiry
+from services.sla_monitor.jobs.parking import parked_activity_expiry
 from services.sla_monitor.messages import ActionPublisher
 from services.sla_monitor.metrics import SlaMetrics
 
@@ -35,7 +36,7 @@ class SlaMonitor:
 
     handlers: SlaHandlers
     firing: FiringLoop
-    expiry: ParkedActivityExpiry
+    expiry: AgeSweep
     metrics: SlaMetrics
     forecaster: AtRiskForecaster
 
@@ -50,6 +51,7 @@ class SlaMonitor:
         poll_seconds: float,
         sweep_seconds: float,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
         forecast_seconds: float | None = None,
     ) -> SlaMonitor:
         """``forecast_seconds`` left out: the forecaster runs every ``poll_seconds``."""
@@ -57,9 +59,14 @@ class SlaMonitor:
         publisher = ActionPublisher(topic_name)
         handlers = SlaHandlers(sla, metrics, publisher)
         firing = FiringLoop(
-            store, publisher, metrics, poll_seconds=poll_seconds, batch_size=batch_size
+            store,
+            publisher,
+            metrics,
+            poll_seconds=poll_seconds,
+            batch_size=batch_size,
+            workers=workers,
         )
-        expiry = ParkedActivityExpiry(store, metrics, every_seconds=sweep_seconds)
+        expiry = parked_activity_expiry(store, metrics, every_seconds=sweep_seconds)
         forecaster = AtRiskForecaster(
             store, sla, publisher, metrics, every_seconds=forecast_seconds or poll_seconds
         )

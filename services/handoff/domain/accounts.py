@@ -13,6 +13,8 @@ Methods, strongest first; the first that finds any account decides:
    normalised company name or domain name and an account's, at or above ``fuzzy_threshold``.
    Confidence ``score / 100``.
 
+Matching runs for every lead, so the pure string normalisations are memoised.
+
 Free-mail domains (``gmail.com``, and their variants such as ``gmail.co.uk``) are never
 matched by domain, only by company name. When two accounts match equally well (within
 ``ambiguity_margin`` for fuzzy), the match is ambiguous and the configured ``tie_break``
@@ -25,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 from rapidfuzz import fuzz
@@ -121,6 +124,7 @@ def match_account(
     return _by_similarity(accounts, usable_domain, company, config)
 
 
+@lru_cache(maxsize=8192)
 def normalise_company(name: str) -> str:
     """``"ACME, Inc."`` -> ``"acme"``: accents, case, punctuation and legal suffixes removed."""
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
@@ -131,6 +135,7 @@ def normalise_company(name: str) -> str:
     return " ".join(words)
 
 
+@lru_cache(maxsize=8192)
 def domain_name(domain: str) -> str:
     """The name part of a domain without its public suffix or punctuation:
     ``"uk.example-customer.co.uk"`` -> ``"examplecustomer"``."""
@@ -144,10 +149,15 @@ def domain_name(domain: str) -> str:
 
 def _free_mail(domain: str, config: AccountMatching) -> bool:
     """A listed free-mail domain or a country variant of one (``gmail.co.uk``)."""
-    name = domain_name(domain)
-    return domain in config.free_mail_domains or any(
-        domain_name(free) == name for free in config.free_mail_domains
+    return domain in config.free_mail_domains or domain_name(domain) in _names(
+        config.free_mail_domains
     )
+
+
+@lru_cache(maxsize=16)
+def _names(domains: frozenset[str]) -> frozenset[str]:
+    """The domain names of ``domains`` (one set per configuration, not one per lead)."""
+    return frozenset(domain_name(domain) for domain in domains)
 
 
 def _by_domain(accounts: Sequence[Account], domain: str | None) -> list[Account]:

@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -187,9 +188,10 @@ class Rep(_Config):
     manager: str | None = None
     """A rep id or free text; the SLA escalation reads it."""
 
-    @property
+    @cached_property
     def calendar(self) -> BusinessCalendar:
-        """The rep's own working calendar: their shifts on their clock, minus their holidays."""
+        """The rep's own working calendar: their shifts on their clock, minus their holidays
+        (built once per rep value: every decision screens every rep by it)."""
         return BusinessCalendar.of_week(self.time_zone, self.working_hours, self.holidays)
 
     @field_validator("working_hours")

@@ -71,19 +71,37 @@ def inputs_of(
     decided_at: AwareDatetime,
 ) -> tuple[DecisionInputs, RosterSnapshot]:
     """The record of one call of ``decide`` with these arguments."""
-    roster = RosterSnapshot(
+    roster = snapshot_of(reps, accounts)
+    inputs = inputs_seen(routing_version(routing), roster.version, facts, state, loads, decided_at)
+    return inputs, roster
+
+
+def snapshot_of(reps: Sequence[Rep], accounts: Sequence[Account]) -> RosterSnapshot:
+    """The roster as a decision records it (reps and accounts sorted by id)."""
+    return RosterSnapshot(
         reps=tuple(sorted(reps, key=lambda r: r.id)),
         accounts=tuple(sorted(accounts, key=lambda a: a.id)),
     )
-    inputs = DecisionInputs(
-        routing_version=routing_version(routing),
-        roster_version=roster.version,
+
+
+def inputs_seen(
+    routing_digest: str,
+    roster_digest: str,
+    facts: LeadFacts,
+    state: RoutingState,
+    loads: dict[str, RepLoad],
+    decided_at: AwareDatetime,
+) -> DecisionInputs:
+    """The record of one call of ``decide``, the routing section and roster named by their
+    digests (a batch computes those once, not once per decision)."""
+    return DecisionInputs(
+        routing_version=routing_digest,
+        roster_version=roster_digest,
         facts=facts,
         state=state,
         loads=dict(loads),
         decided_at=decided_at,
     )
-    return inputs, roster
 
 
 def rederive(

@@ -428,20 +428,20 @@ def _fire_next(clock: SlaClock, now: datetime) -> tuple[SlaClock, list[SlaAction
         return _record(clock, BREACH, now, state=ClockState.BREACHED), [
             Breach(**_facts(clock, now))
         ]
-    scheduled = clock.ladder[clock.ladder_position]
-    clock = clock.model_copy(update={"ladder_position": clock.ladder_position + 1})
-    return _apply_step(clock, scheduled.step, scheduled.position, now)
+    return _apply_step(clock, clock.ladder[clock.ladder_position], now)
 
 
 def _apply_step(
-    clock: SlaClock, step: LadderStep, position: int, now: datetime
+    clock: SlaClock, scheduled: ScheduledStep, now: datetime
 ) -> tuple[SlaClock, list[SlaAction]]:
+    """Apply one scheduled ladder step; the new clock is one copy (the loop fires millions)."""
+    step, position = scheduled.step, scheduled.position
     facts = _facts(clock, now)
+    applied = clock.ladder_position + 1
     if isinstance(step, EscalateStep):
         action = Escalate(**facts, position=position, escalated_to=step.to, manager=clock.manager)
-        return _record(clock, step.action, now), [action]
+        return _record(clock, step.action, now, ladder_position=applied), [action]
     if isinstance(step, ReassignStep):
-        number = clock.reassignments_done + 1
         excluded = tuple(dict.fromkeys((*clock.prior_rep_ids, clock.rep_id)))
         reassign = RequestReassignment(
             **facts,
@@ -451,8 +451,15 @@ def _apply_step(
             max_reassignments=step.max,
             exclude_rep_ids=excluded,
         )
-        stopped = _record(clock, step.action, now, state=ClockState.STOPPED)
-        return stopped.model_copy(update={"reassignments_done": number}), [reassign]
+        stopped = _record(
+            clock,
+            step.action,
+            now,
+            state=ClockState.STOPPED,
+            ladder_position=applied,
+            reassignments_done=clock.reassignments_done + 1,
+        )
+        return stopped, [reassign]
     assert isinstance(step, RecycleStep)
     recycle = Recycle(
         **facts,
@@ -460,7 +467,8 @@ def _apply_step(
         reason=step.reason,
         detail=f"{clock.kind} SLA breached after {clock.reassignments_done} reassignment(s)",
     )
-    return _record(clock, step.action, now, state=ClockState.STOPPED), [recycle]
+    stopped = _record(clock, step.action, now, state=ClockState.STOPPED, ladder_position=applied)
+    return stopped, [recycle]
 
 
 def taken_away_by(clock: SlaClock, at: datetime) -> bool:
@@ -504,11 +512,15 @@ def _close(clock: SlaClock, label: str, at: datetime, state: ClockState) -> SlaC
     return _record(clock, label, at, state=state) if clock.is_open else clock
 
 
-def _record(clock: SlaClock, label: str, at: datetime, state: ClockState | None = None) -> SlaClock:
+def _record(
+    clock: SlaClock, label: str, at: datetime, state: ClockState | None = None, **changes: int
+) -> SlaClock:
+    """``clock`` with ``label`` taken at ``at``, in ``state`` (if given), and ``changes``."""
     return clock.model_copy(
         update={
             "steps_taken": (*clock.steps_taken, (label, at)),
             "state": state if state is not None else clock.state,
+            **changes,
         }
     )
 

@@ -1,11 +1,18 @@
 """The firing loop: finds clocks that came due and emits their warnings, breaches and ladder steps.
 
-Durable and exactly-once: in ONE transaction a batch of due clocks is locked, the pure domain
-decides what fires, the new clock states are saved and the events are queued in the outbox. A
-crash before the commit fires nothing (the next round does it all); after it, the saved state
-says it happened. Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the single writer on
-SQLite) let several monitor instances share the work without firing a clock twice. The loop
-runs at start, so clocks that came due while the service was down fire as soon as it is back.
+Durable and exactly-once: in ONE transaction a batch of due clocks is claimed with one statement
+(the due clocks and their open siblings, locked), the pure domain decides in memory what fires,
+one statement saves the new clock states and one writes the events to the outbox. A crash before
+the commit fires nothing (the next round does it all); after it, the saved state says it
+happened. Row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the single writer on SQLite) let
+several monitor instances, and several batches of one, share the work without firing a clock
+twice. The loop runs at start, so clocks that came due while the service was down fire as soon
+as it is back.
+
+Between rounds it does not poll blindly: while batches come back full it claims the next at
+once, and when the due work is done it sleeps until the earliest next fire time (at most
+``poll_seconds``, which bounds how late a clock added meanwhile, or a clock running faster than
+real time in a demo, can be noticed).
 
 A poison clock (one whose firing raises a bug's error rather than an outage's) cannot stop the
 others: the round rolls back, the assignment's clocks are quarantined in their own transaction
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +34,8 @@ from datetime import datetime
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.failure import is_retried_without_limit
 from leadrelay.runtime.periodic import repeat
+from leadrelay.runtime.waiting import pause
+from leadrelay.store.engine import is_sqlite
 from leadrelay.store.unit_of_work import Store, Transaction
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
@@ -44,7 +53,12 @@ from services.sla_monitor.repository import StoredClock
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 2000
+"""Due clocks per transaction: large enough that the statements' fixed cost is spread thin,
+small enough that a handler waiting on one of the batch's row locks waits a fraction of a
+second."""
+HELD_RETRY_SECONDS = 0.05
+"""How soon to look again when what is due is held by another transaction (deferred)."""
 GAUGE_REFRESH_SECONDS = 15.0
 """Counting open clocks scans an index; every poll would be wasteful on a large table."""
 
@@ -77,6 +91,7 @@ class FiringLoop:
         *,
         poll_seconds: float,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
         backoff: BackoffPolicy | None = None,
     ) -> None:
         self._store = store
@@ -84,29 +99,55 @@ class FiringLoop:
         self._metrics = metrics
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
+        self._workers = workers  # None: decided on first use (construction touches nothing)
         self._backoff = backoff
         self._next_gauge = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fire what is due every poll until stopped; back off while the database is down."""
+        """Fire what is due until stopped, waking for the next due time; back off while the
+        database is down."""
         await repeat(
             stop,
-            self._round,
-            every=self._poll_seconds,
+            lambda: self.round(stop),
+            every=0.0,  # the round itself waits for the next due time
             name="SLA firing",
             backoff=self._backoff,
         )
 
-    async def _round(self) -> None:
-        """Drain the due clocks, and refresh the open-clocks gauge now and then."""
-        await self.drain()
+    async def round(self, stop: asyncio.Event) -> FiringReport:
+        """Drain the due clocks, refresh the open-clocks gauge now and then, and wait until the
+        next clock is due (or ``poll_seconds``, whichever is sooner); returns what fired."""
+        report = await self.drain()
         now = asyncio.get_running_loop().time()
         if now >= self._next_gauge:
             await self.refresh_open_clocks()
             self._next_gauge = now + GAUGE_REFRESH_SECONDS
+        wait = await self.seconds_until_due()
+        if wait == 0.0 and report.deferred_assignments and not report.fired_clocks:
+            wait = HELD_RETRY_SECONDS  # what is due is someone else's for now: do not spin
+        await pause(stop, wait)
+        return report
+
+    async def seconds_until_due(self) -> float:
+        """Seconds of the store's clock until the earliest clock is due, at most a poll."""
+        async with self._store.read() as connection:
+            earliest = await repository.next_due(connection)
+        if earliest is None:
+            return self._poll_seconds
+        wait = (earliest - to_utc(self._store.clock())).total_seconds()
+        return min(max(wait, 0.0), self._poll_seconds)
 
     async def drain(self) -> FiringReport:
-        """Fire rounds until fewer than a batch came due, or a round could do nothing."""
+        """Fire batches until fewer than a batch came due, or a batch could do nothing.
+
+        On PostgreSQL ``workers`` batches run at once on their own connections: while one waits
+        for the database another runs the domain, and ``SKIP LOCKED`` keeps them apart.
+        """
+        workers = self._workers or _default_workers(self._store)
+        reports = await asyncio.gather(*(self._drain_one() for _ in range(workers)))
+        return sum(reports, FiringReport())
+
+    async def _drain_one(self) -> FiringReport:
         total = FiringReport()
         while True:
             report = await self.fire_batch()
@@ -127,11 +168,11 @@ class FiringLoop:
     async def _fire_batch(self) -> FiringReport:
         async with self._store.transaction() as tx:
             now = to_utc(tx.now())
-            due = await repository.lock_due(tx.connection, now, self._batch_size)
-            if not due:
-                return FiringReport()
-            siblings, deferred = await repository.lock_open_siblings(tx.connection, due)
-            groups = _by_assignment([*due, *siblings], deferred)
+            claimed = await repository.claim_due(tx.connection, now, self._batch_size)
+            deferred = claimed.deferred
+            if not claimed.clocks:
+                return FiringReport(claimed.due, deferred_assignments=len(deferred))
+            groups = _by_assignment(claimed.clocks)
             before: list[StoredClock] = []
             after: list[StoredClock] = []
             fired: list[_Fired] = []
@@ -150,7 +191,7 @@ class FiringLoop:
         if deferred:
             log.info("deferred %d assignment(s) another instance is firing", len(deferred))
         lags = self._record(fired, to_utc(self._store.clock()))
-        return FiringReport(len(due), len(changed), len(fired), len(deferred), lags)
+        return FiringReport(claimed.due, len(changed), len(fired), len(deferred), lags)
 
     async def _fire_group(
         self, tx: Transaction, group: list[StoredClock], now: datetime
@@ -180,18 +221,23 @@ class FiringLoop:
             self._metrics.open_clocks.labels(state).set(count)
 
     def _record(self, fired: Sequence[_Fired], emitted_at: datetime) -> tuple[float, ...]:
-        """Metrics for committed actions; returns each action's firing lag in seconds."""
+        """Metrics for committed actions (counters once per label set); returns each action's
+        firing lag in seconds."""
         lags = []
+        steps: Counter[str] = Counter()
+        breaches: Counter[tuple[str, str, str]] = Counter()
         for item in fired:
             action = item.action
             lag = max((emitted_at - scheduled_at(item.clock, action)).total_seconds(), 0.0)
             lags.append(lag)
             self._metrics.firing_lag.observe(lag)
-            self._metrics.actions.labels(_step_name(action)).inc()
+            steps[_step_name(action)] += 1
             if isinstance(action, Breach):
-                self._metrics.breaches.labels(
-                    action.policy, item.stored.team or "", action.rep_id
-                ).inc()
+                breaches[action.policy, item.stored.team or "", action.rep_id] += 1
+        for step, count in steps.items():
+            self._metrics.actions.labels(step).inc(count)
+        for labels, count in breaches.items():
+            self._metrics.breaches.labels(*labels).inc(count)
         return tuple(lags)
 
 
@@ -204,13 +250,16 @@ def scheduled_at(clock: SlaClock, action: SlaAction) -> datetime:
     return step.at if step is not None else clock.due_at
 
 
-def _by_assignment(
-    clocks: Iterable[StoredClock], deferred: set[str]
-) -> Mapping[str, list[StoredClock]]:
+def _default_workers(store: Store) -> int:
+    """Two batches at once on PostgreSQL (one computing while the other waits for the
+    database); one on SQLite, whose single writer would only make the second wait."""
+    return 1 if is_sqlite(store.engine) else 2
+
+
+def _by_assignment(clocks: Iterable[StoredClock]) -> Mapping[str, list[StoredClock]]:
     groups: dict[str, list[StoredClock]] = defaultdict(list)
     for stored in clocks:
-        if stored.clock.assignment_id not in deferred:
-            groups[stored.clock.assignment_id].append(stored)
+        groups[stored.clock.assignment_id].append(stored)
     return groups
 
 

@@ -15,7 +15,7 @@ from leadrelay.settings import load_settings
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.unit_of_work import Store
 from services.archive.handlers import ArchiveHandlers
-from services.archive.jobs.retention import ArchiveRetention
+from services.archive.jobs.retention import archive_retention
 from services.archive.metrics import ArchiveMetrics
 from services.archive.repository import archived_since
 from tests.unit import delivery
@@ -68,7 +68,7 @@ async def test_the_sweep_forgets_events_older_than_the_retention_in_batches(stor
         clock_of(store).now = T0 + timedelta(days=day)
         await delivery.deliver(store, "archive", handlers, web(f"pv-{day}", T0, key="k"))
     clock_of(store).now = T0 + timedelta(days=5)
-    sweep = ArchiveRetention(store, timedelta(days=2), metrics, every_seconds=60, batch=2)
+    sweep = archive_retention(store, timedelta(days=2), metrics, every_seconds=60, batch=2)
 
     assert await sweep.sweep() == 3  # received on days 0, 1, 2: more than two days ago
     assert [i for i, _ in await archived(store)] == ["pv-3", "pv-4"]

@@ -310,9 +310,9 @@ async def test_parked_activity_waits_for_its_own_assignment_and_expires_after_a_
     assert await parked(sla) == 1
 
     sla.clock.set(berlin(2026, 1, 20, 10, 4))
-    assert await sla.monitor.expiry.expire() == 0  # not a week yet
+    assert await sla.monitor.expiry.sweep() == 0  # not a week yet
     sla.clock.set(berlin(2026, 1, 20, 10, 6))
-    assert await sla.monitor.expiry.expire() == 1
+    assert await sla.monitor.expiry.sweep() == 1
     assert await parked(sla) == 0
     assert sample(sla, "leadrelay_sla_parked_activity_total", outcome="expired") == 1
 
