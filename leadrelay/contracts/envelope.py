@@ -8,18 +8,22 @@ once by construction.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from leadrelay.contracts.errors import from_pydantic
+from leadrelay.contracts.errors import ContractError, FieldError, from_pydantic
 from leadrelay.contracts.topics import KNOWN_EVENT_TYPES
 
 SCHEMA_BASE_URI = "https://leadrelay.dev/schemas/"
 _STABLE_ID_NAMESPACE = uuid.UUID("5b0e6f1c-2f4e-4e53-9d59-6c3c1a8f2d11")
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+"""The schemas' ``date-time``: RFC 3339 with a mandatory offset."""
 
 
 class CloudEvent(BaseModel):
@@ -41,6 +45,17 @@ class CloudEvent(BaseModel):
     dataschema: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("time", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        """A received ``time`` is an RFC 3339 string, as ``cloudevent.json`` says (not a number,
+        nor another of the forms pydantic would accept); a ``datetime`` is the producer's own."""
+        if isinstance(value, str) and RFC3339.fullmatch(value) is None:
+            raise ValueError("must be a valid date-time")
+        if not isinstance(value, str | datetime):
+            raise ValueError("must be of type string")
+        return value
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``time`` as RFC 3339), absent optional attributes left out."""
         return self.model_dump(mode="json", exclude_none=True)
@@ -59,11 +74,17 @@ class CloudEvent(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> CloudEvent:
-        """Parse a structured-mode message; ``ContractError`` (a ``ValueError``) if not one."""
+        """Parse a structured-mode message; ``ContractError`` (a ``ValueError``) if not one.
+
+        ``orjson`` decodes (several times faster than pydantic's own JSON parser on a
+        context-rich payload such as ``lead_assigned``), the model then checks the object."""
         try:
-            return cls.model_validate_json(raw)
-        except ValidationError as error:
-            raise from_pydantic(error) from None
+            decoded = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ContractError([FieldError("", "is not valid JSON (UTF-8)")]) from None
+        if not isinstance(decoded, dict):
+            raise ContractError([FieldError("", "must be a JSON object (a CloudEvent)")])
+        return cls.from_dict(decoded)
 
 
 def schema_uri(event_type: str) -> str:

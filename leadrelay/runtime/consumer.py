@@ -135,22 +135,58 @@ class ConsumerConfig:
     at once instead of waiting for the session timeout. Must be unique within the group."""
 
 
-class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
-    """Makes a rebalance wait until the batch in progress has committed its offsets.
+class _FinishBatchesBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
+    """Makes a rebalance wait until the revoked partitions' batches in progress have committed.
 
-    aiokafka awaits this listener before rejoining the group, so holding the batch lock here
-    means no partition changes hands half-way through a batch.
+    aiokafka awaits this listener before rejoining the group, so retiring each revoked
+    partition's worker here (it finishes the transaction in flight, commits its offset and drops
+    what it had not started) means no partition changes hands half-way through a batch.
     """
 
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self._lock = lock
+    def __init__(self, retire: Callable[[set[TopicPartition]], Awaitable[None]]) -> None:
+        self._retire = retire
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self._lock:
-            log.info("partitions revoked: %s", _names(revoked))
+        await self._retire(revoked)
+        log.info("partitions revoked: %s", _names(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned: %s", _names(assigned))
+
+
+class _PartitionWorker:
+    """One partition's records, applied in order by a task of its own.
+
+    The fetch loop hands records over with :meth:`add`; the task takes everything queued at
+    once and applies it (one commit of the offset per hand-over). ``halt`` ends it after the
+    transaction in flight: on stop, or when the partition is revoked.
+    """
+
+    def __init__(self, partition: TopicPartition) -> None:
+        self.partition = partition
+        self.queued: list[ConsumerRecord[bytes, bytes]] = []
+        self.arrived = asyncio.Event()
+        self.halt = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        self.queued.extend(records)
+        self.arrived.set()
+
+    def take(self) -> list[ConsumerRecord[bytes, bytes]]:
+        records, self.queued = self.queued, []
+        self.arrived.clear()
+        return records
+
+    async def next_records(self) -> list[ConsumerRecord[bytes, bytes]]:
+        """What arrived since the last call, waiting for some; empty once halted."""
+        while not self.queued and not self.halt.is_set():
+            arrived = asyncio.ensure_future(self.arrived.wait())
+            halted = asyncio.ensure_future(self.halt.wait())
+            await asyncio.wait({arrived, halted}, return_when=asyncio.FIRST_COMPLETED)
+            arrived.cancel()
+            halted.cancel()
+        return [] if self.halt.is_set() else self.take()
 
 
 class ConsumerLoop:
@@ -172,7 +208,8 @@ class ConsumerLoop:
         self._store = store
         self._producer = producer
         self._metrics = metrics
-        self._batch_lock = asyncio.Lock()
+        self._workers: dict[TopicPartition, _PartitionWorker] = {}
+        self._worker_failure: BaseException | None = None
         self.ready = asyncio.Event()
         """Set once the consumer has joined its group (tests and readiness wait on it)."""
 
@@ -200,7 +237,7 @@ class ConsumerLoop:
             client_id=f"leadrelay-{self.config.group}",
         )
         consumer.subscribe(
-            list(self.config.topics), listener=_FinishBatchBeforeRevoke(self._batch_lock)
+            list(self.config.topics), listener=_FinishBatchesBeforeRevoke(self._retire)
         )
         return consumer
 
@@ -223,19 +260,78 @@ class ConsumerLoop:
         return False
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Fetch and hand each partition's records to its worker until ``stop``.
+
+        Partitions progress concurrently, one task each, ordered within each. A partition whose
+        worker still has a fetch's worth of records queued is paused until it takes them, so a
+        slow partition holds back neither the others nor memory.
+        """
         waits = self.config.backoff.start()
-        while not stop.is_set():
-            try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=self.config.batch_size)
-            except KafkaError as error:
-                log.warning("fetch failed (%r); backing off %.1fs", error, waits.next_delay)
-                await waits.wait(stop)
-                continue
-            waits.reset()
-            async with self._batch_lock:
+        halt_all = asyncio.ensure_future(self._halt_workers_on(stop))
+        try:
+            while not stop.is_set():
+                self._raise_worker_failure()
+                try:
+                    batches = await consumer.getmany(
+                        timeout_ms=500, max_records=self.config.batch_size
+                    )
+                except KafkaError as error:
+                    log.warning("fetch failed (%r); backing off %.1fs", error, waits.next_delay)
+                    await waits.wait(stop)
+                    continue
+                waits.reset()
+                assigned = consumer.assignment()
                 for partition, records in batches.items():
-                    await self._process_partition(consumer, partition, records, stop)
-            await self._record_lag(consumer)
+                    if records and partition in assigned:
+                        self._hand_over(consumer, partition, records)
+                await self._record_lag(consumer)
+        finally:
+            halt_all.cancel()
+            await self._retire(set(self._workers))
+        self._raise_worker_failure()
+
+    def _hand_over(
+        self,
+        consumer: AIOKafkaConsumer,
+        partition: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        worker = self._workers.get(partition)
+        if worker is None:
+            worker = self._workers[partition] = _PartitionWorker(partition)
+            worker.task = asyncio.ensure_future(self._work(consumer, worker))
+        worker.add(records)
+        if len(worker.queued) >= self.config.batch_size:
+            consumer.pause(partition)
+
+    async def _work(self, consumer: AIOKafkaConsumer, worker: _PartitionWorker) -> None:
+        """A partition's task: apply what arrives, in order, until halted."""
+        try:
+            while records := await worker.next_records():
+                if worker.partition in consumer.paused():
+                    consumer.resume(worker.partition)
+                await self._process_partition(consumer, worker.partition, records, worker.halt)
+        except Exception as error:  # noqa: BLE001 - re-raised by the fetch loop
+            # a worker that died must take the service down, not leave its partition stuck
+            self._worker_failure = self._worker_failure or error
+
+    async def _halt_workers_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        for worker in self._workers.values():
+            worker.halt.set()
+
+    async def _retire(self, partitions: set[TopicPartition]) -> None:
+        """End the workers of ``partitions`` once their transaction in flight committed (and
+        its offset); records they had not started are re-read by the partition's next owner."""
+        retiring = [self._workers.pop(p) for p in partitions if p in self._workers]
+        for worker in retiring:
+            worker.halt.set()
+        tasks = [worker.task for worker in retiring if worker.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _raise_worker_failure(self) -> None:
+        if self._worker_failure is not None:
+            raise self._worker_failure
 
     async def _process_partition(
         self,
