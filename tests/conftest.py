@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from hypothesis import settings
 
 from tests.harness.common import HarnessUnavailableError
 from tests.harness.kafka_broker import KafkaBroker
@@ -22,6 +23,11 @@ from tests.harness.postgres import PostgresServer, scratch_database
 KAFKA_ENV = "LEADRELAY_TEST_KAFKA_BOOTSTRAP"
 DATABASE_ENV = "LEADRELAY_TEST_DATABASE_URL"
 _KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "kafka_broker"})
+# Hypothesis's per-example deadline is a timing assertion: on a loaded machine a 200 ms example
+# fails a correct property. Tests must not depend on load, so no example has a deadline.
+settings.register_profile("leadrelay", deadline=None)
+settings.load_profile("leadrelay")
+
 _TESTS = Path(__file__).parent
 _BROKER_PATHS = (_TESTS / "e2e", _TESTS / "integration" / "test_embedded_broker.py")
 """Tests that need a broker without declaring a Kafka fixture: every end-to-end test runs

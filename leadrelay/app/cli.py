@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -26,7 +27,13 @@ log = logging.getLogger("leadrelay")
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and dispatch; the exit code is returned, never raised."""
     args = _parser().parse_args(argv)
-    return int(args.command(args) or 0)
+    try:
+        return int(args.command(args) or 0)
+    except BrokenPipeError:
+        # `leadrelay replay ... | head`: the reader left, which is not an error of ours. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -73,6 +73,7 @@ async def test_broker_stores_acked_messages_on_every_partition(
     assert sorted(await consume_all(kafka_bootstrap, topic, len(sent))) == sorted(sent)
 
 
+@pytest.mark.slow  # restarts the broker: a JVM start, tens of CPU-seconds
 async def test_broker_restarts_on_same_port_and_keeps_its_data(
     kafka_broker: KafkaBroker, unique_topic_prefix: str
 ) -> None:

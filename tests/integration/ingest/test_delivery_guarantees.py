@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from leadrelay.contracts.topics import Topic
 from tests.harness.common import free_port
 from tests.harness.kafka_broker import KafkaBroker
@@ -90,6 +92,7 @@ async def test_a_hubspot_replay_is_401(ingest_db: Ingest) -> None:
     assert again.status_code == 401
 
 
+@pytest.mark.slow  # restarts the broker: a JVM start, tens of CPU-seconds
 async def test_broker_outage_is_503_then_the_retry_is_accepted_and_nothing_lost(
     kafka_bootstrap: str, kafka_broker: KafkaBroker, sqlite_url: str, unique_topic_prefix: str
 ) -> None:
