@@ -37,6 +37,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from benchmarks.scoring_bench import ACTIONS
 from leadrelay.app.definitions import load_definitions
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
@@ -61,17 +62,6 @@ from services.scoring.repository import lock_rows, write_rows
 HISTORIES = (10, 100, 1_000, 10_000)
 BATCH = 10
 """Events per timed batch (CPU time has a coarse clock on some systems)."""
-ACTIONS = (
-    "page_view",
-    "page_view",
-    "pricing_page_view",
-    "email_open",
-    "email_click",
-    "content_download",
-    "webinar_registered",
-    "page_view",
-    "careers_page_view",
-)
 PROFILE = Profile(email="bench@company.example", company_size=120, industry="software")
 TOPICS = OutputTopics(scores="scores", sales_ready="ready", recycled="recycled", lifecycle="life")
 
