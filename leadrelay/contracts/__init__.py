@@ -1,7 +1,8 @@
 """LeadRelay's event contracts: topics, the CloudEvent envelope, payload models and validation.
 
-Pure: depends only on pydantic, jsonschema, referencing and the standard library. The JSON Schemas
-in ``schemas/`` are the published contract; the models here are checked against them by tests.
+Pure: depends only on pydantic, jsonschema, referencing, jsonschema-rs, orjson and the standard
+library. The JSON Schemas in ``schemas/`` are the published contract; the models here are checked
+against them by tests.
 """
 
 from leadrelay.contracts.envelope import CloudEvent, new_event, schema_uri, stable_event_id

@@ -61,21 +61,6 @@ def routing_version(routing: RoutingConfig) -> str:
     return digest(routing.model_dump(mode="json"))
 
 
-def inputs_of(
-    routing: RoutingConfig,
-    reps: Sequence[Rep],
-    accounts: Sequence[Account],
-    facts: LeadFacts,
-    state: RoutingState,
-    loads: dict[str, RepLoad],
-    decided_at: AwareDatetime,
-) -> tuple[DecisionInputs, RosterSnapshot]:
-    """The record of one call of ``decide`` with these arguments."""
-    roster = snapshot_of(reps, accounts)
-    inputs = inputs_seen(routing_version(routing), roster.version, facts, state, loads, decided_at)
-    return inputs, roster
-
-
 def snapshot_of(reps: Sequence[Rep], accounts: Sequence[Account]) -> RosterSnapshot:
     """The roster as a decision records it (reps and accounts sorted by id)."""
     return RosterSnapshot(
