@@ -423,10 +423,12 @@ def _is_due(clock: SlaClock, now: datetime) -> bool:
 def _fire_next(clock: SlaClock, now: datetime) -> tuple[SlaClock, list[SlaAction]]:
     """Apply the one next thing that is due: a warning, the breach, or one ladder step."""
     if clock.state is ClockState.RUNNING and clock.warn_at is not None and clock.due_at > now:
-        return _record(clock, WARNING, now, state=ClockState.WARNED), [Warn(**_facts(clock, now))]
+        return _record(clock, WARNING, now, state=ClockState.WARNED), [
+            Warn(**clock_facts(clock, now))
+        ]
     if clock.state in (ClockState.RUNNING, ClockState.WARNED):
         return _record(clock, BREACH, now, state=ClockState.BREACHED), [
-            Breach(**_facts(clock, now))
+            Breach(**clock_facts(clock, now))
         ]
     return _apply_step(clock, clock.ladder[clock.ladder_position], now)
 
@@ -436,7 +438,7 @@ def _apply_step(
 ) -> tuple[SlaClock, list[SlaAction]]:
     """Apply one scheduled ladder step; the new clock is one copy (the loop fires millions)."""
     step, position = scheduled.step, scheduled.position
-    facts = _facts(clock, now)
+    facts = clock_facts(clock, now)
     applied = clock.ladder_position + 1
     if isinstance(step, EscalateStep):
         action = Escalate(**facts, position=position, escalated_to=step.to, manager=clock.manager)
@@ -536,7 +538,7 @@ class _Facts(TypedDict):
     fired_at: datetime
 
 
-def _facts(clock: SlaClock, now: datetime) -> _Facts:
+def clock_facts(clock: SlaClock, now: datetime) -> _Facts:
     """The fields every clock action carries (see ``actions.ClockFacts``)."""
     return _Facts(
         clock_id=clock.clock_id,

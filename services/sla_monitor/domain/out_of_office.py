@@ -32,6 +32,7 @@ from services.sla_monitor.domain.clocks import (
     OUT_OF_OFFICE,
     ClockState,
     SlaClock,
+    clock_facts,
     end_assignment,
     reschedule,
 )
@@ -108,14 +109,7 @@ def reassignment_request(
     the rep's absence, or a forecast that the clock will not be met); every rep who had the lead
     in this episode is excluded."""
     return RequestReassignment(
-        clock_id=clock.clock_id,
-        lead_key=clock.lead_key,
-        assignment_id=clock.assignment_id,
-        rep_id=clock.rep_id,
-        clock=clock.kind,
-        policy=clock.policy_id,
-        deadline=clock.due_at,
-        fired_at=now,
+        **clock_facts(clock, now),
         position=0,
         episode=clock.episode,
         attempt=clock.attempt + 1,
