@@ -34,9 +34,11 @@ from services.reporting.repository import save_facts
 from tests.unit.reporting.history import ROSTER, WINDOW, known_history, reports_on
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-dev-shm-usage",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
+"""``--disable-dev-shm-usage`` always: Debian's launcher adds it only when it can parse the size
+of /dev/shm, and a container's small /dev/shm otherwise kills the renderer on its first page."""
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 TOKEN = "console-browser-test-token"
 PARAMS = f"from={WINDOW.start.isoformat()}&to={WINDOW.end.isoformat()}".replace("+", "%2B")
@@ -129,6 +131,27 @@ async def _shown_rows(page: Any) -> list[dict[str, str]]:
     return shown
 
 
+async def _live_page(playwright: Any) -> tuple[Any, Any, Any]:
+    """A browser whose first page has rendered ``about:blank``: a chromium that dies while it
+    starts (before the console is asked for anything) is started again, at most three times."""
+    from playwright.async_api import Error as PlaywrightError
+
+    for attempt in range(3):
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            page = await context.new_page()
+            await page.goto("about:blank")
+            return browser, context, page
+        except PlaywrightError:
+            await browser.close()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def test_the_console_shows_the_report_numbers_and_why_this_rep(console_url: str) -> None:
     from playwright.async_api import async_playwright
 
@@ -144,12 +167,8 @@ async def test_the_console_shows_the_report_numbers_and_why_this_rep(console_url
 
     api = httpx.AsyncClient(base_url=console_url, headers={"Authorization": f"Bearer {TOKEN}"})
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        browser, context, page = await _live_page(playwright)
         await context.route("**/*", only_local)
-        page = await context.new_page()
         try:
             await page.goto(f"{console_url}/console/")
             assert page.url.endswith("/console/login")
