@@ -41,6 +41,7 @@ from leadrelay.app.sandbox import (
     Timing,
 )
 from leadrelay.app.tables import metadata
+from leadrelay.calendar import to_utc
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.events import LeadSalesReady, parse_as
 from leadrelay.contracts.topics import DEFAULT_TOPIC_PREFIX, EventType
@@ -54,6 +55,7 @@ from services.scoring.handlers import SOURCE as SCORING_SOURCE
 from services.scoring.repository import lead_states
 from services.scoring.service import NAME as SCORING
 from services.sla_monitor.domain import MARKETING, ClockState, SlaClock
+from services.sla_monitor.domain.at_risk import completed_at
 from services.sla_monitor.messages import SOURCE as SLA_SOURCE
 from services.sla_monitor.repository import clocks_of_lead
 
@@ -72,13 +74,21 @@ class Assignment:
     rep_id: str | None
     team: str | None
     route: str
+    fallback_queue: str | None = None
+    """The queue it waits in when nobody was eligible (``route`` ``fallback``)."""
+
+    @property
+    def holder(self) -> str:
+        """Who has it: the rep, else ``queue NAME`` (``fallback`` if no queue was recorded)."""
+        if self.rep_id is not None:
+            return self.rep_id
+        return f"queue {self.fallback_queue}" if self.fallback_queue else "fallback"
 
 
 @dataclass(frozen=True)
 class ClockOutcome:
-    """What became of one SLA clock: ``met`` (the rep did it in time), ``breached``,
-    ``running`` (neither yet), or ``ended`` (stopped unbreached by a rejection, reassignment
-    or recycle)."""
+    """What became of one SLA clock: ``met`` (the rep did it in time), ``breached`` (not in
+    time), ``running`` (neither yet), or ``ended`` (stopped in time by a rejection or recycle)."""
 
     episode: int
     attempt: int
@@ -141,10 +151,16 @@ async def load_times(
                 )
             )
             applied = {(c, e): as_utc(at) for c, e, at in rows}
-            until = await connection.scalar(select(func.max(inbox.c.processed_at)))
+            until = await last_recorded(connection)
     finally:
         await engine.dispose()
-    return ProductionTimes(applied, None if until is None else as_utc(until), topic_prefix)
+    return ProductionTimes(applied, until, topic_prefix)
+
+
+async def last_recorded(connection: AsyncConnection) -> datetime | None:
+    """The latest inbox row of any consumer: when the database last recorded anything."""
+    latest = await connection.scalar(select(func.max(inbox.c.processed_at)))
+    return None if latest is None else as_utc(latest)
 
 
 async def replay(
@@ -165,7 +181,7 @@ async def replay(
             pipeline.offer(archived.event, _InputTime(times, archived))
         await pipeline.run(until=times.until)
         async with engine.connect() as connection:
-            run = await read_run(connection)
+            run = await read_run(connection, times.until)
         return SandboxRun(
             run.states, run.handoffs, run.assignments, run.clocks, sum(pipeline.refused.values())
         )
@@ -203,9 +219,10 @@ def replayed_inputs(history: Iterable[ArchivedEvent]) -> list[ArchivedEvent]:
     ]
 
 
-async def read_run(connection: AsyncConnection) -> SandboxRun:
+async def read_run(connection: AsyncConnection, as_of: datetime | None = None) -> SandboxRun:
     """The outcomes a database holds: every lead's state, the hand-offs scoring queued, each
-    lead's assignments and its sales SLA clocks (the sandbox's, or production's to compare)."""
+    lead's assignments and its sales SLA clocks' outcomes at ``as_of`` (the sandbox's, or
+    production's to compare, at :func:`last_recorded`)."""
     states = await lead_states(connection)
     histories = await lead_histories(connection, states)
     assignments = {
@@ -213,24 +230,36 @@ async def read_run(connection: AsyncConnection) -> SandboxRun:
         for key, history in histories.items()
         if history
     }
-    clocks = {key: await _clock_outcomes(connection, key) for key in assignments}
+    clocks = {key: await _clock_outcomes(connection, key, as_of) for key in assignments}
     handoffs = await _published_handoffs(connection)
     return SandboxRun(states, handoffs, assignments, {k: v for k, v in clocks.items() if v})
 
 
-def outcome_of(clock: SlaClock) -> str:
-    """``breached`` once the deadline passed unmet; else ``met``, ``running`` or ``ended``."""
+def outcome_of(clock: SlaClock, as_of: datetime | None = None) -> str:
+    """``met``, ``breached``, ``running`` or ``ended``, from the clock's times alone.
+
+    A deadline is a fact of times, not of the moment the firing loop woke: a touch (or a
+    rejection) after the deadline is a breach even if it came before the loop fired, and a
+    clock still open past its deadline at ``as_of`` is breached though the loop had not fired
+    yet. So production, whose loop wakes a little late, and the sandbox, which fires on the
+    dot, tell the same outcome.
+    """
+    due = to_utc(clock.due_at)
     if clock.was_breached:
         return "breached"
-    if clock.state is ClockState.COMPLETED:
-        return "met"
-    return "running" if clock.is_open else "ended"
+    if clock.is_open:
+        return "breached" if as_of is not None and due <= as_of else "running"
+    if completed_at(clock) > due:
+        return "breached"
+    return "met" if clock.state is ClockState.COMPLETED else "ended"
 
 
-async def _clock_outcomes(connection: AsyncConnection, lead_key: str) -> tuple[ClockOutcome, ...]:
+async def _clock_outcomes(
+    connection: AsyncConnection, lead_key: str, as_of: datetime | None
+) -> tuple[ClockOutcome, ...]:
     clocks = await clocks_of_lead(connection, lead_key)
     return tuple(
-        ClockOutcome(c.episode, c.attempt, c.kind.value, c.policy_id, outcome_of(c))
+        ClockOutcome(c.episode, c.attempt, c.kind.value, c.policy_id, outcome_of(c, as_of))
         for c in sorted(clocks, key=lambda c: (c.episode, c.attempt, c.kind.value))
         if c.rep_id != MARKETING
     )

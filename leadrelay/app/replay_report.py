@@ -90,8 +90,8 @@ def summarise(run: SandboxRun, sources: Mapping[str, str]) -> dict[str, Any]:
         "mqls_by_source": _counts(m.source for m in mqls),
         "final_stages": _counts(state.stage.value for state in run.states.values()),
         "assignments": sum(len(made) for made in run.assignments.values()),
-        "assignments_by_rep": _counts(a.rep_id or "none" for a in _all(run.assignments)),
-        "assignments_by_team": _counts(a.team or "none" for a in _all(run.assignments)),
+        "assignments_by_rep": _counts(a.holder for a in _all(run.assignments)),
+        "assignments_by_team": _counts(a.team or "no team" for a in _all(run.assignments)),
         "sla_outcomes": _counts(f"{c.policy}/{c.kind}/{c.outcome}" for c in _all(run.clocks)),
         "refused_events": run.refused,
     }
@@ -101,7 +101,7 @@ def assignments_of(run: SandboxRun, key: str) -> list[dict[str, Any]]:
     """A lead's assignments as plain values (empty if it was never assigned)."""
     return [
         {"episode": a.episode, "attempt": a.attempt, "rep_id": a.rep_id, "team": a.team,
-         "route": a.route}
+         "route": a.route, "fallback_queue": a.fallback_queue}
         for a in run.assignments.get(key, ())
     ]  # fmt: skip
 
@@ -211,7 +211,7 @@ def _changed_lead(
         return sum(row["to"] == Stage.MQL for row in trail(run.states.get(key)))
 
     def reps(run: SandboxRun) -> list[str]:
-        return [a.rep_id or "none" for a in run.assignments.get(key, ())]
+        return [a.holder for a in run.assignments.get(key, ())]
 
     def sla(run: SandboxRun) -> list[str]:
         return [f"{c.kind} {c.outcome}" for c in run.clocks.get(key, ())]
@@ -265,7 +265,8 @@ def _lead_lines(lead: Mapping[str, Any]) -> list[str]:
         if not run["stages"]:
             lines.append("    (never seen)")
         lines.extend(
-            f"    episode {a['episode']} attempt {a['attempt']}: {a['rep_id'] or 'none'}"
+            f"    episode {a['episode']} attempt {a['attempt']}:"
+            f" {a['rep_id'] or 'queue ' + str(a['fallback_queue'])}"
             f" ({a['team'] or 'no team'}, {a['route']})"
             for a in run["assignments"]
         )

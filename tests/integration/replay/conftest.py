@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from leadrelay.app.definitions import Definitions, load_definitions
-from leadrelay.app.replay import SandboxRun, read_run
+from leadrelay.app.replay import SandboxRun, last_recorded, read_run
 from leadrelay.app.sandbox import MovableClock, Pipeline, Services
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
@@ -79,7 +79,7 @@ class Production:
 
     async def recorded(self) -> SandboxRun:
         async with self.store.engine.connect() as connection:
-            return await read_run(connection)
+            return await read_run(connection, await last_recorded(connection))
 
     def _offer(self, event: CloudEvent) -> None:
         self.pipeline.offer(event, lambda service: event.time + LAGS[service])

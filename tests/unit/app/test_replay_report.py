@@ -97,27 +97,36 @@ def test_the_lead_view_shows_both_runs_assignments_and_clocks() -> None:
     )
 
 
-def clock(state: ClockState, *, was_breached: bool = False) -> SlaClock:
-    steps = ((BREACH, AT + timedelta(hours=1)),) if was_breached else ()
+def clock(state: ClockState, *steps: tuple[str, timedelta]) -> SlaClock:
     return SlaClock(
         clock_id="c1", lead_key="lk_a", assignment_id="as1", rep_id="sdr-ana", episode=1,
         attempt=1, kind=ClockKind.FIRST_TOUCH, policy_id="sdr", started_at=AT, warn_at=None,
-        due_at=AT + timedelta(hours=1), state=state, steps_taken=steps,
+        due_at=AT + timedelta(hours=1), state=state,
+        steps_taken=tuple((label, AT + after) for label, after in steps),
     )  # fmt: skip
 
 
+IN_TIME, HOUR, LATE = timedelta(minutes=50), timedelta(hours=1), timedelta(minutes=70)
+
+
 @pytest.mark.parametrize(
-    ("state", "was_breached", "outcome"),
+    ("made", "outcome"),
     [
-        (ClockState.COMPLETED, False, "met"),
-        (ClockState.COMPLETED, True, "breached"),  # touched, but after the deadline
-        (ClockState.BREACHED, True, "breached"),
-        (ClockState.RUNNING, False, "running"),
-        (ClockState.WARNED, False, "running"),
-        (ClockState.STOPPED, False, "ended"),  # rejected, reassigned or recycled in time
+        (clock(ClockState.COMPLETED, ("contacted", IN_TIME)), "met"),
+        (clock(ClockState.COMPLETED, (BREACH, HOUR), ("contacted", LATE)), "breached"),
+        # touched late, before the firing loop woke: a breach all the same
+        (clock(ClockState.COMPLETED, ("contacted", LATE)), "breached"),
+        (clock(ClockState.BREACHED, (BREACH, HOUR)), "breached"),
+        (clock(ClockState.RUNNING), "running"),
+        (clock(ClockState.WARNED, ("warn", IN_TIME)), "running"),
+        (clock(ClockState.STOPPED, ("rejected", IN_TIME)), "ended"),
+        (clock(ClockState.STOPPED, ("rejected", LATE)), "breached"),
     ],
 )
-def test_a_clock_outcome_is_met_breached_running_or_ended(
-    state: ClockState, was_breached: bool, outcome: str
-) -> None:
-    assert outcome_of(clock(state, was_breached=was_breached)) == outcome
+def test_a_clock_outcome_is_met_breached_running_or_ended(made: SlaClock, outcome: str) -> None:
+    assert outcome_of(made, as_of=AT + IN_TIME) == outcome
+
+
+def test_a_clock_open_past_its_deadline_is_breached_though_not_yet_fired() -> None:
+    assert outcome_of(clock(ClockState.RUNNING), as_of=AT + LATE) == "breached"
+    assert outcome_of(clock(ClockState.RUNNING)) == "running"
