@@ -55,7 +55,7 @@ def create_engine_for(
     engine = create_async_engine(
         url, async_creator=inline_connector(database, options, SQLITE_BUSY_TIMEOUT_MS), **pool
     )
-    _configure_sqlite(engine)
+    configure_sqlite(engine)
     return engine
 
 
@@ -73,7 +73,13 @@ def dialect_insert(connection: AsyncConnection, table: Table) -> Any:
     return (pg_insert if postgres else sqlite_insert)(table)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, the busy timeout, foreign keys, ``synchronous=FULL`` on every new connection, and
+    ``BEGIN IMMEDIATE`` for a read-write transaction (``BEGIN`` for ``Store.read()``).
+
+    Public for ``benchmarks.sqlite_bench``, whose aiosqlite baseline gets the same settings.
+    """
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         if dbapi_connection.isolation_level is not None:

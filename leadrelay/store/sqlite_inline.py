@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -235,8 +235,11 @@ def inline_connector(
     return connect
 
 
-def connect_arguments(created: tuple[Sequence[Any], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+def connect_arguments(
+    created: tuple[Sequence[Any], Mapping[str, Any]],
+) -> tuple[str, dict[str, Any]]:
     """The database and keyword options out of the dialect's ``create_connect_args``."""
-    positional, options = created
+    positional, named = created
+    options = dict(named)
     database = positional[0] if positional else options.pop("database")
-    return str(database), dict(options)
+    return str(database), options
