@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.failure import DeadLetterReason, FailureClass, classify
 from leadrelay.runtime.producer import EventProducer
+from leadrelay.runtime.waiting import pause
 from leadrelay.store.unit_of_work import Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -181,11 +183,7 @@ class _PartitionWorker:
     async def next_records(self) -> list[ConsumerRecord[bytes, bytes]]:
         """What arrived since the last call, waiting for some; empty once halted."""
         while not self.queued and not self.halt.is_set():
-            arrived = asyncio.ensure_future(self.arrived.wait())
-            halted = asyncio.ensure_future(self.halt.wait())
-            await asyncio.wait({arrived, halted}, return_when=asyncio.FIRST_COMPLETED)
-            arrived.cancel()
-            halted.cancel()
+            await pause(self.halt, math.inf, wake=self.arrived)
         return [] if self.halt.is_set() else self.take()
 
 
