@@ -69,13 +69,13 @@ class Transaction:
         The event is validated here, so a contract violation fails the handler (and its
         transaction) instead of reaching a consumer. Rows are written together at commit.
         """
-        validate_outgoing(event)
+        payload = validate_outgoing(event)
         self._queued.append(
             {
                 "topic": topic,
                 "message_key": event.subject,
                 "event_id": event.id,
-                "payload": event.to_bytes(),
+                "payload": payload,
                 "created_at": self._clock(),
                 "relay_bucket": relay_bucket(event.subject, event.id),
             }
