@@ -41,11 +41,6 @@ class Transaction:
         self._queued: list[dict[str, object]] = []
         self._on_commit: list[Callable[[], None]] = []
 
-    async def mark_processed(self, consumer: str, event_id: str) -> bool:
-        """Record ``event_id`` as processed by ``consumer``; False if it already was (the
-        one-id form of :meth:`mark_all_processed`)."""
-        return event_id in await self.mark_all_processed(consumer, [event_id])
-
     async def mark_all_processed(self, consumer: str, event_ids: Sequence[str]) -> frozenset[str]:
         """Record every id as processed by ``consumer`` in ONE statement; the ids that were new.
 
