@@ -25,8 +25,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.schemas import ContractError, validate_event
+from leadrelay.contracts.envelope import CloudEvent, decode_object
+from leadrelay.contracts.schemas import ContractError, validate_event_dict
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.failure import DeadLetterReason, FailureClass, classify
@@ -377,13 +377,18 @@ class ConsumerLoop:
             await self._commit(consumer, partition, next_offset)
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Ready | _Rejected | None:
-        """What to do with a record: apply it, dead-letter it, or (None) skip it."""
+        """What to do with a record: apply it, dead-letter it, or (None) skip it.
+
+        The message is decoded once: its event is built from the decoded dict, and that same
+        dict is what the schemas check (undecodable first, as a message that is no event
+        cannot be checked)."""
         try:
-            event = CloudEvent.from_bytes(record.value or b"")
+            document = decode_object(record.value or b"")
+            event = CloudEvent.from_dict(document)
         except ValueError as error:
             return _Rejected(DeadLetterReason.UNDECODABLE, error)
         try:
-            validate_event(event)
+            validate_event_dict(document)  # the decoded message itself, not a dump of the event
         except ContractError as error:
             return _Rejected(DeadLetterReason.SCHEMA_VIOLATION, error)
         return _Ready(record, event) if event.type in self._handlers.event_types else None
