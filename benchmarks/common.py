@@ -1,11 +1,13 @@
 """Pieces every benchmark script shares: a broker to run on, background tasks, polling, the
-processes a benchmark starts, and the bare baselines (an endpoint, a consume -> produce hop)."""
+processes a benchmark starts, the bare baselines (an endpoint, a consume -> produce hop) and
+the one percentile every table prints."""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -15,6 +17,17 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI, Request, Response
+
+from services.reporting.domain.stats import quantile
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile, the one LeadRelay's reports compute
+    (:func:`services.reporting.domain.stats.quantile`): the smallest value with at least
+    ``fraction`` of the values at or below it, so the p50 of 1, 2, 3, 4 is 2 and a p99 is a
+    latency some request really had; NaN for no values."""
+    found = quantile(values, fraction)
+    return math.nan if found is None else found
 
 
 async def poll_until(done: Callable[[], Awaitable[bool]]) -> None:

@@ -45,7 +45,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from benchmarks.common import broker
+from benchmarks.common import broker, percentile
 
 CONNECTIONS = 32
 BATCH = 100
@@ -120,10 +120,7 @@ class Result:
         return self.requests_per_second * self.events_per_request
 
     def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.tally.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        return percentile(self.tally.latencies, fraction)
 
     @property
     def server_errors(self) -> int:

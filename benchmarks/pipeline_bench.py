@@ -60,7 +60,15 @@ from types import FrameType
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from benchmarks.common import Processes, bare_endpoint, bare_hop, broker, poll_until, postgres
+from benchmarks.common import (
+    Processes,
+    bare_endpoint,
+    bare_hop,
+    broker,
+    percentile,
+    poll_until,
+    postgres,
+)
 from leadrelay.app.definitions import default_definitions_text
 from leadrelay.app.registry import SERVICES
 from leadrelay.contracts.topics import EventType, Topic
@@ -144,15 +152,8 @@ class Result:
         return (self.sent - 1) / max(self.send_seconds, 1e-3)
 
     def percentile(self, fraction: float) -> float:
-        """Of the latencies, by nearest rank: the p50 of 1, 2, 3, 4 is 2."""
-        return nearest_rank(self.latencies_ms, fraction)
-
-
-def nearest_rank(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+        """Of the latencies, by nearest rank (:func:`benchmarks.common.percentile`)."""
+        return percentile(self.latencies_ms, fraction)
 
 
 def forms(run: str, count: int) -> list[Form]:
@@ -611,7 +612,7 @@ def _row(result: Result) -> str:
         f"{TOPOLOGY_NAMES[result.topology]:<31}{result.system:<22}{result.rate:>6.0f}"
         f"{result.sent_rate:>8.0f}{result.sent:>7}{result.accepted:>7}"
         f"{result.assigned:>9}{_ms(result.percentile(0.5)):>8}{_ms(result.percentile(0.95)):>8}"
-        f"{_ms(result.percentile(0.99)):>8}{_ms(nearest_rank(result.answers_ms, 0.99)):>9}"
+        f"{_ms(result.percentile(0.99)):>8}{_ms(percentile(result.answers_ms, 0.99)):>9}"
     )
 
 
