@@ -121,7 +121,9 @@ class Store:
         self.clock = clock
         self._writer = asyncio.Lock() if is_sqlite(engine) else None
         """SQLite takes one writer at a time: the process's writers queue here, in order,
-        instead of polling SQLite's busy handler (which sleeps up to 100 ms a turn)."""
+        instead of polling SQLite's busy handler (which sleeps up to 100 ms a turn). It is also
+        what lets a transaction try SQLite's write lock inline without waiting: no other writer
+        of this process can hold it."""
         self._outbox_listeners: list[Callable[[], None]] = []
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -137,9 +139,15 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A read-write transaction: commit on normal exit, roll back on any exception (which
-        propagates). On SQLite the process's transactions take turns (one writer at a time, as
-        SQLite allows) and each begins ``BEGIN IMMEDIATE``, so it also waits for other
-        processes' writers. Never open one inside another on the same store."""
+        propagates). Never open one inside another on the same store.
+
+        On SQLite this is the process's one writer path (the outbox relay and ingest's history
+        write through it too): its transactions take turns on an in-process lock, one writer at
+        a time as SQLite allows, so none of them ever waits on SQLite's file lock for another
+        writer of this process. Each begins ``BEGIN IMMEDIATE``; its statements run inline on
+        the event loop, and only its commit (an ``fsync``) and, when another *process* holds the
+        write lock, its ``BEGIN`` wait on a worker thread (:mod:`leadrelay.store.sqlite_inline`):
+        one thread hop per transaction, two under cross-process contention."""
         async with self._one_writer(), self._connection() as connection, connection.begin():
             transaction = Transaction(connection, self.clock, self._outbox_committed)
             yield transaction
