@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from leadrelay.app.definitions import Definitions, parse_definitions
-from leadrelay.app.replay import SandboxRun, run_scoring
+from leadrelay.app.replay import ProductionTimes, SandboxRun, replay
 from services.archive.repository import ArchivedEvent
 from services.scoring.domain.calibration import (
     Episode,
@@ -54,10 +54,14 @@ class Calibration:
 
 
 async def calibrate(
-    history: Sequence[ArchivedEvent], live: Definitions, sql_value: float
+    history: Sequence[ArchivedEvent],
+    live: Definitions,
+    sql_value: float,
+    times: ProductionTimes | None = None,
 ) -> Calibration:
-    """Replay ``history`` under ``live`` and weigh every rule by what sales made of the leads."""
-    run = await run_scoring(history, live)
+    """Replay ``history`` under ``live`` (at production's ``times``) and weigh every rule by what
+    sales made of the leads."""
+    run = await replay(history, live, times)
     episodes = episodes_of(run)
     scorecard = live.scorecard
     points = {r.id: r.points for r in scorecard.fit.rules}

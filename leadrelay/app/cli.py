@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from leadrelay.app.registry import SERVICES
 from leadrelay.credentials import DEV_SECRETS_FILE
@@ -166,24 +166,22 @@ def _definitions_or_exit(path: Path | None) -> Definitions:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from leadrelay.app.replay import load_history, run_scoring
-    from leadrelay.app.replay_report import compare, render_text, sources_of
+    from leadrelay.app.replay import evaluate
+    from leadrelay.app.replay_report import render_text
 
     settings = _settings()
     draft = _definitions_or_exit(args.definitions)
     live = _definitions_or_exit(settings.definitions)
-
-    async def replay() -> dict[str, Any]:
-        history = await load_history(
-            settings.database_url, _since(args.since), topic_prefix=settings.topic_prefix
+    since = _since(args.since)
+    # the sandbox's services log as in production ("no eligible rep for lead ..."): the report
+    # has their figures, and their lines would read as production's
+    logging.getLogger("services").setLevel(logging.ERROR)
+    report = asyncio.run(
+        evaluate(
+            settings.database_url, live, draft, since=since, lead=args.lead,
+            topic_prefix=settings.topic_prefix,
         )
-        live_run = await run_scoring(history, live)
-        draft_run = await run_scoring(history, draft)
-        return compare(live_run, draft_run, sources_of(history), args.lead) | {
-            "events": len(history)
-        }
-
-    report = asyncio.run(replay())
+    )  # fmt: skip
     print(json.dumps(report, indent=2) if args.format == "json" else render_text(report))
     return 0
 
@@ -191,17 +189,17 @@ def _replay(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from leadrelay.app import calibrate
     from leadrelay.app.definitions import default_definitions_text
-    from leadrelay.app.replay import load_history
+    from leadrelay.app.replay import load_history, load_times
 
     settings = _settings()
     live = _definitions_or_exit(settings.definitions)
     since = _since(args.since)
 
     async def run() -> calibrate.Calibration:
-        history = await load_history(
-            settings.database_url, since, topic_prefix=settings.topic_prefix
-        )
-        return await calibrate.calibrate(history, live, args.sql_value)
+        url, prefix = settings.database_url, settings.topic_prefix
+        history = await load_history(url, since, topic_prefix=prefix)
+        times = await load_times(url, topic_prefix=prefix)
+        return await calibrate.calibrate(history, live, args.sql_value, times)
 
     result = asyncio.run(run())
     path = settings.definitions

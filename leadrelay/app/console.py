@@ -1,22 +1,26 @@
-"""The console wired on the API process: reporting's pages on the lead view and hand-off's roster.
+"""The console wired on the API process: reporting's pages on the lead view, hand-off's roster
+and the replay.
 
-The console belongs to reporting but shows what other services know (the lead view) and switches
-a rep's availability (hand-off's roster); the composition root is the one place allowed to
+The console belongs to reporting but shows what other services know (the lead view), switches
+a rep's availability (hand-off's roster) and replays history through a pasted draft (the
+composition root's ``leadrelay replay``); the composition root is the one place allowed to
 connect them, through the console's ports.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter
 
-from leadrelay.app.definitions import Definitions
+from leadrelay.app.definitions import Definitions, parse_definitions
 from leadrelay.app.lead_view import read_lead
 from leadrelay.app.registry import business_time, marketing_sla, roster_weights
+from leadrelay.app.replay import evaluate
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.read_model import LeadViewPart
 from leadrelay.store.unit_of_work import Store
@@ -44,7 +48,35 @@ def console_router(
         marketing_sla(definitions),
     )
     roster = HandoffRoster(runtime.store, definitions.roster)
-    return Console(reports, lead, roster).router()
+    replays = DraftReplay(runtime.settings.database_url, runtime.settings.topic_prefix, definitions)
+    return Console(reports, lead, roster, replays).router()
+
+
+@dataclass(frozen=True)
+class DraftReplay:
+    """The console's replay port: what ``leadrelay replay --format json`` prints for a draft,
+    against the definitions this process runs with."""
+
+    database_url: str
+    topic_prefix: str
+    live: Definitions
+
+    one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock, compare=False)
+    """Replays queue: each runs the whole history twice."""
+
+    async def replay(self, draft: str) -> dict[str, Any]:
+        """Raises ``DefinitionsError`` (a ``ValueError``) naming each problem of the draft.
+
+        The sandbox runs on a thread and event loop of its own: its services' pure domains are
+        CPU work that would otherwise hold up this process's API (ingest among it) meanwhile.
+        """
+        definitions = parse_definitions(draft, source="the draft")
+        log.info("console: replaying the history through a draft definitions file")
+        async with self.one_at_a_time:
+            return await asyncio.to_thread(lambda: asyncio.run(self._evaluate(definitions)))
+
+    async def _evaluate(self, draft: Definitions) -> dict[str, Any]:
+        return await evaluate(self.database_url, self.live, draft, topic_prefix=self.topic_prefix)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class Transaction:
     ) -> None:
         self.connection = connection
         self._clock = clock
+        self._at: datetime | None = None
         self._on_outbox = on_outbox
         """Run after the commit of outbox rows (an ``after_commit`` action): the relay's wake."""
         self._queued: list[dict[str, object]] = []
@@ -53,7 +54,7 @@ class Transaction:
         unique = list(dict.fromkeys(event_ids))
         if not unique:
             return frozenset()
-        now = self._clock()
+        now = self.now()
         rows = [{"consumer": consumer, "event_id": id_, "processed_at": now} for id_ in unique]
         statement = dialect_insert(self.connection, inbox).values(rows)
         statement = statement.on_conflict_do_nothing().returning(inbox.c.event_id)
@@ -73,7 +74,7 @@ class Transaction:
                 "message_key": event.subject,
                 "event_id": event.id,
                 "payload": payload,
-                "created_at": self._clock(),
+                "created_at": self.now(),
                 "relay_bucket": relay_bucket(event.subject, event.id),
             }
         )
@@ -100,8 +101,13 @@ class Transaction:
             action()
 
     def now(self) -> datetime:
-        """The store's clock (injected in tests)."""
-        return self._clock()
+        """The transaction's moment: the store's clock (injected in tests) when first asked, then
+        the same instant for everything the transaction records (inbox rows, state, outbox
+        rows), as its effects commit at once. Replay, which reads that moment from the inbox,
+        so reproduces the effects' times exactly."""
+        if self._at is None:
+            self._at = self._clock()
+        return self._at
 
 
 class DatabaseUnavailableError(ConnectionError):

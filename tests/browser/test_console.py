@@ -3,8 +3,11 @@
 The API process's console and report routes are served on 127.0.0.1 over the known history;
 the browser signs in, opens every page and reads the numbers each table shows, which must equal
 the report route's JSON for the same window; the lead page must say why this rep; the reps page's
-out-of-office switch must work (and refuse a post without its CSRF token). Every request the
-browser makes is intercepted: one for anywhere but 127.0.0.1 is aborted and fails the test.
+out-of-office switch must work (and refuse a post without its CSRF token); the replay page must
+show the figures of the report ``leadrelay replay --format json`` prints for the pasted draft,
+the problems of a draft that is not a definitions file, and refuse a post without its token.
+Every request the browser makes is intercepted: one for anywhere but 127.0.0.1 is aborted and
+fails the test.
 Screenshots are kept under ``test-artifacts/console/``.
 """
 
@@ -22,6 +25,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from leadrelay.app.replay import Assignment, ClockOutcome, SandboxRun
+from leadrelay.app.replay_report import compare
 from leadrelay.app.schema import upgrade_async
 from leadrelay.process import serve_http
 from leadrelay.store.engine import create_engine_for
@@ -68,6 +73,25 @@ class MemoryRoster:
         return True
 
 
+ANA = Assignment(1, 1, "sdr-ana", "sdr-amer", "round_robin")
+LIVE = SandboxRun({}, (), {"lk_a": (ANA,), "lk_b": (ANA,)},
+                  {"lk_a": (ClockOutcome(1, 1, "first_touch", "sdr", "met"),)})  # fmt: skip
+DRAFT = SandboxRun({}, (), {"lk_a": (dataclasses.replace(ANA, rep_id="sdr-chloe"),),
+                            "lk_b": (ANA,)},
+                   {"lk_a": (ClockOutcome(1, 1, "first_touch", "sdr", "breached"),)})  # fmt: skip
+REPLAYED = compare(LIVE, DRAFT, {})
+"""What the replay port answers for any draft: the report ``leadrelay replay`` computes."""
+
+
+class FixedReplay:
+    """The replay port without a history: the pure report of two known runs."""
+
+    async def replay(self, draft: str) -> Mapping[str, Any]:
+        if not draft.lstrip().startswith("lifecycle:"):
+            raise ValueError("the draft must be a mapping with the sections lifecycle, ...")
+        return REPLAYED
+
+
 async def lead_b(lead_key: str) -> Mapping[str, Any] | None:
     """Lead B as ``/v1/leads`` shows it, its assignment being the known history's ``a3``."""
     if lead_key != "B":
@@ -104,7 +128,7 @@ async def console_url(tmp_path: Path) -> AsyncIterator[str]:
     app = FastAPI()
     app.state.api_token = TOKEN
     app.include_router(reports_router(reports))
-    app.include_router(Console(reports, lead_b, MemoryRoster()).router())
+    app.include_router(Console(reports, lead_b, MemoryRoster(), FixedReplay()).router())
     port, stop, started = _free_port(), asyncio.Event(), asyncio.Event()
     server = asyncio.create_task(serve_http(app, "127.0.0.1", port, stop, started))
     await started.wait()
@@ -212,7 +236,30 @@ async def test_the_console_shows_the_report_numbers_and_why_this_rep(console_url
                 f"{console_url}/console/reps/rep-1/active", form={"active": "false"}
             )
             assert forged.status == 403
+
+            await _replay_page_shows_the_json_figures(page, console_url)
         finally:
             await browser.close()
             await api.aclose()
     assert outside == []
+
+
+async def _replay_page_shows_the_json_figures(page: Any, console_url: str) -> None:
+    await page.goto(f"{console_url}/console/replay")
+    await page.fill("#definitions", "- not a mapping")
+    await page.click("button:has-text('Replay')")
+    assert "must be a mapping" in await page.locator("[role=alert]").inner_text()
+    await page.fill("#definitions", "lifecycle: {}\n")
+    await page.click("button:has-text('Replay')")
+    await page.screenshot(path=str(ARTIFACTS / "replay.png"), full_page=True)
+    assert await page.locator("#changed").get_attribute("data-value") == str(REPLAYED["changed"])
+    for name in ("assignments_by_rep", "assignments_by_team", "sla_outcomes"):
+        for side in ("live", "draft"):
+            cells = page.locator(f"section[data-figure={name}] [data-side={side}]")
+            shown = [await c.get_attribute("data-value") for c in await cells.all()]
+            figures = REPLAYED[side][name]
+            keys = sorted({*REPLAYED["live"][name], *REPLAYED["draft"][name]})
+            assert shown == [str(figures.get(k, 0)) for k in keys], (name, side)
+    assert await page.locator("table.changed tbody tr").count() == REPLAYED["changed"]
+    forged = await page.request.post(f"{console_url}/console/replay", form={"definitions": "x"})
+    assert forged.status == 403

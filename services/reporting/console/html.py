@@ -17,6 +17,7 @@ NAV = (
     ("sla", "SLA"),
     ("routing", "Routing & queues"),
     ("reps", "Reps"),
+    ("replay", "Replay"),
 )
 
 

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.reporting.api import compute, window_of
 from services.reporting.console import html, pages
+from services.reporting.console import replay as replay_page
 from services.reporting.console.session import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -65,6 +66,8 @@ class Console:
     reports: Reports
     lead_view: LeadReader
     roster: RosterPort
+    replays: replay_page.ReplayPort | None = None
+    """The replay page's port; without one the page is not served."""
 
     def router(self) -> APIRouter:
         router = APIRouter(include_in_schema=False)
@@ -80,6 +83,9 @@ class Console:
         router.add_api_route("/console/routing", self.routing, methods=["GET"])
         router.add_api_route("/console/reps", self.reps, methods=["GET"])
         router.add_api_route("/console/reps/{rep_id}/active", self.switch_rep, methods=["POST"])
+        if self.replays is not None:
+            router.add_api_route("/console/replay", self.replay_form, methods=["GET"])
+            router.add_api_route("/console/replay", self.replay, methods=["POST"])
         router.add_api_route("/console/leads", self.find_lead, methods=["GET"])
         router.add_api_route("/console/leads/{lead_key}", self.lead, methods=["GET"])
         return router
@@ -144,6 +150,36 @@ class Console:
         if not await self.roster.set_active(rep_id, form.get("active") == "true"):
             raise HTTPException(404, f"no rep {rep_id}")
         return RedirectResponse("/console/reps", status_code=303)
+
+    async def replay_form(self, request: Request) -> Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
+        return self._replay_page(request, replay_page.form(self._csrf(request)))
+
+    async def replay(self, request: Request) -> Response:
+        """Replay a pasted draft: a writing form (signed in, CSRF-checked), since it runs the
+        history twice; a draft that is not a definitions file is shown its problems (422)."""
+        form = await self._writing_form(request)
+        draft = form.get("definitions", "")
+        if len(draft) > replay_page.MAX_DRAFT_CHARS:
+            raise HTTPException(413, "that is not a definitions file: it is far too long")
+        if self.replays is None:  # the route exists only with a port
+            raise HTTPException(404, "no replay here")
+        csrf = self._csrf(request)
+        try:
+            result = await self.replays.replay(draft)
+        except ValueError as error:
+            body = replay_page.form(csrf, draft, str(error))
+            return self._replay_page(request, body, status=422)
+        body = replay_page.form(csrf, draft) + replay_page.report(result)
+        return self._replay_page(request, body)
+
+    def _replay_page(self, request: Request, body: str, *, status: int = 200) -> Response:
+        csrf = self._csrf(request)
+        page = html.page("Replay", body, active="replay", csrf=csrf)
+        response = self._page(request, page, csrf=csrf)
+        response.status_code = status
+        return response
 
     async def find_lead(self, request: Request, key: str = "") -> Response:
         if (refused := self._refused(request)) is not None:

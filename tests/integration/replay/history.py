@@ -8,9 +8,11 @@ Under the default scorecard (``sales_ready.min_engagement`` 50, grade B at least
 * ``fast``: grade C, a demo request: a fast-track MQL whatever the threshold;
 * ``cold``: a student on a free mail address: never an MQL.
 
-Some leads browse anonymously before their form (the visitor-linking path), some get sales
-outcomes after their MQL, one is recycled by the SLA monitor. Each lead's events keep their
-order (Kafka's per-key order); leads interleave at random.
+Some leads browse anonymously before their form (the visitor-linking path). What sales does
+with the leads handed off is not planned here but played by the reps of ``reps.py`` as the
+assignments arrive (each lead has its :data:`FATES` entry), so the sales activity names real
+reps and assignments. Each lead's events keep their order (Kafka's per-key order); leads
+interleave at random.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.identity import lead_key
 from leadrelay.settings import DEV_SECRET
-from tests.unit.scoring.service_events import ADA_PROFILE, T0, form, recycled, sales, web
+from tests.unit.scoring.service_events import ADA_PROFILE, T0, form, web
 
 FAST_PROFILE: dict[str, Any] = {"job_title": "Sales Manager", "country": "US"}
 """Fit 20: grade C (fast track only)."""
@@ -34,6 +36,8 @@ COLD_PROFILE: dict[str, Any] = {"job_title": "Student"}
 class Lead:
     kind: str
     key: str
+    fate: str
+    """What its first rep does with it (:data:`FATES`)."""
     events: tuple[tuple[timedelta, CloudEvent], ...]
     """Each event with its offset from the lead's start."""
 
@@ -74,25 +78,13 @@ def _lead(kind: str, n: int, rng: random.Random) -> Lead:
     else:
         for i in range(4):
             add(2 + i, lambda t, i=i: web(f"{p}-pv{i}", t, key=key))
-    _sales_follow_up(kind, p, key, add, rng)
-    return Lead(kind, key, tuple((_minutes(o), e) for o, e in steps))
+    return Lead(kind, key, FATES[n % len(FATES)], tuple((_minutes(o), e) for o, e in steps))
 
 
-def _sales_follow_up(kind: str, p: str, key: str, add: Any, rng: random.Random) -> None:
-    """What sales (or the SLA monitor) did with the lead a day later."""
-    if kind == "cold":
-        return
-    if kind == "fast" and p.endswith("0"):
-        add(24 * 60, lambda t: recycled(f"{p}-sla", t, key=key))
-        return
-    fate = rng.choice(("none", "accepted", "qualified", "rejected"))
-    if fate == "none":
-        return
-    add(24 * 60, lambda t: sales(f"{p}-acc", t, "accepted", key=key))
-    if fate == "qualified":
-        add(26 * 60, lambda t: sales(f"{p}-sql", t, "qualified", key=key))
-    elif fate == "rejected":
-        add(26 * 60, lambda t: sales(f"{p}-rej", t, "rejected", key=key, reason="no budget"))
+FATES = ("quick", "slow", "silent", "rejecter")
+"""What the first rep a lead is assigned to does (``reps.py`` plays them): touches and accepts
+in minutes, touches after 45 minutes (inside an SDR's 1bh, outside 30bm), never reacts (the
+ladder escalates and reassigns), or rejects it. A lead reassigned gets a quick rep."""
 
 
 def generate(seed: int = 17, per_kind: int = 6) -> tuple[list[Lead], list[CloudEvent]]:

@@ -10,7 +10,7 @@ import pytest
 from leadrelay.app.calibrate import calibrate, draft_text, episodes_of
 from leadrelay.app.cli import main
 from leadrelay.app.definitions import default_definitions_text, load_definitions, parse_definitions
-from leadrelay.app.replay import load_history, run_scoring
+from leadrelay.app.replay import load_history, load_times, replay
 from tests.integration.replay.conftest import Production
 from tests.integration.replay.history import Lead
 
@@ -20,25 +20,26 @@ async def test_outcomes_join_the_hand_offs_and_the_draft_replays(
 ) -> None:
     prod, leads, url = production
     history = await load_history(url, None)
+    times = await load_times(url)
     live = load_definitions()
 
-    result = await calibrate(history, live, sql_value=3.0)
+    result = await calibrate(history, live, sql_value=3.0, times=times)
 
-    reported = {lead.key for lead in leads if any(e.id.endswith("-acc") for _, e in lead.events)}
+    reported = {lead.key for lead in leads if lead.kind != "cold"}  # every rep reports
     assert len(result.episodes) == 18
     assert reported
     assert {e.lead_key for e in result.episodes if e.outcome.known} == reported
     rejected = [e for e in result.episodes if e.outcome.rejected_reason is not None]
     assert {e.outcome.rejected_reason for e in rejected} <= {"no budget"}
-    run = await run_scoring(history, live)
+    run = await replay(history, live, times)
     assert [(e.lead_key, e.episode) for e in episodes_of(run)] == [
-        (h.lead_key, h.episode) for h in await prod.handoffs()
+        (h.lead_key, h.episode) for h in (await prod.recorded()).handoffs
     ]
 
     draft = parse_definitions(draft_text(default_definitions_text(), result, None))
     assert draft.scorecard.version.endswith("-calibrated")
     assert draft.scorecard.sales_ready.min_engagement == result.threshold.threshold
-    assert (await run_scoring(history, draft)).refused == 0
+    assert (await replay(history, draft, times)).refused == 0
 
 
 def test_the_command_writes_a_commented_draft(
