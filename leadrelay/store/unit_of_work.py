@@ -31,18 +31,15 @@ def utc_now() -> datetime:
 class Transaction:
     """What a handler may do inside its transaction: read/write state and queue events."""
 
-    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
+    def __init__(
+        self, connection: AsyncConnection, clock: Clock, on_outbox: Callable[[], None]
+    ) -> None:
         self.connection = connection
         self._clock = clock
+        self._on_outbox = on_outbox
+        """Run after the commit of outbox rows (an ``after_commit`` action): the relay's wake."""
         self._queued: list[dict[str, object]] = []
         self._on_commit: list[Callable[[], None]] = []
-        self.wrote_outbox = False
-        """Whether outbox rows were written: the store wakes the relay once this commits."""
-
-    async def mark_processed(self, consumer: str, event_id: str) -> bool:
-        """Record ``event_id`` as processed by ``consumer``; False if it already was (the
-        one-id form of :meth:`mark_all_processed`)."""
-        return event_id in await self.mark_all_processed(consumer, [event_id])
 
     async def mark_all_processed(self, consumer: str, event_ids: Sequence[str]) -> frozenset[str]:
         """Record every id as processed by ``consumer`` in ONE statement; the ids that were new.
@@ -69,13 +66,13 @@ class Transaction:
         The event is validated here, so a contract violation fails the handler (and its
         transaction) instead of reaching a consumer. Rows are written together at commit.
         """
-        validate_outgoing(event)
+        payload = validate_outgoing(event)
         self._queued.append(
             {
                 "topic": topic,
                 "message_key": event.subject,
                 "event_id": event.id,
-                "payload": event.to_bytes(),
+                "payload": payload,
                 "created_at": self._clock(),
                 "relay_bucket": relay_bucket(event.subject, event.id),
             }
@@ -86,7 +83,7 @@ class Transaction:
         if self._queued:
             await self.connection.execute(insert(outbox), self._queued)
             self._queued = []
-            self.wrote_outbox = True
+            self.after_commit(self._on_outbox)
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once this transaction has committed, never if it rolls back.
@@ -130,7 +127,8 @@ class Store:
         self._outbox_listeners: list[Callable[[], None]] = []
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener`` after every commit that wrote outbox rows; returns its removal.
+        """Call ``listener`` after every commit that wrote outbox rows (the transaction's
+        ``after_commit`` action, after the handler's own); returns its removal.
 
         The relay's in-process wake-up: it publishes as soon as a row is committed instead of
         on a timer. (Other processes learn of the commit by PostgreSQL ``NOTIFY``.)
@@ -151,13 +149,14 @@ class Store:
         write lock, its ``BEGIN`` wait on a worker thread (:mod:`leadrelay.store.sqlite_inline`):
         one thread hop per transaction, two under cross-process contention."""
         async with self._one_writer(), self._connection() as connection, connection.begin():
-            transaction = Transaction(connection, self.clock)
+            transaction = Transaction(connection, self.clock, self._outbox_committed)
             yield transaction
             await transaction.flush_outbox()
         transaction.committed()
-        if transaction.wrote_outbox:
-            for listener in tuple(self._outbox_listeners):
-                listener()
+
+    def _outbox_committed(self) -> None:
+        for listener in tuple(self._outbox_listeners):
+            listener()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
