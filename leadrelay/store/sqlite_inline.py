@@ -150,16 +150,19 @@ class InlineConnection:
     async def begin_write(self, cursor: sqlite3.Cursor) -> None:
         """``BEGIN IMMEDIATE`` inline if SQLite's write lock is free, else on the worker thread,
         waiting there for another process's writer (up to the busy timeout)."""
-        cursor.execute(_NO_WAIT)
+        connection = self._open()
+        connection.execute(_NO_WAIT)  # on cursors of their own, which leave ``cursor`` clean
         try:
             cursor.execute(_WRITE_BEGIN)
+            held = True
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY and its extended codes
                 raise
-            cursor.execute(self._busy_timeout)
+            held = False
+        finally:
+            connection.execute(self._busy_timeout)
+        if not held:
             await self._on_worker(cursor.execute, _WRITE_BEGIN)
-        else:
-            cursor.execute(self._busy_timeout)
         self._writing = True
 
     async def commit(self) -> None:
