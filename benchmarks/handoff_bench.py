@@ -42,7 +42,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
-from benchmarks.common import broker, poll_until, postgres, running
+from benchmarks.common import broker, percentile, poll_until, postgres, running
 from leadrelay.app.definitions import load_definitions
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
@@ -74,10 +74,7 @@ class Result:
         return self.events / self.seconds
 
     def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        return percentile(self.latencies_ms, fraction)
 
 
 def workload(run: str, count: int) -> list[CloudEvent]:

@@ -5,47 +5,47 @@ Run from the repository root::
     python -m benchmarks.ingest_bench                          # starts a Kafka broker, SQLite
     python -m benchmarks.ingest_bench --bootstrap HOST:PORT --postgres-url postgresql+asyncpg://...
 
-Both servers run as their own uvicorn processes on the same broker in the same run: ingest as
-deployed (``leadrelay run ingest``, its replay history on SQLite or the given PostgreSQL), and a
-bare endpoint that decodes the JSON and produces each event with aiokafka (acks=all, the same
-producer settings) before answering 202, with no signature check, mapping or history. The load
-generator is this process (a small raw HTTP/1.1 client on keep-alive connections), so it never
-shares an event loop with a server. Every request is signed as a real source signs it (Standard
-Webhooks: a fresh ``webhook-id``, the current timestamp, HMAC-SHA256 of the body), the bare
+Both servers run as their own processes on the same broker in the same run: ingest as deployed
+(``leadrelay run ingest``, its replay history on SQLite or the given PostgreSQL), and the bare
+endpoint of :func:`benchmarks.common.bare_endpoint` (served as ``pipeline_bench`` serves it:
+aiokafka with acks=all and idempotence, ingest's producer settings), which moves each event to
+Kafka before answering 202, with no signature check, mapping or history. The load generator is
+this process (``pipeline_bench``'s keep-alive HTTP/1.1 pool), so it never shares an event loop
+with a server. Every request is signed as a real source signs it (Standard Webhooks through the
+product's own ``sign_standard_webhook``: a fresh ``webhook-id``, the current timestamp); the bare
 endpoint receives the same headers and bodies. Each measurement is a warm-up followed by a
-fixed window; the table prints requests/s, events/s, p50/p99 latency, the ratio to the bare
-endpoint and every 5xx (there must be none). A figure, not a test.
+fixed window; the table prints requests/s, events/s, p50/p99 latency (nearest rank, see
+:func:`benchmarks.common.percentile`), the ratio to the bare endpoint and every 5xx (there
+must be none). A figure, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
-import os
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import uvicorn
-from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-
-from benchmarks.common import broker
+from benchmarks.common import Processes, broker, percentile
+from benchmarks.pipeline_bench import HttpPool, clean_environment, leadrelay, wait_ready
+from leadrelay.credentials import (
+    DEV_SECRETS_FILE,
+    generated_secrets,
+    parse_secret,
+    write_dev_secrets,
+)
+from leadrelay.runtime.topics import ensure_topics
+from leadrelay.settings import load_settings
+from services.ingest.domain.signatures import sign_standard_webhook
+from tests.harness.common import free_port, log_tail
 
 CONNECTIONS = 32
 BATCH = 100
@@ -53,45 +53,7 @@ CLOUDEVENT_JSON = "application/cloudevents+json"
 BATCH_JSON = "application/cloudevents-batch+json"
 ROUTE = "/v1/events"
 ACTIONS = ("page_view", "pricing_page_view", "email_click", "content_download")
-
-
-# --- the bare endpoint (run in its own process: ``--serve-bare PORT``) --------------------------
-
-
-def serve_bare(port: int, bootstrap: str, topic: str) -> None:
-    """FastAPI + aiokafka, nothing else: what moving the bytes into Kafka costs."""
-    producers: list[AIOKafkaProducer] = []
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        producer = AIOKafkaProducer(  # the settings of ingest's producer
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2
-        )
-        await producer.start()
-        producers.append(producer)
-        yield
-        await producer.stop()
-
-    app = FastAPI(lifespan=lifespan)
-
-    @app.post(ROUTE, status_code=202)
-    async def post_events(request: Request) -> JSONResponse:
-        raw = json.loads(await request.body())
-        items = raw if isinstance(raw, list) else [raw]
-        producer = producers[0]
-        sent = [
-            await producer.send(
-                topic, json.dumps(item).encode(), key=str(item["data"]["email"]).encode()
-            )
-            for item in items
-        ]
-        await asyncio.gather(*sent)
-        return JSONResponse({"accepted": len(items)}, status_code=202)
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
-
-
-# --- the load generator --------------------------------------------------------------------------
+PARTITIONS = 6
 
 
 @dataclass
@@ -120,10 +82,7 @@ class Result:
         return self.requests_per_second * self.events_per_request
 
     def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.tally.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        return percentile(self.tally.latencies, fraction)
 
     @property
     def server_errors(self) -> int:
@@ -143,20 +102,19 @@ class Bodies:
         self.counter = 0
         self.run = uuid.uuid4().hex[:8]
 
-    def next_request(self, host: str) -> bytes:
+    def next_request(self) -> tuple[dict[str, str], bytes]:
+        """The headers and body of the next request, signed now."""
         items = [self._event() for _ in range(self.events)]
         body = (items[0] if self.events == 1 else "[" + ",".join(items) + "]").encode()
         webhook_id = f"msg_{self.run}_{self.counter}"
         timestamp = int(time.time())
-        content = f"{webhook_id}.{timestamp}.".encode() + body
-        signature = base64.b64encode(hmac.new(self.key, content, hashlib.sha256).digest())
-        media_type = CLOUDEVENT_JSON if self.events == 1 else BATCH_JSON
-        head = (
-            f"POST {ROUTE} HTTP/1.1\r\nhost: {host}\r\ncontent-type: {media_type}\r\n"
-            f"content-length: {len(body)}\r\nwebhook-id: {webhook_id}\r\n"
-            f"webhook-timestamp: {timestamp}\r\nwebhook-signature: v1,{signature.decode()}\r\n\r\n"
-        )
-        return head.encode() + body
+        headers = {
+            "content-type": CLOUDEVENT_JSON if self.events == 1 else BATCH_JSON,
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign_standard_webhook(self.key, webhook_id, timestamp, body),
+        }
+        return headers, body
 
     def _event(self) -> str:
         self.counter += 1
@@ -177,22 +135,6 @@ class Bodies:
         )
 
 
-async def _request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes
-) -> int:
-    """One request on a keep-alive connection; the status once the whole answer was read."""
-    writer.write(payload)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return status
-
-
 async def load(
     port: int, bodies: Bodies, connections: int, warm_up: float, seconds: float
 ) -> Tally:
@@ -201,87 +143,26 @@ async def load(
     loop = asyncio.get_running_loop()
     window_start = loop.time() + warm_up
     window_end = window_start + seconds
-    host = f"127.0.0.1:{port}"
+    pool = HttpPool(port, connections)
 
     async def client() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while (started := loop.time()) < window_end:
-                payload = bodies.next_request(host)
-                sent_at = loop.time()
-                try:
-                    status = await _request(reader, writer, payload)
-                except (OSError, asyncio.IncompleteReadError) as error:
-                    tally.failures[type(error).__name__] += 1
-                    writer.close()
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                    continue
-                tally.statuses[status] += 1
-                if started >= window_start and status == 202:
-                    tally.latencies.append(loop.time() - sent_at)
-        finally:
-            writer.close()
+        while (started := loop.time()) < window_end:
+            headers, body = bodies.next_request()
+            sent_at = loop.time()
+            try:
+                status = await pool.post(ROUTE, headers, body)
+            except (OSError, asyncio.IncompleteReadError) as error:
+                tally.failures[type(error).__name__] += 1
+                continue
+            tally.statuses[status] += 1
+            if started >= window_start and status == 202:
+                tally.latencies.append(loop.time() - sent_at)
 
-    await asyncio.gather(*(client() for _ in range(connections)))
+    try:
+        await asyncio.gather(*(client() for _ in range(connections)))
+    finally:
+        await pool.close()
     return tally
-
-
-# --- processes -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port} after {within:.0f}s")
-
-
-@contextlib.contextmanager
-def process(argv: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[None]:
-    """A server process, stopped (SIGTERM, then SIGKILL) when the block ends."""
-    with log.open("wb") as output:
-        child = subprocess.Popen(  # noqa: S603 - our own interpreter, our own arguments
-            argv, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-        try:
-            try:
-                wait_listening(port, child)
-            except RuntimeError:
-                output.flush()
-                print(log.read_text()[-3000:], file=sys.stderr)
-                raise
-            yield
-        finally:
-            child.terminate()
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-def leadrelay_env(bootstrap: str, database_url: str, secret: str, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADRELAY_")}
-    env.update(
-        LEADRELAY_KAFKA_BOOTSTRAP=bootstrap,
-        LEADRELAY_DATABASE_URL=database_url,
-        LEADRELAY_TOPIC_PREFIX=f"bench{uuid.uuid4().hex[:6]}.",
-        LEADRELAY_WEBHOOK_SECRETS=json.dumps([secret]),
-        LEADRELAY_HTTP_PORT=str(port),
-        LEADRELAY_METRICS_PORT=str(free_port()),
-        LEADRELAY_LEAD_KEY_SECRET=secrets.token_urlsafe(32),
-    )
-    return env
 
 
 def measure(name: str, port: int, key: bytes, events: int, args: argparse.Namespace) -> Result:
@@ -291,42 +172,59 @@ def measure(name: str, port: int, key: bytes, events: int, args: argparse.Namesp
     return Result(name, shape, events, args.seconds, tally)
 
 
+async def start_servers(
+    processes: Processes, workdir: Path, bootstrap: str, database_url: str
+) -> tuple[int, int, bytes]:
+    """Ingest (after ``leadrelay migrate``) and the bare endpoint, each in its own process,
+    both ready: ingest's port, the bare endpoint's port and the install's webhook key."""
+    write_dev_secrets(workdir / DEV_SECRETS_FILE, generated_secrets())
+    ingest_port, metrics_port, bare_port = free_port(), free_port(), free_port()
+    env = clean_environment() | {
+        "LEADRELAY_KAFKA_BOOTSTRAP": bootstrap,
+        "LEADRELAY_DATABASE_URL": database_url,
+        "LEADRELAY_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.",
+        "LEADRELAY_HTTP_PORT": str(ingest_port),
+        "LEADRELAY_METRICS_PORT": str(metrics_port),
+    }
+    migrate_log = workdir / "migrate.log"
+    status = await asyncio.to_thread(
+        processes.run, "migrate", leadrelay("migrate"), cwd=workdir, env=env, log=migrate_log
+    )
+    if status != 0:
+        raise RuntimeError(f"leadrelay migrate failed:\n{log_tail(migrate_log)}")
+    bare_topic = f"bare{uuid.uuid4().hex[:6]}.events"
+    await ensure_topics(bootstrap, [bare_topic], partitions=PARTITIONS)
+    bare = [sys.executable, "-m", "benchmarks.pipeline_bench", "--bare", "endpoint",
+            "--bootstrap", bootstrap, "--bare-topics", bare_topic, "--bare-port", str(bare_port),
+            "--bare-idempotence"]  # fmt: skip
+    bare_log, ingest_log = workdir / "bare.log", workdir / "ingest.log"
+    processes.start("bare endpoint", bare, cwd=workdir, env=clean_environment(), log=bare_log)
+    processes.start("ingest", leadrelay("run", "ingest"), cwd=workdir, env=env, log=ingest_log)
+    await wait_ready(processes, bare_port, bare_log)
+    await wait_ready(processes, metrics_port, ingest_log)
+    settings = load_settings(workdir / DEV_SECRETS_FILE)
+    return ingest_port, bare_port, parse_secret(settings.webhook_secrets[0].get_secret_value())
+
+
 def run(args: argparse.Namespace) -> list[Result]:
-    secret_bytes = secrets.token_bytes(32)
-    secret = "whsec_" + base64.b64encode(secret_bytes).decode()
-    python = sys.executable
     results: list[Result] = []
-    with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as directory:
-        workdir = Path(directory)
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ingest-bench-")))
+        bootstrap = stack.enter_context(broker(args.bootstrap))
         database_url = args.postgres_url or f"sqlite+aiosqlite:///{workdir / 'ingest.db'}"
-        ingest_port, bare_port = free_port(), free_port()
-        env = leadrelay_env(bootstrap, database_url, secret, ingest_port)
-        subprocess.run([python, "-m", "leadrelay", "migrate"], env=env, check=True,  # noqa: S603
-                       stdout=subprocess.DEVNULL)  # fmt: skip
-        bare_topic = f"bench{uuid.uuid4().hex[:6]}.bare"
-        _create_topic(bootstrap, bare_topic)
-        bare_argv = [python, "-m", "benchmarks.ingest_bench", "--serve-bare", str(bare_port),
-                     "--bootstrap", bootstrap, "--topic", bare_topic]  # fmt: skip
-        ingest_argv = [python, "-m", "leadrelay", "run", "ingest"]
-        with (
-            process(bare_argv, dict(os.environ), bare_port, workdir / "bare.log"),
-            process(ingest_argv, env, ingest_port, workdir / "ingest.log"),
-        ):
-            for events in (1, args.batch):
-                for _ in range(args.rounds):
-                    results.append(measure("bare FastAPI + aiokafka", bare_port,
-                                           secret_bytes, events, args))  # fmt: skip
-                    results.append(measure("ingest (leadrelay run ingest)", ingest_port,
-                                           secret_bytes, events, args))  # fmt: skip
+        processes = stack.enter_context(Processes())
+        ingest_port, bare_port, key = asyncio.run(
+            start_servers(processes, workdir, bootstrap, database_url)
+        )
+        for events in (1, args.batch):
+            for _ in range(args.rounds):
+                results.append(measure("bare FastAPI + aiokafka", bare_port, key, events, args))
+                results.append(
+                    measure("ingest (leadrelay run ingest)", ingest_port, key, events, args)
+                )
         if any(r.server_errors or r.refused for r in results):
-            print("ingest log tail:\n" + (workdir / "ingest.log").read_text()[-3000:])
+            print("ingest log tail:\n" + log_tail(workdir / "ingest.log"))
     return results
-
-
-def _create_topic(bootstrap: str, topic: str) -> None:
-    from leadrelay.runtime.topics import ensure_topics
-
-    asyncio.run(ensure_topics(bootstrap, [topic], partitions=6))
 
 
 def report(results: list[Result]) -> None:
@@ -372,14 +270,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
     parser.add_argument("--warm-up", type=float, default=3.0, help="unmeasured load first")
     parser.add_argument("--rounds", type=int, default=1, help="bare/ingest pairs per shape")
-    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("--topic", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    if arguments.serve_bare:
-        serve_bare(arguments.serve_bare, arguments.bootstrap, arguments.topic)
-    else:
-        report(run(arguments))
+    report(run(parse_args()))

@@ -60,9 +60,18 @@ from types import FrameType
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from benchmarks.common import Processes, bare_endpoint, bare_hop, broker, poll_until, postgres
+from benchmarks.common import (
+    Processes,
+    bare_endpoint,
+    bare_hop,
+    broker,
+    percentile,
+    poll_until,
+    postgres,
+)
 from leadrelay.app.definitions import default_definitions_text
 from leadrelay.app.registry import SERVICES
+from leadrelay.app.simulate import send_signed
 from leadrelay.contracts.topics import EventType, Topic
 from leadrelay.credentials import (
     DEV_SECRETS_FILE,
@@ -72,10 +81,8 @@ from leadrelay.credentials import (
 )
 from leadrelay.identity import lead_key
 from leadrelay.process import run_server, serve_http, stop_on_signals
-from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.topics import ensure_topics
 from leadrelay.settings import load_settings
-from services.ingest.domain.signatures import sign_standard_webhook
 from tests.harness.common import free_port, log_tail
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -87,8 +94,6 @@ PARTITIONS = 6
 CONNECTIONS = 64
 WARM_UP_LEADS = 20
 READY_WITHIN = 120.0
-SEND_BACKOFF = BackoffPolicy(0.2, 2.0)
-"""How long a sender waits after a 503 before it retries, as ``leadrelay simulate`` waits."""
 GOALS_MS = {("up", 50.0): 500.0, ("processes", 200.0): 100.0, ("processes", 500.0): 250.0}
 """Issue 13's p99 goals, by topology and rate."""
 TOPOLOGY_NAMES = {"up": "leadrelay up", "processes": "Kafka + PostgreSQL, processes"}
@@ -144,15 +149,8 @@ class Result:
         return (self.sent - 1) / max(self.send_seconds, 1e-3)
 
     def percentile(self, fraction: float) -> float:
-        """Of the latencies, by nearest rank: the p50 of 1, 2, 3, 4 is 2."""
-        return nearest_rank(self.latencies_ms, fraction)
-
-
-def nearest_rank(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+        """Of the latencies, by nearest rank (:func:`benchmarks.common.percentile`)."""
+        return percentile(self.latencies_ms, fraction)
 
 
 def forms(run: str, count: int) -> list[Form]:
@@ -352,19 +350,13 @@ async def send_paced(
 
 
 async def send_one(pool: HttpPool, key: bytes, form: Form) -> tuple[int, float] | None:
+    """Send ``form`` as ``leadrelay simulate`` sends an event (its signing and 503 back-off)."""
     sent_at, started = int(time.time() * 1000), time.perf_counter()
-    for attempt in range(10):
-        timestamp = int(time.time())
-        headers = {
-            "content-type": "application/cloudevents+json",
-            "webhook-id": form.webhook_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign_standard_webhook(key, form.webhook_id, timestamp, form.body),
-        }
-        status = await pool.post("/v1/events", headers, form.body)
-        if status != 503:
-            break
-        await asyncio.sleep(SEND_BACKOFF.delay(attempt + 1))
+
+    async def post(headers: dict[str, str]) -> int:
+        return await pool.post("/v1/events", headers, form.body)
+
+    status = await send_signed(post, int, key, form.webhook_id, form.body)
     if status != 202:
         log.warning("form %s refused with %s", form.webhook_id, status)
         return None
@@ -611,7 +603,7 @@ def _row(result: Result) -> str:
         f"{TOPOLOGY_NAMES[result.topology]:<31}{result.system:<22}{result.rate:>6.0f}"
         f"{result.sent_rate:>8.0f}{result.sent:>7}{result.accepted:>7}"
         f"{result.assigned:>9}{_ms(result.percentile(0.5)):>8}{_ms(result.percentile(0.95)):>8}"
-        f"{_ms(result.percentile(0.99)):>8}{_ms(nearest_rank(result.answers_ms, 0.99)):>9}"
+        f"{_ms(result.percentile(0.99)):>8}{_ms(percentile(result.answers_ms, 0.99)):>9}"
     )
 
 

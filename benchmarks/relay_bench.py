@@ -36,7 +36,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from benchmarks.common import broker, poll_until, postgres, running
+from benchmarks.common import broker, percentile, poll_until, postgres, running
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.runtime.producer import EventProducer
@@ -58,10 +58,7 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
 
     def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+        return percentile(self.latencies_ms, fraction)
 
 
 def recycled(run: str, n: int) -> CloudEvent:

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 
 LEAD_KEY_PREFIX = "lk_"
-ANONYMOUS_KEY_PREFIX = "anon_"
 
 
 class InvalidEmailError(ValueError):
@@ -39,8 +38,3 @@ def lead_key(email: str, secret: str) -> str:
     """The lead key of a (raw or normalised) email address under ``secret``."""
     digest = hmac.new(secret.encode(), normalise_email(email).encode(), hashlib.sha256)
     return LEAD_KEY_PREFIX + digest.hexdigest()[:32]
-
-
-def visitor_key(anonymous_id: str) -> str:
-    """The message key of activity by a visitor not yet known by email."""
-    return ANONYMOUS_KEY_PREFIX + anonymous_id

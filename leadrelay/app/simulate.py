@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -39,6 +39,7 @@ MARKETING_CLOCK: SlaClock = "marketing_acknowledgement"
 CONCURRENCY = 8
 CLOUDEVENT = "application/cloudevents+json"
 SEND_BACKOFF = BackoffPolicy(0.2, 2.0)
+SEND_ATTEMPTS = 10
 """How long a sender waits after a 503 (the instance still starting), as the runtime waits."""
 
 
@@ -223,8 +224,41 @@ def _cloudevent(
     }
 
 
+def _status(response: httpx.Response) -> int:
+    return response.status_code
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+Answer = TypeVar("Answer")
+
+
+async def send_signed(
+    post: Callable[[dict[str, str]], Awaitable[Answer]],
+    status_of: Callable[[Answer], int],
+    key: bytes,
+    webhook_id: str,
+    body: bytes,
+) -> Answer:
+    """``post`` a CloudEvent ``body`` with these headers, signed with ``key`` as a source signs
+    it (Standard Webhooks, signed afresh each try), again while the instance answers 503 (still
+    starting, or its broker slow to acknowledge): up to :data:`SEND_ATTEMPTS` tries, waiting
+    :data:`SEND_BACKOFF` (the runtime's back-off policy) between them. The last answer."""
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        timestamp = int(time.time())
+        headers = {
+            "content-type": CLOUDEVENT,
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign_standard_webhook(key, webhook_id, timestamp, body),
+        }
+        answer = await post(headers)
+        if status_of(answer) != 503 or attempt == SEND_ATTEMPTS:
+            return answer
+        await asyncio.sleep(SEND_BACKOFF.delay(attempt))
+    raise AssertionError("unreachable: the last attempt returns")
 
 
 class Simulator:
@@ -238,21 +272,11 @@ class Simulator:
     async def send_event(self, event: dict[str, Any]) -> None:
         """POST one signed CloudEvent, retrying while the instance answers 503."""
         body = json.dumps(event).encode()
-        for attempt in range(10):
-            webhook_id = f"msg_{event['id']}"
-            timestamp = int(time.time())
-            headers = {
-                "content-type": CLOUDEVENT,
-                "webhook-id": webhook_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign_standard_webhook(
-                    self._webhook_key, webhook_id, timestamp, body
-                ),
-            }
-            response = await self._http.post("/v1/events", content=body, headers=headers)
-            if response.status_code != 503:
-                break
-            await asyncio.sleep(SEND_BACKOFF.delay(attempt + 1))
+
+        async def post(headers: dict[str, str]) -> httpx.Response:
+            return await self._http.post("/v1/events", content=body, headers=headers)
+
+        response = await send_signed(post, _status, self._webhook_key, f"msg_{event['id']}", body)
         if response.status_code != 202:
             raise RuntimeError(
                 f"event {event['id']} refused: {response.status_code} {response.text[:300]}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +25,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.schemas import ContractError, validate_event
+from leadrelay.contracts.envelope import CloudEvent, decode_object
+from leadrelay.contracts.schemas import ContractError, validate_event_dict
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.failure import DeadLetterReason, FailureClass, classify
 from leadrelay.runtime.producer import EventProducer
+from leadrelay.runtime.waiting import pause
 from leadrelay.store.unit_of_work import Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -181,11 +183,7 @@ class _PartitionWorker:
     async def next_records(self) -> list[ConsumerRecord[bytes, bytes]]:
         """What arrived since the last call, waiting for some; empty once halted."""
         while not self.queued and not self.halt.is_set():
-            arrived = asyncio.ensure_future(self.arrived.wait())
-            halted = asyncio.ensure_future(self.halt.wait())
-            await asyncio.wait({arrived, halted}, return_when=asyncio.FIRST_COMPLETED)
-            arrived.cancel()
-            halted.cancel()
+            await pause(self.halt, math.inf, wake=self.arrived)
         return [] if self.halt.is_set() else self.take()
 
 
@@ -379,13 +377,18 @@ class ConsumerLoop:
             await self._commit(consumer, partition, next_offset)
 
     def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Ready | _Rejected | None:
-        """What to do with a record: apply it, dead-letter it, or (None) skip it."""
+        """What to do with a record: apply it, dead-letter it, or (None) skip it.
+
+        The message is decoded once: its event is built from the decoded dict, and that same
+        dict is what the schemas check (undecodable first, as a message that is no event
+        cannot be checked)."""
         try:
-            event = CloudEvent.from_bytes(record.value or b"")
+            document = decode_object(record.value or b"")
+            event = CloudEvent.from_dict(document)
         except ValueError as error:
             return _Rejected(DeadLetterReason.UNDECODABLE, error)
         try:
-            validate_event(event)
+            validate_event_dict(document)  # the decoded message itself, not a dump of the event
         except ContractError as error:
             return _Rejected(DeadLetterReason.SCHEMA_VIOLATION, error)
         return _Ready(record, event) if event.type in self._handlers.event_types else None

@@ -111,11 +111,6 @@ def classify(error: BaseException) -> FailureClass:
     return FailureClass.HANDLER
 
 
-def is_infrastructure_error(error: BaseException) -> bool:
-    """Errors that say "the world is down", not "this message is bad"."""
-    return classify(error) is FailureClass.INFRASTRUCTURE
-
-
 def is_retried_without_limit(error: BaseException) -> bool:
     """Whether waiting can cure ``error``: an outage or a transient conflict (never a bug)."""
     return not classify(error).counts_as_attempt

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 
 from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.contracts.schemas import validate_event
+from leadrelay.contracts.schemas import validate_outgoing
 from leadrelay.runtime.log_redaction import install_log_redaction
 
 
@@ -38,8 +38,7 @@ class EventProducer:
 
     async def publish(self, topic: str, event: CloudEvent) -> None:
         """Validate ``event`` and send it keyed by its subject (the lead key)."""
-        validate_event(event)
-        await self.send(topic, event.subject, event.to_bytes())
+        await self.send(topic, event.subject, validate_outgoing(event))
 
     async def send(
         self, topic: str, key: str | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()

@@ -26,7 +26,7 @@ from leadrelay.runtime.topics import ensure_topics
 from leadrelay.settings import Settings
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.outbox_relay import OutboxRelay
-from leadrelay.store.retention import StateRetention
+from leadrelay.store.retention import state_retention
 from leadrelay.store.unit_of_work import Clock, Store, utc_now
 
 log = logging.getLogger(__name__)
@@ -159,13 +159,14 @@ async def run_services(runtime: Runtime, specs: Sequence[ServiceSpec], stop: asy
             stop, poll_seconds=settings.outbox_poll_seconds, backoff=backoff_policy(settings)
         ),
         report_outbox_backlog(runtime.store, runtime.metrics, stop),
-        StateRetention(
-            runtime.store,
-            runtime.metrics,
-            retention=timedelta(days=settings.state_retention_days),
-            every_seconds=settings.retention_sweep_seconds,
-        ).run(stop),
     ]
+    retention = state_retention(
+        runtime.store,
+        runtime.metrics,
+        retention=timedelta(days=settings.state_retention_days),
+        every_seconds=settings.retention_sweep_seconds,
+    )
+    coroutines.extend(sweep.run(stop) for sweep in retention.values())
     for spec in specs:
         if spec.consumes:
             coroutines.append(consumer_for(runtime, spec).run(stop))

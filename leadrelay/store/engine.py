@@ -8,9 +8,12 @@ from typing import Any
 from sqlalchemy import Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from leadrelay.store.sqlite_inline import connect_arguments, inline_connector
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "leadrelay_read_only"
@@ -20,7 +23,9 @@ READ_ONLY_OPTION = "leadrelay_read_only"
 def create_engine_for(
     url: str, *, pool_size: int = 10, single_statements: bool = False
 ) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL and write-intent transactions.
+    """An async engine for ``url``; SQLite gets WAL, write-intent transactions and statements
+    run on the event loop (:mod:`leadrelay.store.sqlite_inline`: one thread hop per write
+    transaction instead of about three per statement).
 
     SQLite allows one writer at a time. Starting every read-write transaction with ``BEGIN
     IMMEDIATE`` makes writers queue on the busy timeout instead of failing half-way with
@@ -43,10 +48,14 @@ def create_engine_for(
         return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        pool: dict[str, Any] = {}
     else:
-        engine = create_async_engine(url, poolclass=StaticPool)
-    _configure_sqlite(engine)
+        pool = {"poolclass": StaticPool}
+    database, options = connect_arguments(SQLiteDialect_aiosqlite().create_connect_args(parsed))
+    engine = create_async_engine(
+        url, async_creator=inline_connector(database, options, SQLITE_BUSY_TIMEOUT_MS), **pool
+    )
+    configure_sqlite(engine)
     return engine
 
 
@@ -64,10 +73,17 @@ def dialect_insert(connection: AsyncConnection, table: Table) -> Any:
     return (pg_insert if postgres else sqlite_insert)(table)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, the busy timeout, foreign keys, ``synchronous=FULL`` on every new connection, and
+    ``BEGIN IMMEDIATE`` for a read-write transaction (``BEGIN`` for ``Store.read()``).
+
+    Public for ``benchmarks.sqlite_bench``, whose aiosqlite baseline gets the same settings.
+    """
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        if dbapi_connection.isolation_level is not None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

@@ -22,7 +22,10 @@ service and replica share the work, none ever waits for another, and each key is
 one relay at a time, in write order. A bucket held by another relay is skipped and tried again
 shortly (:data:`CONTENDED_RETRY_SECONDS`), because its holder may have read before our row
 committed. On SQLite one relay per file publishes at a time (an exclusive lock on a file beside
-the database), taken without waiting, so it can never deadlock with SQLite's writer lock.
+the database), taken without waiting, so it can never deadlock with SQLite's writer lock. It
+reads its rows in a read transaction, sends them holding no database lock, and marks them sent in
+a :meth:`Store.transaction <leadrelay.store.unit_of_work.Store.transaction>`, the one writer path,
+so it takes its turn on the process's writer lock like every other writer of the process.
 
 Within a relay, a key's next row is sent only after its previous one was acknowledged, and a
 refused row stops its key for the round, so the broker sees each key's events in write order
@@ -293,8 +296,10 @@ class OutboxRelay:
         if writer is not None:
             await self._record(writer, sent_ids, errors)
         else:
-            async with self._store.engine.begin() as connection:
-                await self._record(connection, sent_ids, errors)
+            # SQLite: the store's one writer path, so this write takes its turn on the process's
+            # writer lock like every other instead of waiting on SQLite's file lock beside it
+            async with self._store.transaction() as transaction:
+                await self._record(transaction.connection, sent_ids, errors)
         if self._metrics is not None:
             self._metrics.outbox_published.inc(len(sent_ids))
         return len(sent_ids)

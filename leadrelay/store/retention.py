@@ -10,15 +10,12 @@ long, and every deleted row is counted in ``leadrelay_retention_deleted_total{ta
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.metrics import RuntimeMetrics
-from leadrelay.runtime.periodic import repeat
 from leadrelay.store.sweep import SWEEP_BATCH, AgeSweep, DeleteOld
 from leadrelay.store.tables import inbox, outbox
 from leadrelay.store.unit_of_work import Store
@@ -44,41 +41,30 @@ async def delete_old_sent_outbox(connection: AsyncConnection, before: datetime, 
     return int(result.rowcount)
 
 
-@dataclass(frozen=True)
-class StateRetention:
-    """Deletes inbox and sent-outbox rows older than ``retention``, every ``every_seconds``."""
+def state_retention(
+    store: Store,
+    metrics: RuntimeMetrics,
+    *,
+    retention: timedelta = DEFAULT_RETENTION,
+    every_seconds: float = 3600.0,
+    batch: int = SWEEP_BATCH,
+) -> dict[str, AgeSweep]:
+    """The inbox and the sent-outbox sweeps, by table: each deletes rows older than
+    ``retention`` every ``every_seconds`` (run each one's ``run``)."""
 
-    store: Store
-    metrics: RuntimeMetrics
-    retention: timedelta = DEFAULT_RETENTION
-    every_seconds: float = 3600.0
-    batch: int = SWEEP_BATCH
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Sweep now and then every ``every_seconds`` until ``stop``."""
-        await repeat(
-            stop, lambda: self.sweep(stop), every=self.every_seconds, name="state retention"
-        )
-
-    async def sweep(self, stop: asyncio.Event | None = None) -> dict[str, int]:
-        """One sweep of both tables, a batch per transaction; how many rows each lost."""
-        return {
-            "inbox": await self._table("inbox", "processed event ids", delete_old_inbox).sweep(
-                stop
-            ),
-            "outbox": await self._table("outbox", "sent events", delete_old_sent_outbox).sweep(
-                stop
-            ),
-        }
-
-    def _table(self, table: str, what: str, delete_old: DeleteOld) -> AgeSweep:
+    def sweep(table: str, what: str, delete_old: DeleteOld) -> AgeSweep:
         return AgeSweep(
-            self.store,
+            store,
             name=f"{table} retention",
             what=what,
             delete_old=delete_old,
-            max_age=self.retention,
-            on_deleted=self.metrics.retention_deleted.labels(table).inc,
-            every_seconds=self.every_seconds,
-            batch=self.batch,
+            max_age=retention,
+            on_deleted=metrics.retention_deleted.labels(table).inc,
+            every_seconds=every_seconds,
+            batch=batch,
         )
+
+    return {
+        "inbox": sweep("inbox", "processed event ids", delete_old_inbox),
+        "outbox": sweep("outbox", "sent events", delete_old_sent_outbox),
+    }

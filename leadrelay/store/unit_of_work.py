@@ -31,18 +31,15 @@ def utc_now() -> datetime:
 class Transaction:
     """What a handler may do inside its transaction: read/write state and queue events."""
 
-    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
+    def __init__(
+        self, connection: AsyncConnection, clock: Clock, on_outbox: Callable[[], None]
+    ) -> None:
         self.connection = connection
         self._clock = clock
+        self._on_outbox = on_outbox
+        """Run after the commit of outbox rows (an ``after_commit`` action): the relay's wake."""
         self._queued: list[dict[str, object]] = []
         self._on_commit: list[Callable[[], None]] = []
-        self.wrote_outbox = False
-        """Whether outbox rows were written: the store wakes the relay once this commits."""
-
-    async def mark_processed(self, consumer: str, event_id: str) -> bool:
-        """Record ``event_id`` as processed by ``consumer``; False if it already was (the
-        one-id form of :meth:`mark_all_processed`)."""
-        return event_id in await self.mark_all_processed(consumer, [event_id])
 
     async def mark_all_processed(self, consumer: str, event_ids: Sequence[str]) -> frozenset[str]:
         """Record every id as processed by ``consumer`` in ONE statement; the ids that were new.
@@ -69,13 +66,13 @@ class Transaction:
         The event is validated here, so a contract violation fails the handler (and its
         transaction) instead of reaching a consumer. Rows are written together at commit.
         """
-        validate_outgoing(event)
+        payload = validate_outgoing(event)
         self._queued.append(
             {
                 "topic": topic,
                 "message_key": event.subject,
                 "event_id": event.id,
-                "payload": event.to_bytes(),
+                "payload": payload,
                 "created_at": self._clock(),
                 "relay_bucket": relay_bucket(event.subject, event.id),
             }
@@ -86,7 +83,7 @@ class Transaction:
         if self._queued:
             await self.connection.execute(insert(outbox), self._queued)
             self._queued = []
-            self.wrote_outbox = True
+            self.after_commit(self._on_outbox)
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once this transaction has committed, never if it rolls back.
@@ -124,11 +121,14 @@ class Store:
         self.clock = clock
         self._writer = asyncio.Lock() if is_sqlite(engine) else None
         """SQLite takes one writer at a time: the process's writers queue here, in order,
-        instead of polling SQLite's busy handler (which sleeps up to 100 ms a turn)."""
+        instead of polling SQLite's busy handler (which sleeps up to 100 ms a turn). It is also
+        what lets a transaction try SQLite's write lock inline without waiting: no other writer
+        of this process can hold it."""
         self._outbox_listeners: list[Callable[[], None]] = []
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener`` after every commit that wrote outbox rows; returns its removal.
+        """Call ``listener`` after every commit that wrote outbox rows (the transaction's
+        ``after_commit`` action, after the handler's own); returns its removal.
 
         The relay's in-process wake-up: it publishes as soon as a row is committed instead of
         on a timer. (Other processes learn of the commit by PostgreSQL ``NOTIFY``.)
@@ -139,17 +139,24 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A read-write transaction: commit on normal exit, roll back on any exception (which
-        propagates). On SQLite the process's transactions take turns (one writer at a time, as
-        SQLite allows) and each begins ``BEGIN IMMEDIATE``, so it also waits for other
-        processes' writers. Never open one inside another on the same store."""
+        propagates). Never open one inside another on the same store.
+
+        On SQLite this is the process's one writer path (the outbox relay and ingest's history
+        write through it too): its transactions take turns on an in-process lock, one writer at
+        a time as SQLite allows, so none of them ever waits on SQLite's file lock for another
+        writer of this process. Each begins ``BEGIN IMMEDIATE``; its statements run inline on
+        the event loop, and only its commit (an ``fsync``) and, when another *process* holds the
+        write lock, its ``BEGIN`` wait on a worker thread (:mod:`leadrelay.store.sqlite_inline`):
+        one thread hop per transaction, two under cross-process contention."""
         async with self._one_writer(), self._connection() as connection, connection.begin():
-            transaction = Transaction(connection, self.clock)
+            transaction = Transaction(connection, self.clock, self._outbox_committed)
             yield transaction
             await transaction.flush_outbox()
         transaction.committed()
-        if transaction.wrote_outbox:
-            for listener in tuple(self._outbox_listeners):
-                listener()
+
+    def _outbox_committed(self) -> None:
+        for listener in tuple(self._outbox_listeners):
+            listener()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

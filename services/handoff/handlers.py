@@ -103,6 +103,28 @@ class _Request:
     requested_at: datetime
 
 
+@dataclass
+class _Footprints:
+    """Each lead's footprint in one batch (or queue pass), computed once: the batch locks by it
+    and the decision reuses its account match, as the roster and routing do not change within
+    a batch. A lead's footprint depends on its sales-ready event alone, not on whom a
+    reassignment excludes."""
+
+    routing: RoutingConfig
+    roster: Roster
+    _known: dict[tuple[str, int], tuple[LeadSalesReady, Footprint]] = field(default_factory=dict)
+
+    def of(self, ready: LeadSalesReady) -> Footprint:
+        key = (ready.lead_key, ready.episode)
+        kept = self._known.get(key)
+        if kept is not None and kept[0] is ready:
+            return kept[1]
+        facts = lead_facts(ready, frozenset(), frozenset())
+        found = footprint(self.routing, self.roster.reps, self.roster.accounts, facts)
+        self._known[key] = (ready, found)
+        return found
+
+
 @dataclass(frozen=True)
 class HandoffHandlers:
     routing: RoutingConfig
@@ -135,26 +157,31 @@ class HandoffHandlers:
             (f.lead_key, f.episode) for f, _ in facts if isinstance(f, LeadReassignmentRequested)
         ]
         work = await open_workset(tx.connection, tx.now(), roster, keys, wanted)
-        pools, reps = self._needs(work, [fact for fact, _ in facts])
+        footprints = _Footprints(self.routing, roster)
+        pools, reps = self._needs(work, footprints, [fact for fact, _ in facts])
         await work.lock(pools, reps)
         await work.refresh_histories()
         assigned = 0
         for fact, at in facts:
-            assigned += await self._apply_fact(tx, work, fact, at)
+            assigned += await self._apply_fact(tx, work, footprints, fact, at)
         await work.save()
         if assigned:
             await self._measure_fairness(tx, roster)
 
-    async def _apply_fact(self, tx: Transaction, work: Workset, fact: Fact, at: datetime) -> int:
+    async def _apply_fact(
+        self, tx: Transaction, work: Workset, footprints: _Footprints, fact: Fact, at: datetime
+    ) -> int:
         """Apply one fact to the workset; how many assignments it made."""
         if isinstance(fact, LeadSalesReady):
-            return await self._on_sales_ready(tx, work, fact, at)
+            return await self._on_sales_ready(tx, work, footprints, fact, at)
         if isinstance(fact, LeadReassignmentRequested):
-            return await self._on_reassignment_requested(tx, work, fact, at)
+            return await self._on_reassignment_requested(tx, work, footprints, fact, at)
         await self._on_sales_activity(work, fact)
         return 0
 
-    def _needs(self, work: Workset, facts: Iterable[Fact]) -> tuple[set[str], set[str]]:
+    def _needs(
+        self, work: Workset, footprints: _Footprints, facts: Iterable[Fact]
+    ) -> tuple[set[str], set[str]]:
         """The pools and rep loads the batch will lock, all at once and in order, before any
         decision (a decision that turns out to need more locks it then)."""
         pools: set[str] = set()
@@ -167,7 +194,7 @@ class HandoffHandlers:
                     pools.add(held.pool)
             ready = self._ready_of(work, fact)
             if ready is not None:
-                needed = self._footprint(work.roster, ready)
+                needed = footprints.of(ready)
                 pools.add(needed.pool)
                 reps |= needed.rep_ids
         return pools, reps
@@ -179,12 +206,6 @@ class HandoffHandlers:
         if isinstance(fact, LeadReassignmentRequested):
             return work.contexts.get((fact.lead_key, fact.episode))
         return None
-
-    def _footprint(
-        self, roster: Roster, ready: LeadSalesReady, excluded: frozenset[str] = frozenset()
-    ) -> Footprint:
-        facts = lead_facts(ready, excluded, frozenset())
-        return footprint(self.routing, roster.reps, roster.accounts, facts)
 
     async def _on_sales_activity(self, work: Workset, activity: SalesActivity) -> None:
         """A rep finished with a lead (won, lost, rejected, disqualified): free their capacity.
@@ -210,17 +231,28 @@ class HandoffHandlers:
         )
 
     async def _on_sales_ready(
-        self, tx: Transaction, work: Workset, ready: LeadSalesReady, at: datetime
+        self,
+        tx: Transaction,
+        work: Workset,
+        footprints: _Footprints,
+        ready: LeadSalesReady,
+        at: datetime,
     ) -> int:
         """Assign the episode's first attempt, unless the episode already has its assignment."""
         if any(done.episode >= ready.episode for done in work.history(ready.lead_key)):
             log.info("lead %s episode %d is already assigned", ready.lead_key, ready.episode)
             return 0
         work.keep_context(ready)
-        return int(await self._assign(tx, work, _Request(ready, 1, frozenset(), at)))
+        request = _Request(ready, 1, frozenset(), at)
+        return int(await self._assign(tx, work, footprints, request))
 
     async def _on_reassignment_requested(
-        self, tx: Transaction, work: Workset, request: LeadReassignmentRequested, at: datetime
+        self,
+        tx: Transaction,
+        work: Workset,
+        footprints: _Footprints,
+        request: LeadReassignmentRequested,
+        at: datetime,
     ) -> int:
         """Assign the next attempt to a rep who has not had the lead in this episode."""
         history = work.history(request.lead_key)
@@ -239,7 +271,8 @@ class HandoffHandlers:
             )
         had_it = _reps_of_episode(history, request.episode)
         excluded = frozenset({*request.exclude_rep_ids, *had_it})
-        return int(await self._assign(tx, work, _Request(ready, request.attempt, excluded, at)))
+        attempt = _Request(ready, request.attempt, excluded, at)
+        return int(await self._assign(tx, work, footprints, attempt))
 
     def _give_turn_back(self, work: Workset, taken: StoredAssignment) -> None:
         """Return the rotation turn ``taken`` cost its rep (its pool is locked)."""
@@ -262,27 +295,30 @@ class HandoffHandlers:
 
     async def _route_again(self, tx: Transaction, waiting: Sequence[StoredAssignment]) -> int:
         """Route the ``waiting`` leads again in one workset; how many went to a rep."""
-        work = await self._queue_workset(tx, waiting)
+        work, footprints = await self._queue_workset(tx, waiting)
         moved = 0
         for lead in waiting:
             request = _next_attempt(work, lead, tx.now())
             if request is not None:
-                moved += await self._assign(tx, work, request, only_to_a_rep=True)
+                moved += await self._assign(tx, work, footprints, request, only_to_a_rep=True)
         await work.save()
         if moved:
             await self._measure_fairness(tx, work.roster)
         return moved
 
-    async def _queue_workset(self, tx: Transaction, waiting: Sequence[StoredAssignment]) -> Workset:
-        """The workset of queued leads, their pools and rep loads locked."""
+    async def _queue_workset(
+        self, tx: Transaction, waiting: Sequence[StoredAssignment]
+    ) -> tuple[Workset, _Footprints]:
+        """The workset of queued leads, their pools and rep loads locked, and their footprints."""
         roster = await self.rosters.current(tx)
         keys = [lead.lead_key for lead in waiting]
         episodes = [(lead.lead_key, lead.episode) for lead in waiting]
         work = await open_workset(tx.connection, tx.now(), roster, keys, episodes)
-        needed = [self._footprint(roster, ready) for ready in work.contexts.values()]
+        footprints = _Footprints(self.routing, roster)
+        needed = [footprints.of(ready) for ready in work.contexts.values()]
         await work.lock({n.pool for n in needed}, {r for n in needed for r in n.rep_ids})
         await work.refresh_histories()
-        return work
+        return work, footprints
 
     async def _measure_queues(self, tx: Transaction) -> None:
         """Export each queue's depth and the age of its oldest lead (the configured queue even
@@ -301,7 +337,7 @@ class HandoffHandlers:
         waiting = [w for w in await queued(tx.connection, queue) if w.lead_key == lead_key]
         if not waiting:
             return "not_queued"
-        work = await self._queue_workset(tx, waiting)
+        work, _ = await self._queue_workset(tx, waiting)
         rep = work.roster.rep(rep_id)
         if rep is None or not rep.active:
             return "unknown_rep"
@@ -315,7 +351,13 @@ class HandoffHandlers:
         return "claimed"
 
     async def _assign(
-        self, tx: Transaction, work: Workset, request: _Request, *, only_to_a_rep: bool = False
+        self,
+        tx: Transaction,
+        work: Workset,
+        footprints: _Footprints,
+        request: _Request,
+        *,
+        only_to_a_rep: bool = False,
     ) -> bool:
         """Decide and record the assignment; with ``only_to_a_rep``, a decision for the
         fallback queue records nothing (False)."""
@@ -323,7 +365,7 @@ class HandoffHandlers:
         ready, roster = request.ready, work.roster
         history = work.history(ready.lead_key)
         held = _still_held(history)
-        needed = self._footprint(roster, ready)
+        needed = footprints.of(ready)
         pools, reps = {needed.pool}, set(needed.rep_ids)
         if held is not None and held.rep_id is not None:
             reps.add(held.rep_id)
@@ -335,7 +377,14 @@ class HandoffHandlers:
         rejected_by = _rejected_by(history, ready.episode, self.routing.rejections)
         facts = lead_facts(ready, request.excluded, rejected_by)
         decision = decide(
-            self.routing, roster.reps, roster.accounts, facts, work.rotation, work.loads, work.now
+            self.routing,
+            roster.reps,
+            roster.accounts,
+            facts,
+            work.rotation,
+            work.loads,
+            work.now,
+            known=needed,
         )
         tx.after_commit(
             lambda: self.metrics.decision_seconds.observe(time.perf_counter() - started)

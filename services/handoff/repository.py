@@ -526,22 +526,6 @@ async def save_decision_inputs(
     )
 
 
-async def load_decision_inputs(
-    connection: AsyncConnection, assignment_id: str
-) -> tuple[DecisionInputs, RosterSnapshot] | None:
-    """What the decision behind ``assignment_id`` saw (None: a claim, or decided before kept)."""
-    row = (
-        await connection.execute(
-            select(decision_inputs.c.document, roster_snapshots.c.document.label("roster"))
-            .join(roster_snapshots, roster_snapshots.c.version == decision_inputs.c.roster_version)
-            .where(decision_inputs.c.assignment_id == assignment_id)
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    return DecisionInputs.model_validate(row.document), RosterSnapshot.model_validate(row.roster)
-
-
 @dataclass
 class Workset:
     """What a batch of hand-off events reads and changes: loaded with a few set-based queries,

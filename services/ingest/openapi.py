@@ -7,10 +7,11 @@ rather than inferred from parameters.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, Field
 
+from leadrelay.contracts.events import SalesOutcome
 from services.ingest.domain.mapping.common import INGESTIBLE_TYPES
 from services.ingest.domain.mapping.marketo import MarketoCall
 from services.ingest.domain.problems import PROBLEM_MEDIA_TYPE
@@ -204,19 +205,7 @@ _SALES_ACTIVITY: dict[str, Any] = {
         "lead_key": {"type": "string", "minLength": 1, "maxLength": 200},
         "email": {"type": "string", "description": "Instead of lead_key"},
         "rep_id": {"type": "string", "minLength": 1, "maxLength": 200},
-        "outcome": {
-            "enum": [
-                "contact_attempted",
-                "contacted",
-                "accepted",
-                "rejected",
-                "qualified",
-                "disqualified",
-                "opportunity_created",
-                "won",
-                "lost",
-            ]
-        },
+        "outcome": {"enum": list(get_args(SalesOutcome))},
         "reason": {"type": "string", "minLength": 1, "maxLength": 1000},
         "occurred_at": {"type": "string", "format": "date-time"},
         "crm": {"type": "string", "minLength": 1, "maxLength": 100},

@@ -39,12 +39,12 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.runtime.service import Runtime, backoff_policy
 from leadrelay.store.engine import READ_ONLY_OPTION, create_engine_for, dialect_insert, is_sqlite
-from leadrelay.store.unit_of_work import Clock, utc_now
+from leadrelay.store.unit_of_work import Clock, Store, utc_now
 from services.ingest.domain.signatures import Delivery, SignatureError
 from services.ingest.tables import seen_deliveries
 
@@ -80,12 +80,13 @@ class SeenDeliveries:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        store: Store,
         tolerance: timedelta,
         clock: Clock,
         backoff: BackoffPolicy | None = None,
     ) -> None:
-        self._engine = engine
+        self._store = store
+        self._engine = store.engine
         self._tolerance = tolerance
         self._clock = clock
         self._backoff = backoff or BackoffPolicy()
@@ -176,7 +177,9 @@ class SeenDeliveries:
                     del self._unwritten[key]
 
     async def _insert(self, rows: Sequence[dict[str, Any]], now: datetime) -> None:
-        async with self._engine.begin() as connection:
+        # the store's writer path: on SQLite it takes its turn on the process's writer lock
+        async with self._store.transaction() as transaction:
+            connection = transaction.connection
             insert = dialect_insert(connection, seen_deliveries).on_conflict_do_nothing()
             await connection.execute(insert, list(rows))  # multi-row VALUES, in chunks
             if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
@@ -195,20 +198,23 @@ def open_history(runtime: Runtime, tolerance: timedelta) -> SeenDeliveries:
     """The history on ``runtime``'s database, closed (its last rows written) with the runtime.
 
     On PostgreSQL it gets a small pool of its own (autocommit, no pre-ping: one trip per
-    check); SQLite has no pre-ping nor network, so the store's engine serves.
+    check); SQLite has no pre-ping nor network, so the runtime's store serves, and its writes
+    take their turn on that store's writer lock with every other writer of the process.
     """
-    engine = runtime.store.engine
-    own = not is_sqlite(engine)
+    store = runtime.store
+    own = not is_sqlite(store.engine)
     if own:
-        engine = create_engine_for(
-            runtime.settings.database_url, pool_size=HISTORY_POOL_SIZE, single_statements=True
+        store = Store(
+            create_engine_for(
+                runtime.settings.database_url, pool_size=HISTORY_POOL_SIZE, single_statements=True
+            )
         )
-    history = SeenDeliveries(engine, tolerance, utc_now, backoff_policy(runtime.settings))
+    history = SeenDeliveries(store, tolerance, utc_now, backoff_policy(runtime.settings))
 
     async def close() -> None:
         await history.close()
         if own:
-            await engine.dispose()
+            await store.dispose()
 
     runtime.closing.append(close)
     return history

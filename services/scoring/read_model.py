@@ -39,7 +39,7 @@ async def lead_view(
     now: datetime | None = None,
 ) -> dict[str, Any] | None:
     """The lead as scoring knows it, JSON-ready; None when scoring never saw the key."""
-    stored = await load_lead(connection, lead_key, for_update=False)
+    stored = await load_lead(connection, lead_key)
     if stored is None:
         return None
     state = stored.state

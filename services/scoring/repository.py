@@ -48,13 +48,11 @@ class Visitor:
     activities: tuple[Activity, ...]
 
 
-async def load_lead(
-    connection: AsyncConnection, lead_key: str, *, for_update: bool = True
-) -> StoredLead | None:
-    """The lead's row (locked until the transaction ends unless told not to); None if scoring
-    never saw it. The read model passes ``for_update=False``."""
+async def load_lead(connection: AsyncConnection, lead_key: str) -> StoredLead | None:
+    """The lead's row, unlocked (the read model's view; a batch locks its rows with
+    :func:`lock_rows`); None if scoring never saw it."""
     query = select(leads.c.state, leads.c.score).where(leads.c.lead_key == lead_key)
-    row = (await connection.execute(query.with_for_update() if for_update else query)).first()
+    row = (await connection.execute(query)).first()
     return None if row is None else StoredLead(load_state(row.state), row.score)
 
 

@@ -1,7 +1,8 @@
 """Loading and saving SLA clocks: the only module that knows the ``sla_clocks`` table's layout.
 
-Every row carries the whole domain clock as JSON; ``state`` and ``next_fire_at`` are copies kept
-in step on every save so the firing loop can find due clocks with an index. Instants are stored in
+Every row carries the whole domain clock as JSON; ``state``, ``next_fire_at`` and ``completed_at``
+are copies kept in step on every save so the firing loop can find due clocks, and the forecaster a
+rep's recent completions, with an index. Instants are stored in
 UTC (SQLite keeps no offset, so comparisons there are only right when everything is UTC).
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Text, bindparam, cast, delete, func, select, text, update
+from sqlalchemy import Row, Text, bindparam, cast, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import RepUpdated, SalesActivity, SlaAtRisk
@@ -22,6 +23,7 @@ from services.sla_monitor.domain import (
     MARKETING as MARKETING_ROLE,
 )
 from services.sla_monitor.domain import ClockKind, ClockState, SlaClock, next_fire_at, to_utc
+from services.sla_monitor.domain.at_risk import completed_at
 from services.sla_monitor.tables import sla_clocks, sla_forecasts, sla_parked_activity, sla_reps
 
 OPEN_STATES: tuple[str, ...] = (ClockState.RUNNING, ClockState.WARNED, ClockState.BREACHED)
@@ -55,7 +57,12 @@ def row_values(stored: StoredClock) -> dict[str, Any]:
         "state": clock.state.value,
         "next_fire_at": to_utc(fire_at) if fire_at is not None else None,
         "document": clock.model_dump(mode="json"),
+        "completed_at": _completed_at(clock),
     }
+
+
+def _completed_at(clock: SlaClock) -> datetime | None:
+    return completed_at(clock) if clock.state is ClockState.COMPLETED else None
 
 
 async def insert_new(connection: AsyncConnection, clocks: Sequence[StoredClock]) -> int:
@@ -181,12 +188,13 @@ async def save_changed(
 
 _UPDATE_FROM_ARRAYS = text(
     "UPDATE sla_clocks AS c SET state = v.state, next_fire_at = v.next_fire_at, "
-    "document = CAST(v.document AS json) "
+    "document = CAST(v.document AS json), completed_at = v.completed_at "
     "FROM unnest(CAST(:clock_ids AS text[]), CAST(:states AS text[]), "
-    "CAST(:fire_ats AS timestamptz[]), CAST(:documents AS text[])) "
-    "AS v(clock_id, state, next_fire_at, document) WHERE c.clock_id = v.clock_id"
+    "CAST(:fire_ats AS timestamptz[]), CAST(:documents AS text[]), "
+    "CAST(:completed_ats AS timestamptz[])) "
+    "AS v(clock_id, state, next_fire_at, document, completed_at) WHERE c.clock_id = v.clock_id"
 )
-"""PostgreSQL: one statement, four array parameters, whatever the number of clocks; a fixed
+"""PostgreSQL: one statement, five array parameters, whatever the number of clocks; a fixed
 text, so nothing is compiled per batch."""
 
 _UPDATE_ONE = (
@@ -198,14 +206,16 @@ _UPDATE_ONE = (
 
 
 async def _write_clocks(connection: AsyncConnection, changed: Sequence[SlaClock]) -> None:
-    """Save ``changed`` clocks' state, next fire time and document (their other columns never
-    change after insert). Documents go as JSON text, serialised by pydantic in one pass."""
+    """Save ``changed`` clocks' state, next fire time, document and completion time (their other
+    columns never change after insert). Documents go as JSON text, serialised by pydantic in one
+    pass."""
     fire_ats = [next_fire_at(clock) for clock in changed]
     columns = {
         "clock_ids": [clock.clock_id for clock in changed],
         "states": [clock.state.value for clock in changed],
         "fire_ats": [to_utc(at) if at is not None else None for at in fire_ats],
         "documents": [clock.model_dump_json() for clock in changed],
+        "completed_ats": [_completed_at(clock) for clock in changed],
     }
     if not is_sqlite(connection.engine):
         await connection.execute(_UPDATE_FROM_ARRAYS, columns)
@@ -213,8 +223,14 @@ async def _write_clocks(connection: AsyncConnection, changed: Sequence[SlaClock]
     await connection.execute(
         _UPDATE_ONE,
         [
-            {"key": key, "state": state, "next_fire_at": at, "text_document": document}
-            for key, state, at, document in zip(*columns.values(), strict=True)
+            {
+                "key": key,
+                "state": state,
+                "next_fire_at": at,
+                "text_document": document,
+                "completed_at": completed,
+            }
+            for key, state, at, document, completed in zip(*columns.values(), strict=True)
         ],
     )
 
@@ -392,13 +408,17 @@ async def forecast_candidates(connection: AsyncConnection, limit: int) -> list[S
 
 
 async def clocks_of_reps(
-    connection: AsyncConnection, rep_ids: Sequence[str]
+    connection: AsyncConnection, rep_ids: Sequence[str], completed_since: datetime
 ) -> dict[str, list[SlaClock]]:
-    """The open and completed clocks of each of ``rep_ids``: their load and their pace."""
+    """The open clocks of each of ``rep_ids`` (their load) and those they completed since
+    ``completed_since`` (their pace): what a forecast reads, however long their history."""
     result = await connection.execute(
         select(sla_clocks.c.rep_id, sla_clocks.c.document).where(
             sla_clocks.c.rep_id.in_(sorted(set(rep_ids))),
-            sla_clocks.c.state.in_((*OPEN_STATES, ClockState.COMPLETED)),
+            or_(
+                sla_clocks.c.state.in_(OPEN_STATES),
+                sla_clocks.c.completed_at >= to_utc(completed_since),
+            ),
         )
     )
     clocks: dict[str, list[SlaClock]] = {rep_id: [] for rep_id in rep_ids}

@@ -36,11 +36,13 @@ sla_clocks = Table(
     Column("state", String(16), nullable=False),
     Column("next_fire_at", DateTime(timezone=True), nullable=True),
     Column("document", JSON, nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
     Index("ix_sla_clocks_lead_key", "lead_key"),
     Index("ix_sla_clocks_assignment_id", "assignment_id"),
     Index("ix_sla_clocks_next_fire_at", "next_fire_at", "clock_id"),  # matches the firing ORDER BY
     Index("ix_sla_clocks_state", "state"),
     Index("ix_sla_clocks_rep_id", "rep_id"),
+    Index("ix_sla_clocks_rep_completed", "rep_id", "completed_at"),  # a rep's recent pace
 )
 
 sla_parked_activity = Table(

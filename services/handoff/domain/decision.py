@@ -209,6 +209,8 @@ class Footprint:
 
     pool: str
     rep_ids: frozenset[str]
+    account: AccountMatch | Ambiguous | None = None
+    """The lead's account match, found once: :func:`decide` given this footprint reuses it."""
 
 
 def footprint(
@@ -218,12 +220,12 @@ def footprint(
     lead = _lead(routing, facts)
     pool, _ = _match_rule(routing, lead)
     reps = {rep.id for rep in roster if pool.target.includes(rep)}
-    found = match_account(accounts, facts.email_domain, facts.company, routing.account_matching)
+    found = _match(routing, accounts, facts)
     if isinstance(found, AccountMatch) and found.account.owner_rep_id is not None:
         reps.add(found.account.owner_rep_id)
     if routing.fallback.owner_rep_id is not None:
         reps.add(routing.fallback.owner_rep_id)
-    return Footprint(pool.key, frozenset(reps))
+    return Footprint(pool.key, frozenset(reps), found)
 
 
 def decide(
@@ -234,13 +236,19 @@ def decide(
     state: RoutingState,
     loads: Mapping[str, RepLoad],
     now: datetime,
+    *,
+    known: Footprint | None = None,
 ) -> RoutingDecision:
-    """Route one sales-ready lead; the same inputs always give the same decision."""
+    """Route one sales-ready lead; the same inputs always give the same decision.
+
+    ``known``: this lead's :func:`footprint` on the same routing and accounts, if the caller
+    has it already (it locked by it); its account match is reused instead of found again."""
     require_aware(now)
     lead = _lead(routing, facts)
     reps = {rep.id: rep for rep in sorted(roster, key=lambda rep: rep.id)}
     context = _Context(routing, reps, lead, loads, now)
-    account_step, owned = _account_owner(context, accounts)
+    found = known.account if known is not None else _match(routing, accounts, facts)
+    account_step, owned = _account_owner(context, found)
     if isinstance(owned, Ambiguous) and routing.account_matching.tie_break == "fallback":
         pool = _Pool(None, routing.default)
         return _decision(context, pool, (account_step,), _fallback(routing, lead, state))
@@ -248,6 +256,12 @@ def decide(
         return _owner_decision(context, owned, account_step, state)
     pool, rule_step = _match_rule(routing, lead)
     return _pool_decision(context, pool, (account_step, rule_step), state)
+
+
+def _match(
+    routing: RoutingConfig, accounts: Sequence[Account], facts: LeadFacts
+) -> AccountMatch | Ambiguous | None:
+    return match_account(accounts, facts.email_domain, facts.company, routing.account_matching)
 
 
 def _lead(routing: RoutingConfig, facts: LeadFacts) -> _Lead:
@@ -354,13 +368,11 @@ def _fallback(routing: RoutingConfig, lead: _Lead, state: RoutingState) -> _Choi
 
 
 def _account_owner(
-    context: _Context, accounts: Sequence[Account]
+    context: _Context, found: AccountMatch | Ambiguous | None
 ) -> tuple[TraceStep, tuple[Account, Rep] | Ambiguous | None]:
-    """Step 1: the account's owner, if the lead matches one account that has an owner who can
-    take the lead now; an ambiguous match is returned for the tie-break."""
+    """Step 1: the account's owner, if the lead matches (``found``) one account that has an
+    owner who can take the lead now; an ambiguous match is returned for the tie-break."""
     lead, routing = context.lead, context.routing
-    facts = lead.facts
-    found = match_account(accounts, facts.email_domain, facts.company, routing.account_matching)
     if found is None:
         return TraceStep(step="account_match", outcome="no_account", detail=_no_account(lead)), None
     if isinstance(found, Ambiguous):

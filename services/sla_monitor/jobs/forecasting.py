@@ -30,7 +30,13 @@ from leadrelay.runtime.periodic import repeat
 from leadrelay.store.unit_of_work import Store, Transaction
 from services.sla_monitor import repository
 from services.sla_monitor.domain import DEFAULT, SlaClock, SlaConfig, SlaPolicy, to_utc
-from services.sla_monitor.domain.at_risk import AtRisk, assess, hand_on_at_risk, outlook
+from services.sla_monitor.domain.at_risk import (
+    PACE_WINDOW,
+    AtRisk,
+    assess,
+    hand_on_at_risk,
+    outlook,
+)
 from services.sla_monitor.domain.rep import assignment_calendar
 from services.sla_monitor.messages import ActionPublisher, at_risk_payload
 from services.sla_monitor.metrics import SlaMetrics
@@ -73,7 +79,7 @@ class AtRiskForecaster:
         async with self.store.read() as connection:
             candidates = await repository.forecast_candidates(connection, self.batch)
             reps = sorted({s.clock.rep_id for s in candidates})
-            rep_clocks = await repository.clocks_of_reps(connection, reps)
+            rep_clocks = await repository.clocks_of_reps(connection, reps, now - PACE_WINDOW)
             kept = {rep_id: await repository.load_rep(connection, rep_id) for rep_id in reps}
         risks = [
             risk

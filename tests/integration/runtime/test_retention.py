@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 
 from leadrelay.metrics import RuntimeMetrics
 from leadrelay.store.engine import create_engine_for
-from leadrelay.store.retention import StateRetention
+from leadrelay.store.retention import state_retention
 from leadrelay.store.tables import inbox, outbox
 from leadrelay.store.unit_of_work import Store
 
@@ -37,13 +37,13 @@ async def test_retention_deletes_only_what_is_old_enough(migrated_url: str) -> N
             ],
         )
     registry = CollectorRegistry()
-    retention = StateRetention(store, RuntimeMetrics.create(registry), retention=RETENTION, batch=2)
+    sweeps = state_retention(store, RuntimeMetrics.create(registry), retention=RETENTION, batch=2)
     try:
-        deleted = await retention.sweep()
+        deleted = {table: await sweep.sweep() for table, sweep in sweeps.items()}
         async with store.read() as connection:
             kept_inbox = set((await connection.execute(select(inbox.c.event_id))).scalars())
             kept_outbox = set((await connection.execute(select(outbox.c.event_id))).scalars())
-        again = await retention.sweep()
+        again = {table: await sweep.sweep() for table, sweep in sweeps.items()}
     finally:
         await store.dispose()
     assert deleted == {"inbox": 5, "outbox": 5}  # in batches of two: 2 + 2 + 1 each

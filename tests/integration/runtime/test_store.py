@@ -72,10 +72,10 @@ async def test_inbox_recognises_an_event_already_processed(database_url: str) ->
     store = Store(create_engine_for(database_url))
     try:
         async with store.transaction() as tx:
-            assert await tx.mark_processed("scoring", "evt-1") is True
-            assert await tx.mark_processed("handoff", "evt-1") is True  # per consumer
+            assert await tx.mark_all_processed("scoring", ["evt-1"]) == {"evt-1"}
+            assert await tx.mark_all_processed("handoff", ["evt-1"]) == {"evt-1"}  # per consumer
         async with store.transaction() as tx:
-            assert await tx.mark_processed("scoring", "evt-1") is False
+            assert await tx.mark_all_processed("scoring", ["evt-1"]) == frozenset()
     finally:
         await store.dispose()
 

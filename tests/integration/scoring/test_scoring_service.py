@@ -79,7 +79,7 @@ class RunningScoring:
 
     async def state(self, lead_key: str) -> LeadState:
         async with self.runtime.store.engine.connect() as connection:
-            stored = await load_lead(connection, lead_key, for_update=False)
+            stored = await load_lead(connection, lead_key)
         assert stored is not None
         return stored.state
 

@@ -21,7 +21,7 @@ def example(event_type: str) -> CloudEvent:
 def test_every_example_passes_both_checks(event_type: str) -> None:
     event = example(event_type)
     validate_event(event)
-    validate_outgoing(event)
+    assert validate_outgoing(event) == event.to_bytes()  # the checked dump is what is sent
 
 
 def test_a_mis_keyed_event_is_refused_before_it_is_published() -> None:

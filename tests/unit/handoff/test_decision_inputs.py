@@ -7,11 +7,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import LeadAssigned
-from services.handoff.domain.inputs import rederive, routing_version
-from services.handoff.repository import load_decision_inputs
-from services.handoff.tables import roster_snapshots
+from services.handoff.domain.inputs import (
+    DecisionInputs,
+    RosterSnapshot,
+    rederive,
+    routing_version,
+)
+from services.handoff.tables import decision_inputs, roster_snapshots
 from tests.unit.handoff.builders import make_rep
 from tests.unit.handoff.support import definitions_with, handoff_harness, reassignment, sales_ready
 
@@ -30,7 +35,7 @@ async def test_each_decision_is_re_derived_exactly_from_the_inputs_it_kept(
         await handoff.deliver(reassignment("lk_0", attempt=2, exclude=[first.rep_id]))
         published = [LeadAssigned.model_validate(e.data) for e in await handoff.assigned()]
         async with handoff.store.engine.connect() as connection:
-            kept = [await load_decision_inputs(connection, a.assignment_id) for a in published]
+            kept = [await kept_inputs(connection, a.assignment_id) for a in published]
             rosters = await connection.scalar(select(func.count()).select_from(roster_snapshots))
 
     assert len(published) == 8
@@ -53,3 +58,19 @@ async def test_each_decision_is_re_derived_exactly_from_the_inputs_it_kept(
         assert seen.pools == left.pools
     assert kept[-1] is not None
     assert first.rep_id in kept[-1][0].facts.excluded_rep_ids  # the reassignment's exclusion
+
+
+async def kept_inputs(
+    connection: AsyncConnection, assignment_id: str
+) -> tuple[DecisionInputs, RosterSnapshot] | None:
+    """What hand-off stored for the decision behind ``assignment_id``, read from its tables."""
+    row = (
+        await connection.execute(
+            select(decision_inputs.c.document, roster_snapshots.c.document.label("roster"))
+            .join(roster_snapshots, roster_snapshots.c.version == decision_inputs.c.roster_version)
+            .where(decision_inputs.c.assignment_id == assignment_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return DecisionInputs.model_validate(row.document), RosterSnapshot.model_validate(row.roster)

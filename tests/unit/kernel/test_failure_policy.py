@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from leadrelay.contracts.errors import DomainRefusal
 from leadrelay.runtime.backoff import BackoffPolicy
-from leadrelay.runtime.failure import FailureClass, classify, is_infrastructure_error
+from leadrelay.runtime.failure import FailureClass, classify
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.unit_of_work import DatabaseUnavailableError, Store
 
@@ -40,7 +40,7 @@ def postgres(sqlstate: str) -> DBAPIError:
     ids=["admin-shutdown", "starting-up", "connection-failure"],
 )
 def test_a_restarting_database_is_infrastructure(sqlstate: str) -> None:
-    assert is_infrastructure_error(postgres(sqlstate))
+    assert classify(postgres(sqlstate)) is FailureClass.INFRASTRUCTURE
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_a_constraint_violation_is_the_handlers_problem() -> None:
 
 def test_a_dropped_connection_is_infrastructure() -> None:
     error = DBAPIError("SELECT 1", None, PostgresError("XX000"), connection_invalidated=True)
-    assert is_infrastructure_error(error)
+    assert classify(error) is FailureClass.INFRASTRUCTURE
 
 
 @pytest.mark.parametrize(

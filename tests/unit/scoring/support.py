@@ -74,7 +74,7 @@ class ScoringHarness:
     async def state(self, lead_key: str) -> Any:
         """The stored domain state (None if scoring never saw the lead)."""
         async with self.store.engine.connect() as connection:
-            stored = await load_lead(connection, lead_key, for_update=False)
+            stored = await load_lead(connection, lead_key)
         return None if stored is None else stored.state
 
     async def parked(self, anonymous_id: str) -> list[str]:

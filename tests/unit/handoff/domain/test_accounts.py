@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.handoff.domain import Account, AccountMatching, RoutingState, decide
+from services.handoff.domain import Account, AccountMatching, RoutingState, decide, footprint
 from services.handoff.domain.accounts import (
     AccountMatch,
     Ambiguous,
@@ -133,3 +133,21 @@ def test_the_trace_records_how_the_account_was_matched_and_how_sure() -> None:
     step = decision.trace.steps[0]
     assert (step.method, step.confidence) == ("domain_variant", 0.95)
     assert "domain_variant (0.95)" in step.detail
+
+
+@pytest.mark.parametrize(
+    "domain", ["example-customer.co.uk", "example-customer.de", "globex.io", "nowhere.example"]
+)
+def test_a_decision_given_the_leads_footprint_is_the_decision_that_matches_again(
+    domain: str,
+) -> None:
+    twins = [*ACCOUNTS, Account(id="acct-ec2", name="Other", domains=("example-customer.fr",))]
+    routing = make_routing()
+    reps = [make_rep("sdr-1"), make_rep("ae-owner", role="ae")]
+    facts = make_facts(email_domain=domain)
+    known = footprint(routing, reps, twins, facts)
+
+    again = decide(routing, reps, twins, facts, RoutingState(), {}, NOW)
+    reused = decide(routing, reps, twins, facts, RoutingState(), {}, NOW, known=known)
+
+    assert reused == again
