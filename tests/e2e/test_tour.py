@@ -14,7 +14,7 @@ import re
 import shlex
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +51,20 @@ def readme_funnel_labels() -> list[str]:
     """The labels of the sample funnel the README shows (rep names aside)."""
     text = README.read_text(encoding="utf-8")
     sample = text[text.index("LeadRelay simulation") :].split("```", 1)[0]
-    return [_label(line) for line in sample.splitlines()[1:] if line.startswith("  ")]
+    return funnel_labels(line for line in sample.splitlines()[1:] if line.startswith("  "))
 
 
-def _label(line: str) -> str:
-    return "rep" if line.startswith("    ") else re.split(r"\s{2,}", line.strip())[0]
+def funnel_labels(lines: Iterable[str]) -> list[str]:
+    """Each line's label, the "assigned" breakdown (reps, and the fallback queue when a lead
+    waits there) as one ``reps`` entry: who holds the leads depends on how far the accelerated
+    clock ran while they were routed, so on the machine's load, while the report's shape does
+    not."""
+    labels: list[str] = []
+    for line in lines:
+        label = "reps" if line.startswith("    ") else re.split(r"\s{2,}", line.strip())[0]
+        if not (label == "reps" and labels and labels[-1] == "reps"):
+            labels.append(label)
+    return labels
 
 
 @pytest.fixture
@@ -111,8 +120,7 @@ def test_the_tour_meets_sla_clocks_and_never_recycles_an_accepted_lead(
     assert sla, printed
     assert int(sla.group(1)) > 0, printed  # clocks met
     funnel = printed[printed.index("LeadRelay simulation") :].split("\n\n", 1)[0]
-    labels = [_label(line) for line in funnel.splitlines()[1:]]
-    assert labels == readme_funnel_labels(), funnel
+    assert funnel_labels(funnel.splitlines()[1:]) == readme_funnel_labels(), funnel
 
     broker = re.search(r"leadrelay: broker\s+(\S+)", log.read_text())
     assert broker, "leadrelay up did not print where the broker listens"

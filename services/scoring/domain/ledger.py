@@ -55,6 +55,7 @@ from services.scoring.domain.model import (
 from services.scoring.domain.scoring import (
     counted,
     decay,
+    decayed_line,
     engagement_line,
     engagement_rule_matches,
     evaluate_fit,
@@ -371,12 +372,5 @@ def _decayed_line(
     exact = sum(s.value * decay(s.as_of, now, half_life) for s in slices)
     exact += sum(rule.points * decay(h.occurred_at, now, half_life) for h in waiting)
     raw = rule.points * hits
-    sources = [h for h in tally.sources if after is None or h.occurred_at > after]
-    return ScoreLine(
-        rule=rule.id,
-        axis="engagement",
-        points=round(exact, 2),
-        raw_points=round(raw, 2),
-        decay_factor=round(exact / raw, 4) if raw else 1.0,
-        source_event_ids=tuple(h.event_id for h in sources),
-    )
+    sources = [h.event_id for h in tally.sources if after is None or h.occurred_at > after]
+    return decayed_line(rule, exact, raw, sources)

@@ -252,13 +252,21 @@ def engagement_line(
         return None
     raw = sum(points for _, points in hits)
     exact = sum(points * decay(hit.occurred_at, now, half_life) for hit, points in hits)
+    return decayed_line(rule, exact, raw, [hit.event_id for hit, _ in reversed(hits)])
+
+
+def decayed_line(
+    rule: EngagementRule, exact: float, raw: float, source_event_ids: Iterable[str]
+) -> ScoreLine:
+    """An engagement rule's breakdown line from its decayed and undecayed sums, rounded the one
+    way the breakdown shows them (whether the sums come from the hits or from running tallies)."""
     return ScoreLine(
         rule=rule.id,
         axis="engagement",
         points=round(exact, 2),
         raw_points=round(raw, 2),
         decay_factor=round(exact / raw, 4) if raw else 1.0,
-        source_event_ids=tuple(hit.event_id for hit, _ in reversed(hits)),
+        source_event_ids=tuple(source_event_ids),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from leadrelay.app import simulate
 from leadrelay.app.simulate import (
     PERSONAS,
     Journey,
@@ -24,9 +25,11 @@ from leadrelay.app.simulate import (
     reaction_visible,
 )
 from leadrelay.contracts.envelope import CloudEvent
+from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.settings import load_settings
 from services.ingest.domain.mapping.cloudevents import map_event
 from services.ingest.domain.mapping.common import IngestContext
+from services.ingest.domain.signatures import verify_standard_webhook
 
 SECRET = "simulate-test-secret"
 SETTINGS = load_settings(lead_key_secret=SECRET)
@@ -209,3 +212,33 @@ async def test_reps_activity_is_stamped_in_the_instances_clock_and_names_its_ass
     [body] = posted
     assert body["occurred_at"] == "2026-12-09T03:00:00Z"
     assert (body["rep_id"], body["assignment_id"]) == ("ae-dana", "as-1")
+
+
+async def test_an_event_is_sent_signed_again_while_the_instance_answers_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(simulate, "SEND_BACKOFF", BackoffPolicy(0.0, 0.0))
+    tries: list[dict[str, str]] = []
+
+    async def post(headers: dict[str, str]) -> int:
+        tries.append(headers)
+        return 503 if len(tries) < 3 else 202
+
+    assert await simulate.send_signed(post, int, b"key", "msg_1", b"{}") == 202
+    assert len(tries) == 3
+    for headers in tries:  # each try carries a signature ingest accepts
+        verify_standard_webhook(headers, b"{}", [b"key"], now=datetime.now(UTC))
+
+
+async def test_an_instance_that_keeps_answering_503_gets_a_bounded_number_of_tries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(simulate, "SEND_BACKOFF", BackoffPolicy(0.0, 0.0))
+    tries: list[dict[str, str]] = []
+
+    async def post(headers: dict[str, str]) -> int:
+        tries.append(headers)
+        return 503
+
+    assert await simulate.send_signed(post, int, b"key", "msg_1", b"{}") == 503
+    assert len(tries) == simulate.SEND_ATTEMPTS
