@@ -171,6 +171,7 @@ class KafkaBroker:
         *,
         start_timeout: float = 90.0,
         heap: str = "512m",
+        stop_at_exit: bool = True,
     ) -> None:
         self._owns_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="leadrelay-kafka-"))
@@ -179,6 +180,9 @@ class KafkaBroker:
         self.start_timeout = start_timeout
         self.heap = heap
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stop_at_exit = stop_at_exit
+        """False: the broker outlives this process (shared by pytest workers, the controller
+        stops it)."""
         self._atexit_registered = False
 
     @property
@@ -193,6 +197,11 @@ class KafkaBroker:
     @property
     def log_path(self) -> Path:
         return self.workdir / "server.log"
+
+    @property
+    def pid(self) -> int | None:
+        """The JVM's process id while it runs."""
+        return self._proc.pid if self.is_running and self._proc is not None else None
 
     @property
     def is_running(self) -> bool:
@@ -214,7 +223,7 @@ class KafkaBroker:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
-        if not self._atexit_registered:
+        if self._stop_at_exit and not self._atexit_registered:
             atexit.register(self.stop)
             self._atexit_registered = True
         self._await_ready()

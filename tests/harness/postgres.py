@@ -65,12 +65,17 @@ def _major(bindir: Path) -> int:
 class PostgresServer:
     """One PostgreSQL cluster in a temporary directory; ``url`` points at ``leadrelay_test``."""
 
-    def __init__(self, workdir: Path | None = None, *, start_timeout: float = 60.0) -> None:
+    def __init__(
+        self, workdir: Path | None = None, *, start_timeout: float = 60.0, stop_at_exit: bool = True
+    ) -> None:
         self._owns_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="leadrelay-pg-"))
         self.port = free_port()
         self.start_timeout = start_timeout
         self._bindir: Path | None = None
+        self._stop_at_exit = stop_at_exit
+        """False: the cluster outlives this process (shared by pytest workers, the controller
+        stops it)."""
         self._atexit_registered = False
 
     @property
@@ -100,7 +105,7 @@ class PostgresServer:
             "-t", str(int(self.start_timeout)),
             "-o", f"-p {self.port} -k {self.workdir} {_SERVER_OPTIONS}",
         )  # fmt: skip
-        if not self._atexit_registered:
+        if self._stop_at_exit and not self._atexit_registered:
             atexit.register(self.stop)
             self._atexit_registered = True
         if not self._database_exists():
@@ -109,15 +114,17 @@ class PostgresServer:
             )
 
     def stop(self) -> None:
-        """Stop the server if it runs (fast shutdown: open sessions are disconnected)."""
-        if self._bindir is None or not (self.data_dir / "postmaster.pid").is_file():
+        """Stop the server if it runs (fast shutdown: open sessions are disconnected), whichever
+        process started it."""
+        if not (self.data_dir / "postmaster.pid").is_file():
             return
+        self._bindir = self._bindir or postgres_bindir()
         self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w")
 
-    def close(self) -> None:
-        """Stop the server and delete its directory if this object created it."""
+    def close(self, *, remove: bool = False) -> None:
+        """Stop the server and delete its directory if this object created it (or ``remove``)."""
         self.stop()
-        if self._owns_workdir:
+        if self._owns_workdir or remove:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:

@@ -94,10 +94,10 @@ async def test_a_hubspot_replay_is_401(ingest_db: Ingest) -> None:
 
 @pytest.mark.slow  # restarts the broker: a JVM start, tens of CPU-seconds
 async def test_broker_outage_is_503_then_the_retry_is_accepted_and_nothing_lost(
-    kafka_bootstrap: str, kafka_broker: KafkaBroker, sqlite_url: str, unique_topic_prefix: str
+    kafka_broker: KafkaBroker, sqlite_url: str, unique_topic_prefix: str
 ) -> None:
     ingest, runtime = await open_ingest(
-        kafka_bootstrap, sqlite_url, unique_topic_prefix, produce_timeout_seconds=2.0
+        kafka_broker.bootstrap, sqlite_url, unique_topic_prefix, produce_timeout_seconds=2.0
     )
     batch = [web_activity(f"evt-{n}", visitor=f"visitor-{n}") for n in range(5)]
     try:
