@@ -30,6 +30,16 @@ SECRET_SETTINGS = (
 """The settings that hold secrets; ``webhook_secrets`` is a list (several during a rotation)."""
 
 
+def bearer_header_word(secrets_file: Path = DEV_SECRETS_FILE) -> str:
+    """A shell word for ``curl -H`` that reads the API token when the command runs, so a
+    command printed for a user carries no token: from ``secrets_file`` when it exists (dev),
+    else from the ``LEADRELAY_API_TOKEN`` variable."""
+    if secrets_file.exists():  # sourced, so the file's shell quoting is undone as written
+        sourced = secrets_file if secrets_file.is_absolute() else f"./{secrets_file}"
+        return f'"Authorization: Bearer $(. {sourced}; echo $LEADRELAY_API_TOKEN)"'
+    return '"Authorization: Bearer $LEADRELAY_API_TOKEN"'
+
+
 def parse_secret(secret: str) -> bytes:
     """The HMAC key of a configured secret.
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leadrelay.app.registry import SERVICES
-from leadrelay.credentials import DEV_SECRETS_FILE
+from leadrelay.credentials import DEV_SECRETS_FILE, bearer_header_word
 from leadrelay.settings import Settings, describe_refusal, load_settings
 
 if TYPE_CHECKING:
@@ -251,15 +251,16 @@ def _dev_mode() -> Settings:
 
 
 def _first_up_note(settings: Settings, path: Path) -> str:
-    """The generated secrets and the commands that use them, printed on the first ``up``."""
+    """Where the generated secrets are and the commands that use them, printed on the first
+    ``up``. The values stay in the file: a terminal's scrollback or a captured log is no place
+    for a secret, so the ``curl`` line reads the token as it runs."""
     base = f"http://{settings.http_host}:{settings.http_port}"
-    token = settings.api_token.get_secret_value()
     lines = [
-        f"leadrelay: generated per-install secrets in {path} (shown this once):",
-        *(f"  {name}={values[0]}" for name, values in _secret_env(settings).items()),
+        f"leadrelay: generated per-install secrets in {path} (keep it private):",
+        *(f"  {name}" for name in _secret_env(settings)),
         "leadrelay: try them (leadrelay simulate reads that file itself):",
         f"  leadrelay simulate --url {base}",
-        f"  curl -H 'Authorization: Bearer {token}' {base}/v1/reps",
+        f"  curl -H {bearer_header_word()} {base}/v1/reps",
     ]
     return "\n".join(lines)
 

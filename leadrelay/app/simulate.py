@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import httpx
 
 from leadrelay.contracts.events import SlaClock
-from leadrelay.credentials import parse_secret
+from leadrelay.credentials import bearer_header_word, parse_secret
 from leadrelay.identity import lead_key
 from leadrelay.runtime.backoff import BackoffPolicy
 from leadrelay.settings import Settings
@@ -337,19 +337,18 @@ async def run_simulation(
         await _reps_react(simulator, known, rng)
         await _settle(simulator, known, within)
     print(funnel_report(journeys))
-    print(_example_lookup(journeys, url, settings))
+    print(_example_lookup(journeys, url))
     return True
 
 
-def _example_lookup(journeys: Sequence[Journey], url: str, settings: Settings) -> str:
+def _example_lookup(journeys: Sequence[Journey], url: str) -> str:
     """A command to look at one assigned lead (lead keys are opaque, so show one)."""
     assigned = [j for j in journeys if j.view and j.view.get("assignment")]
     if not assigned:
         return ""
-    token = settings.api_token.get_secret_value()
     return (
         "\nLook at one of them:\n"
-        f"  curl -H 'Authorization: Bearer {token}' {url}/v1/leads/{assigned[0].lead_key}"
+        f"  curl -H {bearer_header_word()} {url}/v1/leads/{assigned[0].lead_key}"
     )
 
 

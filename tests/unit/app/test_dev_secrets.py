@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_the_first_up_generates_distinct_secrets_and_shows_them_once(
+def test_the_first_up_generates_distinct_secrets_and_names_them_without_showing_them(
     install: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = cli._dev_mode()
@@ -30,9 +31,13 @@ def test_the_first_up_generates_distinct_secrets_and_shows_them_once(
     values = [v for vs in settings.secret_values().values() for v in vs]
     assert DEV_SECRET not in values
     assert len(set(values)) == len(values)
-    assert all(value in first.out for value in values)
+    assert not [value for value in values if value in first.out + first.err]
+    assert all(f"LEADRELAY_{name.upper()}" in first.out for name in settings.secret_values())
     assert "leadrelay simulate" in first.out
-    assert f"Bearer {settings.api_token.get_secret_value()}" in first.out
+    [curl] = [line.strip() for line in first.out.splitlines() if line.strip().startswith("curl")]
+    header = curl.removeprefix("curl -H ").rsplit(" ", 1)[0]
+    shell = subprocess.run(["sh", "-c", f"printf %s {header}"], capture_output=True, text=True)
+    assert shell.stdout == f"Authorization: Bearer {settings.api_token.get_secret_value()}"
     assert len(first.err.strip().splitlines()) == 1
     assert "WARNING" in first.err
     assert stat.S_IMODE((install / DEV_SECRETS_FILE).stat().st_mode) == 0o600
