@@ -13,8 +13,10 @@ across both instead of collecting a full share in each.
 Skipped reps. A rep who is not eligible for a lead (out of office, at capacity, outside their
 hours, wrong territory, ...) gains no credit for it, and the credit they had is frozen. So an
 absence earns no catch-up burst: a rep back from a week off resumes where they left the rotation.
-Every credit is also clamped to plus or minus the pool's total weight, a bound that a fixed set of
-reps never reaches, so no pattern of changing eligibility can let a credit grow without limit.
+Every credit is also clamped to plus or minus the pool's size times its total weight
+(``credit_bound``), so no pattern of changing eligibility can let a credit grow without limit. A
+fixed set of reps never reaches it: their credits stay within (-total, (size - 1) x total). The
+total alone is not enough: weights 1, 1, 1, 11, 11 and 13 (total 38) take a credit to 41.
 
 Giving the turn back. A lead the rep rejected at once, or that was taken from them by a
 reassignment, can return what winning it cost (``give_turn_back``, as routing's ``credit`` section
@@ -79,7 +81,7 @@ def pick(
         credits[rep] = credits.get(rep, 0) + members[rep]
     chosen = max(candidates, key=lambda rep: credits[rep])
     credits[chosen] -= sum(members[rep] for rep in candidates)
-    bound = sum(members.values())
+    bound = credit_bound(members)
     table = {rep: max(-bound, min(bound, credit)) for rep, credit in sorted(credits.items())}
     return chosen, state.changed(pool, table)
 
@@ -88,9 +90,17 @@ def give_turn_back(
     state: RoutingState, pool: str, rep_id: str, members: Mapping[str, int]
 ) -> RoutingState:
     """Return to ``rep_id`` what one win cost them in ``pool``: the pool's total weight
-    (``members``: rep id -> weight), clamped like every credit. Unchanged if the rep left it."""
+    (``members``: rep id -> weight), within ``credit_bound`` like every credit. Unchanged if the
+    rep left it."""
     credits = state.pools.get(pool, {})
     if rep_id not in members or rep_id not in credits:
         return state
-    bound = sum(members.values())
-    return state.changed(pool, {**credits, rep_id: min(bound, credits[rep_id] + bound)})
+    cost = sum(members.values())
+    return state.changed(
+        pool, {**credits, rep_id: min(credit_bound(members), credits[rep_id] + cost)}
+    )
+
+
+def credit_bound(members: Mapping[str, int]) -> int:
+    """How far from zero a credit may go in a pool of ``members`` (see module)."""
+    return len(members) * sum(members.values())
