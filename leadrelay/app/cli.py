@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leadrelay.app.registry import SERVICES
-from leadrelay.credentials import DEV_SECRETS_FILE, bearer_header_word
+from leadrelay.credentials import DEV_SECRETS_FILE, SECRET_SETTINGS, bearer_header_word
 from leadrelay.settings import Settings, describe_refusal, load_settings
 
 if TYPE_CHECKING:
@@ -257,16 +257,12 @@ def _first_up_note(settings: Settings, path: Path) -> str:
     base = f"http://{settings.http_host}:{settings.http_port}"
     lines = [
         f"leadrelay: generated per-install secrets in {path} (keep it private):",
-        *(f"  {name}" for name in _secret_env(settings)),
+        *(f"  LEADRELAY_{name.upper()}" for name in SECRET_SETTINGS),
         "leadrelay: try them (leadrelay simulate reads that file itself):",
         f"  leadrelay simulate --url {base}",
         f"  curl -H {bearer_header_word()} {base}/v1/reps",
     ]
     return "\n".join(lines)
-
-
-def _secret_env(settings: Settings) -> dict[str, list[str]]:
-    return {f"LEADRELAY_{name.upper()}": v for name, v in settings.secret_values().items()}
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -39,8 +39,9 @@ MARKETING_CLOCK: SlaClock = "marketing_acknowledgement"
 CONCURRENCY = 8
 CLOUDEVENT = "application/cloudevents+json"
 SEND_BACKOFF = BackoffPolicy(0.2, 2.0)
-SEND_ATTEMPTS = 10
 """How long a sender waits after a 503 (the instance still starting), as the runtime waits."""
+SEND_ATTEMPTS = 10
+"""How many times a sender posts one event while the instance answers 503."""
 
 
 @dataclass(frozen=True)
