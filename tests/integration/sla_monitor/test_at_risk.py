@@ -153,7 +153,8 @@ async def test_an_at_risk_clock_is_reassigned_before_it_breaches(
         clock.set(berlin(2026, 1, 13, 18, 31))  # past the deadline Anna would have missed
         later = await events_on(kafka_bootstrap, unique_topic_prefix, Topic.SLA_EVENTS, 3)
 
-    assert [e.type for e in assignments[1:]] == [
+    # one lead's events keep their order (one key, one partition); two leads' need not
+    assert [e.type for e in assignments if e.data["lead_key"] == "lk_late"] == [
         EventType.LEAD_ASSIGNED.value,
         EventType.LEAD_REASSIGNMENT_REQUESTED.value,
         EventType.LEAD_ASSIGNED.value,
