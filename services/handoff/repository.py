@@ -399,16 +399,20 @@ class RosterCache:
 async def load_roster(connection: AsyncConnection, seed: RosterConfig, now: datetime) -> Roster:
     """The stored roster, after inserting the entries of ``seed`` it does not hold yet.
 
-    The version row is read first, under a share lock on PostgreSQL: a change commits its
-    entries and its version together, so the entries read here are exactly that version's.
+    The version row is locked first, like every roster change does: a change commits its
+    entries and its version together. Read under a share lock on PostgreSQL, the entries read
+    here are exactly that version's. When seed entries are missing the row is taken exclusively
+    (a new version) before they are inserted, so instances seeding at once queue on that one row;
+    share-locking it and then bumping it, two seeders deadlocked on each other's new entries.
     """
-    version = await _roster_version(connection, share=True)
+    if await _lacks_seed_entries(connection, seed):
+        version = await _bump_roster_version(connection, now)
+    else:
+        version = await _roster_version(connection, share=True)
     stored_reps = await _load(connection, reps, Rep)
     stored_accounts = await _load(connection, accounts, Account)
     new_reps = await _insert_missing(connection, reps, stored_reps, seed.reps, now)
     new_accounts = await _insert_missing(connection, accounts, stored_accounts, seed.accounts, now)
-    if new_reps or new_accounts:
-        version = await _bump_roster_version(connection, now)
     return Roster(
         reps=_by_id([*stored_reps, *new_reps]),
         accounts=_by_id([*stored_accounts, *new_accounts]),
@@ -418,16 +422,14 @@ async def load_roster(connection: AsyncConnection, seed: RosterConfig, now: date
 
 async def put_rep(connection: AsyncConnection, rep: Rep, now: datetime) -> bool:
     """Store ``rep`` in place of any earlier version (a new roster version); True if it is new."""
-    created = await _upsert(connection, reps, rep.id, rep, now)
-    await _bump_roster_version(connection, now)
-    return created
+    await _bump_roster_version(connection, now)  # the version row first, as load_roster
+    return await _upsert(connection, reps, rep.id, rep, now)
 
 
 async def put_account(connection: AsyncConnection, account: Account, now: datetime) -> bool:
     """Store ``account`` in place of any earlier version (a new roster version); True if new."""
-    created = await _upsert(connection, accounts, account.id, account, now)
-    await _bump_roster_version(connection, now)
-    return created
+    await _bump_roster_version(connection, now)  # the version row first, as load_roster
+    return await _upsert(connection, accounts, account.id, account, now)
 
 
 async def _roster_version(connection: AsyncConnection, *, share: bool = False) -> int:
@@ -447,6 +449,17 @@ async def _bump_roster_version(connection: AsyncConnection, now: datetime) -> in
         set_={"version": roster_version.c.version + 1, "updated_at": now},
     ).returning(roster_version.c.version)
     return int((await connection.execute(bumped)).scalar_one())
+
+
+async def _lacks_seed_entries(connection: AsyncConnection, seed: RosterConfig) -> bool:
+    """Whether any rep or account of ``seed`` is not stored yet (a plain read, no lock)."""
+    for table, entries in ((reps, seed.reps), (accounts, seed.accounts)):
+        wanted = {entry.id for entry in entries}
+        if wanted:
+            stored = await connection.scalars(select(table.c.id).where(table.c.id.in_(wanted)))
+            if wanted - set(stored):
+                return True
+    return False
 
 
 async def _load(connection: AsyncConnection, table: Table, model: type[_M]) -> list[_M]:
