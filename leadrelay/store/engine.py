@@ -68,6 +68,11 @@ def dialect_insert(connection: AsyncConnection, table: Table) -> Any:
     """The dialect's INSERT, which knows ``ON CONFLICT`` (PostgreSQL and SQLite spell it alike).
 
     ``Any`` because the two dialects' Insert classes share the methods but no base declaring them.
+    Give many rows as ``execute``'s parameters (``connection.execute(statement, rows)``), never as
+    ``.values(rows)``: SQLAlchemy renders the parameters as one multi-row INSERT per page
+    ("insertmanyvalues") from a statement it compiled once, while a ``.values(rows)`` statement
+    is compiled again on every call and its new cache entries evict every other statement from
+    the engine's compiled cache.
     """
     postgres = connection.dialect.name == "postgresql"
     return (pg_insert if postgres else sqlite_insert)(table)

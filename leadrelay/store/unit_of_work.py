@@ -56,9 +56,8 @@ class Transaction:
             return frozenset()
         now = self.now()
         rows = [{"consumer": consumer, "event_id": id_, "processed_at": now} for id_ in unique]
-        statement = dialect_insert(self.connection, inbox).values(rows)
-        statement = statement.on_conflict_do_nothing().returning(inbox.c.event_id)
-        result = await self.connection.execute(statement)
+        statement = dialect_insert(self.connection, inbox).on_conflict_do_nothing()
+        result = await self.connection.execute(statement.returning(inbox.c.event_id), rows)
         return frozenset(result.scalars().all())
 
     async def publish(self, topic: str, event: CloudEvent) -> None:

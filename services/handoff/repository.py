@@ -148,9 +148,8 @@ async def lock_loads(
     missing = [rep_id for rep_id in wanted if rep_id not in found]
     if missing:
         await connection.execute(
-            dialect_insert(connection, rep_load)
-            .values([_load_row(RepLoad(rep_id=rep_id), now) for rep_id in missing])
-            .on_conflict_do_nothing()
+            dialect_insert(connection, rep_load).on_conflict_do_nothing(),
+            [_load_row(RepLoad(rep_id=rep_id), now) for rep_id in missing],
         )
         found |= await _select_loads(connection, missing)
     return found

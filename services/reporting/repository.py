@@ -25,5 +25,5 @@ async def save_facts(connection: AsyncConnection, facts: Sequence[Fact]) -> None
         }
         for fact in facts
     ]
-    statement = dialect_insert(connection, reporting_facts).values(rows)
-    await connection.execute(statement.on_conflict_do_nothing())
+    statement = dialect_insert(connection, reporting_facts).on_conflict_do_nothing()
+    await connection.execute(statement, rows)

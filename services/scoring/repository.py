@@ -155,9 +155,7 @@ async def _lock_all(
     missing = sorted(creating - {getattr(row, key.name) for row in found})
     if missing:
         values = [{key.name: k, **_empty_state(table, k, empty)} for k in missing]
-        await connection.execute(
-            dialect_insert(connection, table).values(values).on_conflict_do_nothing()
-        )
+        await connection.execute(dialect_insert(connection, table).on_conflict_do_nothing(), values)
         found += await _select_locked(connection, table, key, set(missing))
     return found
 
@@ -213,11 +211,11 @@ def _lead_values(stored: StoredLead, now: datetime) -> dict[str, Any]:
 
 
 async def _upsert(connection: AsyncConnection, table: Table, values: list[dict[str, Any]]) -> None:
-    insert = dialect_insert(connection, table).values(values)
+    insert = dialect_insert(connection, table)
     key = table.primary_key.columns.values()[0]
     update_columns = {name: insert.excluded[name] for name in values[0] if name != key.name}
     await connection.execute(
-        insert.on_conflict_do_update(index_elements=[key], set_=update_columns)
+        insert.on_conflict_do_update(index_elements=[key], set_=update_columns), values
     )
 
 

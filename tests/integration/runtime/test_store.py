@@ -5,19 +5,34 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay.app.schema import downgrade, upgrade, upgrade_async
 from leadrelay.app.tables import metadata
-from leadrelay.contracts.envelope import new_event
+from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.runtime.producer import EventProducer
 from leadrelay.runtime.topics import ensure_topics
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.outbox_relay import OutboxRelay
 from leadrelay.store.unit_of_work import Store
 from tests.integration.runtime.effects import read_topic
+
+
+def _recycled(event_id: str) -> CloudEvent:
+    return new_event(
+        "leadrelay.lead_recycled.v1",
+        source="tests",
+        id=event_id,
+        subject="lk_1",
+        data={
+            "lead_key": "lk_1",
+            "reason": "manual",
+            "recycled_at": datetime(2026, 11, 24, tzinfo=UTC),
+        },
+    )
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:
@@ -98,6 +113,36 @@ async def test_inbox_records_a_batch_in_one_statement_and_names_the_new_ids(
         await store.dispose()
 
 
+async def test_batch_inserts_reuse_one_compiled_statement_however_many_batches(
+    database_url: str,
+) -> None:
+    """A statement compiled anew per batch costs CPU on every batch and floods the engine's
+    compiled cache, evicting every other statement: the inbox and outbox inserts of twenty
+    batches of different ids and sizes must run from the same compiled statements."""
+    await upgrade_async(database_url)
+    store = Store(create_engine_for(database_url))
+    compiled: dict[str, set[int]] = {"inbox": set(), "outbox": set()}
+
+    def record(*args: Any) -> None:
+        statement, context = args[2], args[4]
+        for table in compiled:
+            if statement.startswith(f"INSERT INTO {table} "):
+                compiled[table].add(id(context.compiled))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for batch in range(20):
+            ids = [f"evt-{batch}-{n}" for n in range(1 + batch % 4)]
+            async with store.transaction() as tx:
+                assert await tx.mark_all_processed("scoring", ids) == set(ids)
+                for id_ in ids:
+                    await tx.publish("leadrelay.recycled", _recycled(id_))
+        # one compiled form for a single row and one for several (SQLAlchemy's executemany)
+        assert {table: len(seen) for table, seen in compiled.items()} == {"inbox": 2, "outbox": 2}
+    finally:
+        await store.dispose()
+
+
 async def test_outbox_rows_of_a_rolled_back_transaction_are_never_published(
     database_url: str, kafka_bootstrap: str, unique_topic_prefix: str
 ) -> None:
@@ -108,30 +153,17 @@ async def test_outbox_rows_of_a_rolled_back_transaction_are_never_published(
     producer = EventProducer(kafka_bootstrap)
     await producer.start()
 
-    def recycled(n: int):  # type: ignore[no-untyped-def]
-        return new_event(
-            "leadrelay.lead_recycled.v1",
-            source="tests",
-            id=f"r-{n}",
-            subject="lk_1",
-            data={
-                "lead_key": "lk_1",
-                "reason": "manual",
-                "recycled_at": datetime(2026, 11, 24, tzinfo=UTC),
-            },
-        )
-
     try:
         async with store.transaction() as tx:
-            await tx.publish(topic, recycled(1))
+            await tx.publish(topic, _recycled("r-1"))
         try:
             async with store.transaction() as tx:
-                await tx.publish(topic, recycled(2))
+                await tx.publish(topic, _recycled("r-2"))
                 raise RuntimeError("the handler failed after queuing")
         except RuntimeError:
             pass
         async with store.transaction() as tx:
-            await tx.publish(topic, recycled(3))
+            await tx.publish(topic, _recycled("r-3"))
         assert await store.outbox_backlog() == 2
         relay = OutboxRelay(store, producer)
         assert await relay.publish_pending() == 2
