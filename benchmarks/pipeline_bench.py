@@ -431,6 +431,18 @@ def leadrelay_target(bootstrap: str, prefix: str, port: int, workdir: Path) -> T
     )
 
 
+async def announced_broker(log_path: Path) -> str:
+    """The embedded broker ``leadrelay up`` names in its log; the line may follow readiness."""
+    deadline = time.monotonic() + READY_WITHIN
+    while time.monotonic() < deadline:
+        text = await asyncio.to_thread(log_path.read_text, errors="replace")
+        found = re.search(r"broker\s+(\S+:\d+)", text)
+        if found is not None:
+            return found.group(1)
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"leadrelay up named no broker:\n{log_tail(log_path)}")
+
+
 @contextlib.asynccontextmanager
 async def up_topology(processes: Processes, workdir: Path) -> AsyncIterator[list[Target]]:
     """``leadrelay up`` in a fresh directory, and the bare pipeline in one process beside it."""
@@ -443,10 +455,7 @@ async def up_topology(processes: Processes, workdir: Path) -> AsyncIterator[list
     log_path = workdir / "up.log"
     processes.start("leadrelay up", leadrelay("up"), cwd=workdir, env=env, log=log_path)
     await wait_ready(processes, port, log_path)
-    found = re.search(r"broker\s+(\S+:\d+)", log_path.read_text(errors="replace"))
-    if found is None:
-        raise RuntimeError(f"leadrelay up named no broker:\n{log_tail(log_path)}")
-    bootstrap = found.group(1)
+    bootstrap = await announced_broker(log_path)
     bare = await bare_pipeline(processes, workdir, bootstrap, separate=False, idempotence=False)
     yield [bare, leadrelay_target(bootstrap, "leadrelay.", port, workdir)]
 
