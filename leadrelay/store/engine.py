@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -18,6 +19,20 @@ from leadrelay.store.sqlite_inline import connect_arguments, inline_connector
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "leadrelay_read_only"
 """Execution option ``Store.read()`` sets: on SQLite the transaction begins deferred."""
+
+
+def _json_column_text(value: Any) -> str:
+    """How every JSON column is written: orjson, several times faster than ``json.dumps`` on
+    the state documents each consumer batch writes. Keys that are not strings become strings,
+    as with ``json.dumps``."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_JSON_CODEC: dict[str, Any] = {
+    "json_serializer": _json_column_text,
+    "json_deserializer": orjson.loads,
+}
+"""Engine options: JSON columns written and read with orjson on both databases."""
 
 
 def create_engine_for(
@@ -44,8 +59,10 @@ def create_engine_for(
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         if single_statements:
-            return create_async_engine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
-        return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+            return create_async_engine(
+                url, pool_size=pool_size, isolation_level="AUTOCOMMIT", **_JSON_CODEC
+            )
+        return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True, **_JSON_CODEC)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         pool: dict[str, Any] = {}
@@ -53,7 +70,10 @@ def create_engine_for(
         pool = {"poolclass": StaticPool}
     database, options = connect_arguments(SQLiteDialect_aiosqlite().create_connect_args(parsed))
     engine = create_async_engine(
-        url, async_creator=inline_connector(database, options, SQLITE_BUSY_TIMEOUT_MS), **pool
+        url,
+        async_creator=inline_connector(database, options, SQLITE_BUSY_TIMEOUT_MS),
+        **pool,
+        **_JSON_CODEC,
     )
     configure_sqlite(engine)
     return engine
