@@ -383,7 +383,9 @@ async def _bounded(
 
 
 async def _wait_for_leads(simulator: Simulator, journeys: Sequence[Journey], within: float) -> None:
-    """Poll until every identified visitor is a lead and every MQL has an assignment."""
+    """Poll until every identified visitor's lead shows all its events as activities and, if
+    an MQL, its assignment: a lead read before scoring reached its demo request would look
+    settled at stage ``lead``, and then get no rep reaction."""
     progress = Progress("waiting for scoring and hand-off", len(journeys))
     deadline = time.monotonic() + within
     pending = list(journeys)
@@ -391,7 +393,7 @@ async def _wait_for_leads(simulator: Simulator, journeys: Sequence[Journey], wit
         still = []
         for journey in pending:
             journey.view = await simulator.lead(journey.lead_key or "")
-            if _settled(journey.view):
+            if lead_settled(journey, journey.view):
                 progress.advance()
             else:
                 still.append(journey)
@@ -401,8 +403,15 @@ async def _wait_for_leads(simulator: Simulator, journeys: Sequence[Journey], wit
     progress.close()
 
 
-def _settled(view: dict[str, Any] | None) -> bool:
+def lead_settled(journey: Journey, view: dict[str, Any] | None) -> bool:
+    """Whether the lead view shows every planned event of ``journey`` and, for an MQL, its
+    assignment: what the simulator waits for before the reps react."""
     if view is None:
+        return False
+    # ingest gives each event an id of its own, so count: each planned event is one activity
+    # (a journey plans at most ten; a lead keeps its last 50 activities)
+    activities = [e for e in view.get("timeline", []) if e.get("kind") == "activity"]
+    if len(activities) < len(journey.events):
         return False
     return view.get("stage") != "mql" or bool(view.get("assignment"))
 

@@ -21,6 +21,7 @@ from leadrelay.app.simulate import (
     Persona,
     Simulator,
     funnel_report,
+    lead_settled,
     plan_journeys,
     reaction_visible,
 )
@@ -170,6 +171,30 @@ def test_waiting_ends_once_the_rep_reaction_shows_in_the_lead_view(
     reaction: str, view: dict[str, Any] | None, visible: bool
 ) -> None:
     assert reaction_visible(reaction, view) is visible
+
+
+def _timeline(activities: int) -> list[dict[str, Any]]:
+    stage_change = {"kind": "stage_change", "to_stage": "lead"}
+    return [stage_change, *({"kind": "activity", "event_id": f"e-{n}"} for n in range(activities))]
+
+
+@pytest.mark.parametrize(
+    ("view", "settled"),
+    [
+        (None, False),
+        # the demo request is still on its way: stage lead, but one event short
+        ({"stage": "lead", "timeline": _timeline(2)}, False),
+        ({"stage": "lead", "timeline": _timeline(3)}, True),
+        ({"stage": "mql", "timeline": _timeline(3)}, False),  # not assigned yet
+        ({"stage": "mql", "timeline": _timeline(3), "assignment": {"rep_id": "ae-1"}}, True),
+    ],
+)
+def test_a_lead_is_settled_once_all_its_events_show_and_an_mql_is_assigned(
+    view: dict[str, Any] | None, settled: bool
+) -> None:
+    journey = _journey(1, None)
+    journey.events = [{"id": f"sim-1-{n}"} for n in range(3)]
+    assert lead_settled(journey, view) is settled
 
 
 def _journey(number: int, view: dict[str, Any] | None) -> Journey:
