@@ -123,8 +123,9 @@ async def test_batch_inserts_reuse_one_compiled_statement_however_many_batches(
     store = Store(create_engine_for(database_url))
     compiled: dict[str, set[int]] = {"inbox": set(), "outbox": set()}
 
-    def record(*args: Any) -> None:
-        statement, context = args[2], args[4]
+    def record(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
         for table in compiled:
             if statement.startswith(f"INSERT INTO {table} "):
                 compiled[table].add(id(context.compiled))
