@@ -47,9 +47,9 @@ from leadrelay.contracts.events import LeadSalesReady, parse_as
 from leadrelay.contracts.topics import DEFAULT_TOPIC_PREFIX, EventType
 from leadrelay.store.engine import create_engine_for
 from leadrelay.store.tables import inbox, outbox
-from leadrelay.store.unit_of_work import Store
+from leadrelay.store.unit_of_work import Store, stored_utc
 from services.archive.repository import ArchivedEvent, archived_since
-from services.handoff.repository import as_utc, lead_histories
+from services.handoff.repository import lead_histories
 from services.scoring.domain import LeadState
 from services.scoring.handlers import SOURCE as SCORING_SOURCE
 from services.scoring.repository import lead_states
@@ -150,7 +150,7 @@ async def load_times(
                     inbox.c.consumer.in_(groups)
                 )
             )
-            applied = {(c, e): as_utc(at) for c, e, at in rows}
+            applied = {(c, e): stored_utc(at) for c, e, at in rows}
             until = await last_recorded(connection)
     finally:
         await engine.dispose()
@@ -160,7 +160,7 @@ async def load_times(
 async def last_recorded(connection: AsyncConnection) -> datetime | None:
     """The latest inbox row of any consumer: when the database last recorded anything."""
     latest = await connection.scalar(select(func.max(inbox.c.processed_at)))
-    return None if latest is None else as_utc(latest)
+    return None if latest is None else stored_utc(latest)
 
 
 async def replay(

@@ -35,9 +35,7 @@ _JSON_CODEC: dict[str, Any] = {
 """Engine options: JSON columns written and read with orjson on both databases."""
 
 
-def create_engine_for(
-    url: str, *, pool_size: int = 10, single_statements: bool = False
-) -> AsyncEngine:
+def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL, write-intent transactions and statements
     run on the event loop (:mod:`leadrelay.store.sqlite_inline`: one thread hop per write
     transaction instead of about three per statement).
@@ -50,18 +48,9 @@ def create_engine_for(
 
     An in-memory SQLite URL (``sqlite+aiosqlite://``) gives one private database on a single
     shared connection, gone when the engine is disposed: replay's sandbox.
-
-    ``single_statements`` (PostgreSQL only) is for a caller whose every use is one statement on
-    a hot path (ingest's delivery history): autocommit, so no ``BEGIN``/``ROLLBACK`` trips, and
-    no pre-ping; a connection that died is invalidated by its first error, which that caller
-    tolerates.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        if single_statements:
-            return create_async_engine(
-                url, pool_size=pool_size, isolation_level="AUTOCOMMIT", **_JSON_CODEC
-            )
         return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True, **_JSON_CODEC)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def stored_utc(value: datetime) -> datetime:
+    """An instant read from a ``DateTime(timezone=True)`` column, aware and in UTC: SQLite
+    hands it back naive (it was stored as UTC), PostgreSQL aware."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Transaction:
     """What a handler may do inside its transaction: read/write state and queue events."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.store.engine import dialect_insert
 from leadrelay.store.tables import inbox
+from leadrelay.store.unit_of_work import stored_utc
 from services.archive.tables import archived_events
 
 
@@ -64,7 +65,7 @@ async def archived_since(
     if since is not None:
         query = query.where(archived_events.c.received_at >= since)
     rows = await connection.execute(query)
-    return [ArchivedEvent(CloudEvent.from_bytes(payload), _aware(at)) for payload, at in rows]
+    return [ArchivedEvent(CloudEvent.from_bytes(payload), stored_utc(at)) for payload, at in rows]
 
 
 async def forget_received_before(connection: AsyncConnection, cutoff: datetime, limit: int) -> int:
@@ -79,8 +80,3 @@ async def forget_received_before(connection: AsyncConnection, cutoff: datetime, 
         delete(archived_events).where(archived_events.c.seq.in_(oldest.scalar_subquery()))
     )
     return int(result.rowcount)
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite returns stored UTC times naive; PostgreSQL returns them aware."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

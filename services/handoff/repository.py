@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import LeadSalesReady
 from leadrelay.store.engine import dialect_insert
-from leadrelay.store.unit_of_work import Transaction
+from leadrelay.store.unit_of_work import Transaction, stored_utc
 from services.handoff.domain import Account, Rep, RepLoad, RosterConfig, RoutingState
 from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot, snapshot_of
 from services.handoff.tables import (
@@ -332,15 +332,10 @@ async def queued(
 
 
 def _assignment(values: dict[str, Any]) -> StoredAssignment:
-    values["assigned_at"] = as_utc(values["assigned_at"])
+    values["assigned_at"] = stored_utc(values["assigned_at"])
     if values["released_at"] is not None:
-        values["released_at"] = as_utc(values["released_at"])
+        values["released_at"] = stored_utc(values["released_at"])
     return StoredAssignment(**values)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were stored as UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 _M = TypeVar("_M", bound=BaseModel)

@@ -27,7 +27,6 @@ from typing import Any, NoReturn, TypeVar
 from aiokafka.errors import KafkaError
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.errors import ContractError
@@ -36,18 +35,17 @@ from leadrelay.credentials import parse_secret
 from leadrelay.runtime.service import Runtime
 from leadrelay.store.unit_of_work import utc_now
 from services.ingest.domain import problems
+from services.ingest.domain.delivery_window import DeliveryConflict, Seen
 from services.ingest.domain.json_values import unrepresentable
 from services.ingest.domain.mapping.common import IngestContext
 from services.ingest.domain.problems import ProblemError
 from services.ingest.domain.signatures import Delivery, SignatureError
 from services.ingest.metrics import IngestMetrics
-from services.ingest.repository import DeliveryConflict, Seen, open_history
+from services.ingest.repository import open_history
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
-HISTORY_TIMEOUT_SECONDS = 5.0
-"""How long the delivery history may take before ingest goes on without it."""
 T = TypeVar("T")
 
 
@@ -127,27 +125,23 @@ class Gateway:
 
         409 for another body under an accepted id: answering 202 "duplicate" there would drop
         a genuinely different event without anybody noticing. While the state store (which
-        keeps this history) is down, the delivery is taken as new: the signature and its
-        timestamp window still hold, and a replay or retry inside the window produces events
-        with the ids already on the topic, which every consumer drops as redeliveries. So
-        webhooks keep flowing into Kafka while only PostgreSQL is down.
+        keeps this history) is down, the verdict rests on what this process accepted itself:
+        the signature and its timestamp window still hold, and a replay of another replica's
+        delivery produces events with the ids already on the topic, which every consumer
+        drops as redeliveries. So webhooks keep flowing into Kafka while only PostgreSQL is
+        down; such requests are counted as ``history_unavailable``.
         """
         try:
-            async with asyncio.timeout(HISTORY_TIMEOUT_SECONDS):
-                return await self.seen.check(source, delivery)
+            seen = await self.seen.check(source, delivery)
         except SignatureError as error:
             self.refuse(route, error)
         except DeliveryConflict:
             log.info("refused a request on %s: delivery id reused for different content", route)
             raise ProblemError(problems.conflict()) from None
-        except (SQLAlchemyError, OSError, TimeoutError) as error:
-            log.warning(
-                "delivery history unavailable (%s): accepting on %s without the replay check",
-                type(error).__name__,
-                route,
-            )
+        if not self.seen.complete:
+            log.warning("delivery history incomplete: judging %s by this process's own", route)
             self.metrics.history_unavailable.labels(route).inc()
-            return Seen.NEW
+        return seen
 
     def parse_json(self, body: bytes) -> Any:
         """The decoded body: 400 if not JSON, 422 for values no event can carry, 413 above

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Text, bindparam, cast, delete, func, or_, select, text, update
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import RepUpdated, SalesActivity, SlaAtRisk
 from leadrelay.store.engine import dialect_insert, is_sqlite
+from leadrelay.store.unit_of_work import stored_utc
 from services.sla_monitor.domain import (
     MARKETING as MARKETING_ROLE,
 )
@@ -248,7 +249,7 @@ async def quarantine(connection: AsyncConnection, clock_ids: Sequence[str]) -> i
 async def next_due(connection: AsyncConnection) -> datetime | None:
     """The earliest next fire time of any clock (one index probe); None when nothing is due."""
     earliest = await connection.scalar(select(func.min(sla_clocks.c.next_fire_at)))
-    return None if earliest is None else _aware(earliest)
+    return None if earliest is None else stored_utc(earliest)
 
 
 async def count_open(connection: AsyncConnection) -> dict[str, int]:
@@ -368,11 +369,6 @@ async def expire_parked(connection: AsyncConnection, parked_before: datetime, li
         delete(sla_parked_activity).where(sla_parked_activity.c.event_id.in_(old))
     )
     return int(result.rowcount)
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite returns naive datetimes; every stored instant is UTC."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _stored(row: Row[Any]) -> StoredClock:
