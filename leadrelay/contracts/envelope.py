@@ -8,6 +8,7 @@ once by construction.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -100,7 +101,23 @@ def schema_uri(event_type: str) -> str:
 
 def stable_event_id(*parts: str) -> str:
     """A deterministic id for a fact identified by ``parts`` (same parts, same id)."""
-    return str(uuid.uuid5(_STABLE_ID_NAMESPACE, "\x1f".join(parts)))
+    return uuid5_text(_STABLE_ID_NAMESPACE, "\x1f".join(parts))
+
+
+def uuid5_text(namespace: uuid.UUID, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))``, computed without building a ``UUID``.
+
+    Ingest derives an id per event it takes, and ``uuid.UUID``'s constructor and ``str`` were
+    most of that cost (about a fifth of ingest's CPU on batches); this is the same RFC 4122
+    name-based SHA-1 id: the digest's first 16 bytes with the version (5) and variant bits set.
+    """
+    digest = bytearray(
+        hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def new_event(

@@ -95,6 +95,7 @@ class SeenDeliveries:
         self._synced_at: datetime | None = None
         self._stop = asyncio.Event()
         self._pruned_at: datetime | None = None
+        self._forgotten_at: datetime | None = None
 
     async def check(self, source: str, delivery: Delivery) -> Seen:
         """NEW, or a retry of an accepted delivery, judged in memory (the first call waits up
@@ -161,7 +162,7 @@ class SeenDeliveries:
 
     async def _sync_forever(self) -> None:
         """Load the table's window, then read the other replicas' new rows every refresh;
-        back off while the database is down, and drop expired entries as time passes."""
+        back off while the database is down, and drop expired entries once a minute."""
         backoff = self._backoff.start()
         while not self._stop.is_set():
             started = self._clock()
@@ -175,7 +176,9 @@ class SeenDeliveries:
             self._synced_at = started
             self._first_sync.set()
             backoff.reset()
-            self._window.forget_expired(started)
+            if self._forgotten_at is None or started - self._forgotten_at >= PRUNE_EVERY:
+                self._window.forget_expired(started)  # a scan of the whole window
+                self._forgotten_at = started
             await pause(self._stop, self._refresh_seconds)
 
     def _sync_cursor(self, now: datetime) -> datetime:

@@ -34,6 +34,7 @@ from typing import Final, TypedDict
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from leadrelay.calendar import BusinessCalendar, to_utc
+from leadrelay.contracts.envelope import uuid5_text
 from leadrelay.durations import Duration
 from services.sla_monitor.domain.actions import (
     Breach,
@@ -175,7 +176,7 @@ class SlaClock(BaseModel):
 
 def clock_id_for(assignment_id: str, kind: ClockKind) -> str:
     """Deterministic, so a redelivered assignment maps onto the clocks it already started."""
-    return str(uuid.uuid5(_CLOCK_NAMESPACE, f"{assignment_id}/{kind}"))
+    return uuid5_text(_CLOCK_NAMESPACE, f"{assignment_id}/{kind}")
 
 
 def start_clocks(

@@ -7,8 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadrelay.contracts import CloudEvent, ContractError, new_event, stable_event_id
+from leadrelay.contracts.envelope import uuid5_text
 from leadrelay.contracts.events import LeadRecycled
 
 from .support import example
@@ -76,6 +79,12 @@ def test_without_an_id_each_event_gets_a_fresh_uuid() -> None:
 def test_stable_ids_are_the_same_for_the_same_fact_only() -> None:
     assert stable_event_id("hubspot", "123") == stable_event_id("hubspot", "123")
     assert stable_event_id("hubspot", "123") != stable_event_id("hubspot", "1", "23")
+
+
+@given(namespace=st.uuids(), name=st.text())
+def test_stable_ids_are_rfc_4122_name_based_sha1_uuids(namespace: uuid.UUID, name: str) -> None:
+    """Ids published before the fast derivation must come out the same after it."""
+    assert uuid5_text(namespace, name) == str(uuid.uuid5(namespace, name))
 
 
 def test_naive_times_are_refused() -> None:
