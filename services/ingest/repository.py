@@ -65,6 +65,9 @@ STALE_AFTER = timedelta(seconds=5)
 """A window last refreshed longer ago than this may miss other replicas' deliveries."""
 FIRST_LOAD_WAIT_SECONDS = 5.0
 """How long the first verdict waits for the table's rows before going on without them."""
+WRITE_EVERY_SECONDS = 0.05
+"""How long accepted deliveries gather before one transaction writes them (each commit is an
+``fsync`` on SQLite); the window already holds them, so nothing waits for the write."""
 PRUNE_EVERY = timedelta(minutes=1)
 CLOSE_TIMEOUT_SECONDS = 5.0
 
@@ -207,10 +210,12 @@ class SeenDeliveries:
             self._window.add(row.source, row.delivery_id, accepted)
 
     async def _write_unwritten(self) -> None:
-        """Insert what accumulated, again and again until nothing is left; back off on errors
-        and drop only rows that have expired meanwhile."""
+        """Insert what accumulated over ``WRITE_EVERY_SECONDS`` (at once when closing), again
+        and again until nothing is left; back off on errors and drop only rows that have
+        expired meanwhile."""
         backoff = self._backoff.start()
         while self._unwritten:
+            await pause(self._stop, WRITE_EVERY_SECONDS)  # a batch per transaction, not a row
             batch = dict(self._unwritten)
             now = self._clock()
             try:
