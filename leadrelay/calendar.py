@@ -397,10 +397,14 @@ def to_utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
-def require_aware(instant: datetime) -> None:
-    """Domain time is always an aware instant; a naive one would silently mean the host's zone."""
+def require_aware(instant: datetime, name: str = "instant") -> None:
+    """Domain time is always an aware instant; a naive one would silently mean the host's zone.
+
+    Called where time enters a domain (``name`` says which value), not where it is compared."""
     if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError(f"naive datetime {instant.isoformat()}: pass a timezone-aware instant")
+        raise ValueError(
+            f"{name} is a naive datetime ({instant.isoformat()}): pass a timezone-aware instant"
+        )
 
 
 def _weekday_index(key: str) -> int:

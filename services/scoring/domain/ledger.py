@@ -38,6 +38,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from leadrelay.calendar import require_aware
 from services.scoring.domain.config import EngagementConfig, EngagementRule, Scorecard
 from services.scoring.domain.model import (
     RECENT_ACTIVITIES,
@@ -50,7 +51,6 @@ from services.scoring.domain.model import (
     ScoreLine,
     Slice,
     Tally,
-    require_aware,
 )
 from services.scoring.domain.scoring import (
     counted,
@@ -248,7 +248,7 @@ def ledger_engagement(
 ) -> EngagementResult:
     """``evaluate_engagement`` of the hits the ledger holds (only those after ``after``, whose
     decayed sums must be ``fresh_since`` it), at ``now``."""
-    require_aware("now", now)
+    require_aware(now, "now")
     engagement = scorecard.engagement
     lines = []
     for rule, tally in zip(engagement.rules, ledger.tallies, strict=True):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
+from leadrelay.calendar import require_aware
 from services.scoring.domain.config import RecycleCooldown, Scorecard
 from services.scoring.domain.ledger import record, score_lead
 from services.scoring.domain.model import (
@@ -46,7 +47,6 @@ from services.scoring.domain.model import (
     StageChange,
     UnknownOutcome,
     in_time_order,
-    require_aware,
 )
 from services.scoring.domain.scoring import (
     engagement_rule_matches,
@@ -169,7 +169,7 @@ def apply_profile(
     update older than the last applied one only fills empty fields, so a late form cannot
     overwrite newer answers.
     """
-    require_aware("at", at)
+    require_aware(at, "at")
     newer = state.profile_updated_at is None or at >= state.profile_updated_at
     latest = at if newer or state.profile_updated_at is None else state.profile_updated_at
     profile = _merged_profile(state.profile, profile_update, overwrite=newer)
@@ -222,7 +222,7 @@ def apply_sales_outcome(
     attempt than the latest one in ``holdings``) is ignored: the rep who has it now decides. An
     outcome the stage rules out is recorded in ``ignored`` (once per event), nothing else.
     """
-    require_aware("at", at)
+    require_aware(at, "at")
     if outcome not in _SALES_MOVES:
         raise UnknownOutcome(
             f"unknown sales outcome {outcome!r}; expected one of {sorted(_SALES_MOVES)}"
@@ -280,7 +280,7 @@ def apply_recycle(state: LeadState, reason: str, at: datetime, event_id: str) ->
     is older than the lead's latest stage change (the lead moved on since, e.g. a rep accepted it
     just as its SLA ran out), and for a disqualified lead unless the reason is ``manual``.
     """
-    require_aware("at", at)
+    require_aware(at, "at")
     if reason not in RECYCLE_REASONS:
         raise ScoringError(
             f"unknown recycle reason {reason!r}; expected one of {sorted(RECYCLE_REASONS)}"

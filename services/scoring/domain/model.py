@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final, Literal
 
+from leadrelay.calendar import require_aware
+
 RECENT_ACTIVITIES: Final = 50
 """How many of its newest activities a lead keeps as such (timeline, recent activity)."""
 
@@ -51,12 +53,6 @@ class UnknownOutcome(ScoringError):
     """A sales outcome outside the shared vocabulary."""
 
 
-def require_aware(name: str, value: datetime | None) -> None:
-    """Refuse naive datetimes where they enter the domain, not where they are compared."""
-    if value is not None and value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-
-
 @dataclass(frozen=True)
 class Activity:
     """One thing a visitor or lead did; ``event_id`` is the CloudEvent id (dedupe key)."""
@@ -68,7 +64,7 @@ class Activity:
     form_id: str | None = None
 
     def __post_init__(self) -> None:
-        require_aware("occurred_at", self.occurred_at)
+        require_aware(self.occurred_at, "occurred_at")
 
 
 def in_time_order(activities: Iterable[Activity]) -> tuple[Activity, ...]:
@@ -285,8 +281,10 @@ class LeadState:
         object.__setattr__(
             self, "stage", Stage(self.stage)
         )  # "mql" from a caller becomes Stage.MQL
-        require_aware("recycled_at", self.recycled_at)
-        require_aware("profile_updated_at", self.profile_updated_at)
+        for name in ("recycled_at", "profile_updated_at"):
+            moment = getattr(self, name)
+            if moment is not None:
+                require_aware(moment, name)
 
     def knows_event(self, event_id: str) -> bool:
         """Whether this activity was already applied (redelivery must change nothing).

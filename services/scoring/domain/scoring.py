@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Protocol, TypeVar
 
+from leadrelay.calendar import require_aware
 from services.scoring.domain.config import (
     AxisLimits,
     EngagementRule,
@@ -32,7 +33,6 @@ from services.scoring.domain.model import (
     ScoreLine,
     Stage,
     in_time_order,
-    require_aware,
 )
 
 
@@ -86,7 +86,7 @@ def evaluate_engagement(
     year ago does not lock page views out of the score forever; the total still never exceeds
     the cap. Line points are rounded to 2 dp and the score is the sum of the lines.
     """
-    require_aware("now", now)
+    require_aware(now, "now")
     newest_first = in_time_order(activities)[::-1]
     engagement = scorecard.engagement
     lines: list[ScoreLine] = []
