@@ -9,7 +9,8 @@ For each history length a lead is given that many prior web activities (the scor
 mix of actions, one an hour), then more events are applied to it one at a time and timed:
 
 - ``domain``: the stored state read from JSON, the activity applied and scored, the state written
-  back to JSON: what the handler does per event besides SQL, Kafka and the outbox.
+  back to JSON (with the store's own JSON column codec, orjson): what the handler does per event
+  besides SQL, Kafka and the outbox.
 - ``handler``: the scoring handler in its own transaction on the database (load the row locked,
   apply, save, queue the score), as the consume loop calls it for a batch of one.
 - ``full list``: for comparison in the same run, what keeping every activity costs: the whole
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 import uuid
@@ -42,7 +42,7 @@ from leadrelay.app.definitions import load_definitions
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import EventType
-from leadrelay.store.engine import create_engine_for
+from leadrelay.store.engine import create_engine_for, json_column_text, json_column_value
 from leadrelay.store.unit_of_work import Store
 from services.scoring.domain import (
     Activity,
@@ -116,7 +116,7 @@ async def interleaved(steps: dict[int, tuple[Reset, Step]], rounds: int) -> dict
 
 def domain_step(scorecard: Scorecard, state: LeadState, start: datetime) -> tuple[Reset, Step]:
     """Read the stored state from JSON, apply and score the n-th activity, write it back."""
-    seeded = json.dumps(dump_state(state))
+    seeded = json_column_text(dump_state(state))
     stored = seeded
 
     async def reset() -> None:
@@ -126,8 +126,10 @@ def domain_step(scorecard: Scorecard, state: LeadState, start: datetime) -> tupl
     async def step(n: int) -> None:
         nonlocal stored
         done = activity(n, start)
-        decided = apply_activity(scorecard, load_state(json.loads(stored)), done, done.occurred_at)
-        stored = json.dumps(dump_state(decided.state))
+        decided = apply_activity(
+            scorecard, load_state(json_column_value(stored)), done, done.occurred_at
+        )
+        stored = json_column_text(dump_state(decided.state))
 
     return reset, step
 
@@ -135,7 +137,9 @@ def domain_step(scorecard: Scorecard, state: LeadState, start: datetime) -> tupl
 def full_list_step(scorecard: Scorecard, length: int, start: datetime) -> tuple[Reset, Step]:
     """Every activity kept in the state, read, scored from scratch and written back."""
     activities = [activity(n, start) for n in range(length)]
-    seeded = json.dumps(dump_state(LeadState("lk_full", Stage.LEAD, PROFILE, tuple(activities))))
+    seeded = json_column_text(
+        dump_state(LeadState("lk_full", Stage.LEAD, PROFILE, tuple(activities)))
+    )
     stored = seeded
 
     async def reset() -> None:
@@ -145,10 +149,12 @@ def full_list_step(scorecard: Scorecard, length: int, start: datetime) -> tuple[
     async def step(n: int) -> None:
         nonlocal stored
         done = activity(n, start)
-        state = load_state(json.loads(stored))
+        state = load_state(json_column_value(stored))
         kept = (*state.activities, done)
         evaluate_engagement(scorecard, kept, done.occurred_at)
-        stored = json.dumps(dump_state(LeadState(state.lead_key, state.stage, state.profile, kept)))
+        stored = json_column_text(
+            dump_state(LeadState(state.lead_key, state.stage, state.profile, kept))
+        )
 
     return reset, step
 

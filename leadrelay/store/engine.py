@@ -21,16 +21,21 @@ READ_ONLY_OPTION = "leadrelay_read_only"
 """Execution option ``Store.read()`` sets: on SQLite the transaction begins deferred."""
 
 
-def _json_column_text(value: Any) -> str:
+def json_column_text(value: Any) -> str:
     """How every JSON column is written: orjson, several times faster than ``json.dumps`` on
     the state documents each consumer batch writes. Keys that are not strings become strings,
     as with ``json.dumps``."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def json_column_value(text: str | bytes) -> Any:
+    """How every JSON column is read back (orjson)."""
+    return orjson.loads(text)
+
+
 _JSON_CODEC: dict[str, Any] = {
-    "json_serializer": _json_column_text,
-    "json_deserializer": orjson.loads,
+    "json_serializer": json_column_text,
+    "json_deserializer": json_column_value,
 }
 """Engine options: JSON columns written and read with orjson on both databases."""
 
