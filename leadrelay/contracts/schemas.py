@@ -135,17 +135,7 @@ def _never_raising(check: Any) -> Any:
     return checked
 
 
-DATE_TIME_VERDICTS_KEPT = 4096
-"""How many recent ``date-time`` verdicts the gate remembers. Events of one batch share most
-timestamps (an SLA batch fires at one instant, an event's ``time`` is often its payload's), and
-the check is a call from the compiled validator back into Python plus a regex and a parse."""
-
-_FAST_FORMATS = {
-    "date-time": functools.lru_cache(maxsize=DATE_TIME_VERDICTS_KEPT)(
-        _never_raising(_is_date_time)
-    ),
-    "email": _never_raising(_is_email),
-}
+_FAST_FORMATS = {"date-time": _never_raising(_is_date_time), "email": _never_raising(_is_email)}
 
 
 def _conforms(catalog: _Catalog, instance: dict[str, Any], *, payload: bool) -> bool:
