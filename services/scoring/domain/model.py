@@ -281,10 +281,10 @@ class LeadState:
         object.__setattr__(
             self, "stage", Stage(self.stage)
         )  # "mql" from a caller becomes Stage.MQL
-        for name in ("recycled_at", "profile_updated_at"):
-            moment = getattr(self, name)
-            if moment is not None:
-                require_aware(moment, name)
+        if self.recycled_at is not None:
+            require_aware(self.recycled_at, "recycled_at")
+        if self.profile_updated_at is not None:
+            require_aware(self.profile_updated_at, "profile_updated_at")
 
     def knows_event(self, event_id: str) -> bool:
         """Whether this activity was already applied (redelivery must change nothing).
