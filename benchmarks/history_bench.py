@@ -42,7 +42,12 @@ from leadrelay.app.definitions import load_definitions
 from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.topics import EventType
-from leadrelay.store.engine import create_engine_for, json_column_text, json_column_value
+from leadrelay.store.engine import (
+    create_engine_for,
+    encoded_json,
+    json_column_text,
+    json_column_value,
+)
 from leadrelay.store.unit_of_work import Store
 from services.scoring.domain import (
     Activity,
@@ -51,9 +56,9 @@ from services.scoring.domain import (
     Scorecard,
     Stage,
     apply_activity,
-    dump_state,
     evaluate_engagement,
     load_state,
+    state_json,
 )
 from services.scoring.handlers import OutputTopics, ScoringHandlers
 from services.scoring.metrics import ScoringMetrics
@@ -116,7 +121,7 @@ async def interleaved(steps: dict[int, tuple[Reset, Step]], rounds: int) -> dict
 
 def domain_step(scorecard: Scorecard, state: LeadState, start: datetime) -> tuple[Reset, Step]:
     """Read the stored state from JSON, apply and score the n-th activity, write it back."""
-    seeded = json_column_text(dump_state(state))
+    seeded = json_column_text(encoded_json(state_json(state)))
     stored = seeded
 
     async def reset() -> None:
@@ -129,7 +134,7 @@ def domain_step(scorecard: Scorecard, state: LeadState, start: datetime) -> tupl
         decided = apply_activity(
             scorecard, load_state(json_column_value(stored)), done, done.occurred_at
         )
-        stored = json_column_text(dump_state(decided.state))
+        stored = json_column_text(encoded_json(state_json(decided.state)))
 
     return reset, step
 
@@ -138,7 +143,7 @@ def full_list_step(scorecard: Scorecard, length: int, start: datetime) -> tuple[
     """Every activity kept in the state, read, scored from scratch and written back."""
     activities = [activity(n, start) for n in range(length)]
     seeded = json_column_text(
-        dump_state(LeadState("lk_full", Stage.LEAD, PROFILE, tuple(activities)))
+        encoded_json(state_json(LeadState("lk_full", Stage.LEAD, PROFILE, tuple(activities))))
     )
     stored = seeded
 
@@ -153,7 +158,7 @@ def full_list_step(scorecard: Scorecard, length: int, start: datetime) -> tuple[
         kept = (*state.activities, done)
         evaluate_engagement(scorecard, kept, done.occurred_at)
         stored = json_column_text(
-            dump_state(LeadState(state.lead_key, state.stage, state.profile, kept))
+            encoded_json(state_json(LeadState(state.lead_key, state.stage, state.profile, kept)))
         )
 
     return reset, step

@@ -33,6 +33,12 @@ def json_column_value(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
+def encoded_json(encoded: bytes) -> orjson.Fragment:
+    """A JSON column's value already encoded (by pydantic's serializer, say): written as is,
+    instead of a dict built only to be encoded again."""
+    return orjson.Fragment(encoded)
+
+
 _JSON_CODEC: dict[str, Any] = {
     "json_serializer": json_column_text,
     "json_deserializer": json_column_value,

@@ -16,7 +16,7 @@ from sqlalchemy import Column, Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.schema import Table
 
-from leadrelay.store.engine import dialect_insert
+from leadrelay.store.engine import dialect_insert, encoded_json
 from services.scoring.domain import (
     Activity,
     LeadState,
@@ -24,9 +24,9 @@ from services.scoring.domain import (
     Stage,
     dump_activities,
     dump_score,
-    dump_state,
     load_activities,
     load_state,
+    state_json,
 )
 from services.scoring.tables import leads, visitors
 
@@ -163,7 +163,7 @@ async def _lock_all(
 def _empty_state(table: Table, key: str, empty: dict[str, Any]) -> dict[str, Any]:
     """A new row's columns; a lead's ``state`` is the empty state of its key."""
     if table is leads:
-        return {**empty, "state": dump_state(LeadState(lead_key=key))}
+        return {**empty, "state": encoded_json(state_json(LeadState(lead_key=key)))}
     return empty
 
 
@@ -200,7 +200,7 @@ def _lead_values(stored: StoredLead, now: datetime) -> dict[str, Any]:
         "lead_key": state.lead_key,
         "stage": state.stage.value,
         "episode": state.episode,
-        "state": dump_state(state),
+        "state": encoded_json(state_json(state)),
         "updated_at": now,
         "grade": None if score is None else score["grade"],
         "fit_score": None if score is None else score["fit"],

@@ -66,9 +66,9 @@ from services.scoring.domain.scoring import (
 from services.scoring.domain.serialization import (
     dump_activities,
     dump_score,
-    dump_state,
     load_activities,
     load_state,
+    state_json,
 )
 
 __all__ = [
@@ -111,7 +111,6 @@ __all__ = [
     "default_scorecard_mapping",
     "dump_activities",
     "dump_score",
-    "dump_state",
     "engagement_rule_matches",
     "evaluate_engagement",
     "evaluate_fit",
@@ -125,5 +124,6 @@ __all__ = [
     "remembered",
     "reported_by_sales",
     "score_lead",
+    "state_json",
     "taken_from",
 ]

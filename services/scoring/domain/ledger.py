@@ -51,6 +51,7 @@ from services.scoring.domain.model import (
     ScoreLine,
     Slice,
     Tally,
+    time_order,
 )
 from services.scoring.domain.scoring import (
     counted,
@@ -126,7 +127,7 @@ def _first_form(
     forms = [a for a in remembered if a.form_id is not None][:1]
     if state.first_form is not None and state.first_form.occurred_at >= horizon:
         forms.append(state.first_form)
-    return min(forms, key=lambda a: (a.occurred_at, a.event_id), default=None)
+    return min(forms, key=time_order, default=None)
 
 
 def fingerprint(engagement: EngagementConfig) -> str:
@@ -268,7 +269,7 @@ def _merge(kept: tuple[Hit, ...], hits: Iterable[Hit]) -> tuple[Hit, ...]:
     by_id = {h.event_id: h for h in kept}
     for hit in hits:
         by_id.setdefault(hit.event_id, hit)
-    return tuple(sorted(by_id.values(), key=lambda h: (h.occurred_at, h.event_id)))
+    return tuple(sorted(by_id.values(), key=time_order))
 
 
 def _reachable(rule: EngagementRule, kept: tuple[Hit, ...]) -> tuple[Hit, ...]:

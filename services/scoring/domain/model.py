@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 from typing import Final, Literal
 
 from leadrelay.calendar import require_aware
@@ -67,6 +68,13 @@ class Activity:
         require_aware(self.occurred_at, "occurred_at")
 
 
+time_order: Final = attrgetter("occurred_at", "event_id")
+"""The sort key of activities and of the hits kept of them: (occurred_at, event_id).
+
+An ``attrgetter`` rather than a lambda because it runs in C: a lead's recent activities and a
+rule's kept hits are sorted on every event."""
+
+
 def in_time_order(activities: Iterable[Activity]) -> tuple[Activity, ...]:
     """Distinct activities (first seen wins per event id) sorted by (occurred_at, event_id).
 
@@ -75,7 +83,7 @@ def in_time_order(activities: Iterable[Activity]) -> tuple[Activity, ...]:
     by_id: dict[str, Activity] = {}
     for activity in activities:
         by_id.setdefault(activity.event_id, activity)
-    return tuple(sorted(by_id.values(), key=lambda a: (a.occurred_at, a.event_id)))
+    return tuple(sorted(by_id.values(), key=time_order))
 
 
 @dataclass(frozen=True)

@@ -271,8 +271,11 @@ def decayed_line(
 
 
 def decay(occurred_at: datetime, now: datetime, half_life: timedelta) -> float:
-    age = max(now - occurred_at, timedelta(0))
-    return float(0.5 ** (age / half_life))
+    """What a point earned at ``occurred_at`` is worth at ``now``: halved every half-life, and
+    whole until then for a future-dated activity. Runs per counted hit per event, hence the
+    one division and no ``max`` over timedeltas."""
+    half_lives = (now - occurred_at) / half_life
+    return float(0.5**half_lives) if half_lives > 0 else 1.0
 
 
 def total(lines: Iterable[ScoreLine]) -> float:

@@ -18,12 +18,12 @@ from services.scoring.domain import (
     Stage,
     apply_activity,
     apply_recycle,
-    dump_state,
     evaluate_engagement,
     load_state,
     merge_visitor,
     remembered,
     score_lead,
+    state_json,
 )
 from services.scoring.domain.ledger import SOURCES, current_ledger, ledger_engagement
 from services.scoring.domain.model import RECENT_ACTIVITIES
@@ -144,7 +144,7 @@ def test_the_lead_scores_as_its_whole_remembered_history_would(
         if decision.state is not state:
             recorded.append(activity)
             history = list(remembered(MIXED, [*history, activity], now))
-        state = load_state(json.loads(json.dumps(dump_state(decision.state))))
+        state = load_state(json.loads(state_json(decision.state)))
         later = now + timedelta(days=3)
         forgotten = [a for a in recorded if a not in history]
         expected = evaluate_engagement(MIXED, history, later)
@@ -212,7 +212,7 @@ def test_state_stays_bounded_however_long_the_history() -> None:
         action = "pricing_page_view" if i % 7 == 0 else "page_view"
         state = apply_activity(MIXED, state, act(f"e{i:05}", action, when), when).state
         if i + 1 in (2_000, 10_000):
-            sizes[i + 1] = len(json.dumps(dump_state(state)))
+            sizes[i + 1] = len(state_json(state))
     assert len(state.activities) == RECENT_ACTIVITIES
     assert sizes[10_000] <= sizes[2_000] * 1.1
 
@@ -221,8 +221,8 @@ def test_a_state_stored_before_ledgers_scores_and_upgrades_from_its_activities()
     """The old stored shape (every activity, no ledger) reads as is; the next event builds the
     ledger from the full list and trims the activities to the recent ones."""
     history = [act(f"e{i:03}", "page_view", at(hours=i)) for i in range(120)]
-    old = dump_state(
-        LeadState("lk_1", stage=Stage.LEAD, profile=GRADE_B, activities=tuple(history))
+    old = json.loads(
+        state_json(LeadState("lk_1", stage=Stage.LEAD, profile=GRADE_B, activities=tuple(history)))
     )
     for key in ("engagement", "unscored", "first_form"):
         del old[key]

@@ -27,11 +27,11 @@ from services.scoring.domain import (
     apply_recycle,
     apply_sales_outcome,
     dump_score,
-    dump_state,
     load_state,
     merge_visitor,
     reassess,
     score_lead,
+    state_json,
 )
 from services.scoring.domain.config import RecycleCooldown
 
@@ -485,7 +485,7 @@ def test_naive_datetimes_are_refused_where_they_enter() -> None:
 def test_state_and_score_round_trip_through_json() -> None:
     state = merge_visitor(recycled(), [act("a1", "page_view", at(-1), url="/pricing")], "anon_1")
     state = apply_profile(state, Profile(extra={"seats": 12, "crm": "hubspot"}), "f9", at(3))
-    text = json.dumps(dump_state(state))
+    text = state_json(state)
     assert load_state(json.loads(text)) == state
     score = dump_score(score_lead(CARD, state, at(4)))
     assert json.loads(json.dumps(score))["breakdown"][0]["axis"] == "fit"
