@@ -128,3 +128,28 @@ def test_grade_bands(size: float, grade: str) -> None:
     )
     result = evaluate_fit(scorecard, Profile(company_size=1))
     assert (result.score, result.grade) == (size, grade)
+
+
+def test_a_remembered_fit_is_the_fit_of_the_profile_at_hand() -> None:
+    """Fit is remembered per scorecard by the values its rules read: profiles that differ in
+    any of them (a bool is not a number, a list in ``extra`` cannot be a key) still score as
+    evaluated afresh, in any order and however often they come back."""
+    rules: list[dict[str, Any]] = [
+        {"id": "size", "field": "company_size", "range": {"min": 1}, "points": 10},
+        {"id": "seats", "field": "extra.seats", "equals": 1, "points": 5},
+        {"id": "crm", "field": "extra.crm", "contains": "hub", "points": 3},
+        {"id": "corp", "field": "email", "email_domain_in": ["corp.example"], "points": 7},
+    ]
+    profiles = [
+        Profile(company_size=1, extra={"seats": 1}),
+        Profile(company_size=1, extra={"seats": True}),
+        Profile(email="a@corp.example", extra={"seats": 1.0, "crm": ["hubspot"]}),
+        Profile(email="b@corp.example", company_size=3, extra={"crm": "HubSpot"}),
+        Profile(email="c@other.example", company_size=3, extra={"crm": "HubSpot"}),
+    ]
+    remembering = card(fit_rules=rules)
+    for profile in [*profiles, *reversed(profiles), *profiles]:
+        afresh = evaluate_fit(card(fit_rules=rules), profile)
+        assert evaluate_fit(remembering, profile) == afresh
+    scores = [evaluate_fit(remembering, p).score for p in profiles]
+    assert scores == [15, 10, 15, 20, 13]
