@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
+from functools import cache
 from typing import Final, Protocol, TypeVar
 
 from leadrelay.calendar import require_aware
@@ -206,7 +207,7 @@ def is_after_recycle(state: LeadState, activity: Activity) -> bool:
 def engagement_rule_matches(rule: EngagementRule, activity: Activity) -> bool:
     """Globs: ``action`` is case-sensitive (a fixed vocabulary); ``url``, ``form_id`` are not."""
     return (
-        fnmatchcase(activity.action, rule.action)
+        _glob(rule.action)(activity.action)
         and _glob_matches(rule.url, activity.url)
         and _glob_matches(rule.form_id, activity.form_id)
     )
@@ -219,7 +220,17 @@ def grade_at_least(grade: Grade, minimum: Grade) -> bool:
 def _glob_matches(pattern: str | None, value: str | None) -> bool:
     if pattern is None:
         return True
-    return value is not None and fnmatchcase(value.lower(), pattern.lower())
+    return value is not None and _glob(pattern.lower())(value.lower())
+
+
+@cache
+def _glob(pattern: str) -> Callable[[str], bool]:
+    """``fnmatchcase`` against ``pattern``, as a test made once per pattern: plain equality for
+    a pattern without ``*``, ``?`` or ``[`` (most actions), which every rule tries on every
+    activity."""
+    if not any(special in pattern for special in "*?["):
+        return pattern.__eq__
+    return lambda value: fnmatchcase(value, pattern)
 
 
 def _fit_matches(fit: FitConfig, rule: FitRule, profile: Profile) -> bool:
@@ -266,15 +277,20 @@ def _number(value: object) -> float | None:
 
 
 def counted(rule: EngagementRule, newest_first: Iterable[T]) -> list[tuple[T, float]]:
-    """The hits that count and the undecayed points each earns, after window and cap."""
+    """The hits that count and the undecayed points each earns, after window and cap.
+
+    The ledger walks every rule's kept hits on every event, so the window is read once.
+    """
+    window = rule.window if rule.max_per_window is not None else None
+    per_window = rule.max_per_window or 0
     taken: list[tuple[T, float]] = []
     in_window: deque[datetime] = deque()
     so_far = 0.0
     for hit in newest_first:
-        if rule.window is not None and rule.max_per_window is not None:
-            while in_window and in_window[0] >= hit.occurred_at + rule.window:
+        if window is not None:
+            while in_window and in_window[0] >= hit.occurred_at + window:
                 in_window.popleft()
-            if len(in_window) >= rule.max_per_window:
+            if len(in_window) >= per_window:
                 continue
         points = within_cap(rule, so_far)
         if points == 0:
@@ -298,8 +314,10 @@ def engagement_line(
 ) -> ScoreLine | None:
     if not hits:
         return None
-    raw = sum(points for _, points in hits)
-    exact = sum(points * decay(hit.occurred_at, now, half_life) for hit, points in hits)
+    raw = exact = 0.0
+    for hit, points in hits:  # one pass: every rule's line is recomputed on every event
+        raw += points
+        exact += points * decay(hit.occurred_at, now, half_life)
     return decayed_line(rule, exact, raw, [hit.event_id for hit, _ in reversed(hits)])
 
 
