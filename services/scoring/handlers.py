@@ -49,7 +49,6 @@ from services.scoring.domain import (
     apply_profile,
     apply_recycle,
     apply_sales_outcome,
-    dump_score,
     merge_visitor,
     remembered,
     reported_by_sales,
@@ -264,9 +263,10 @@ class ScoringHandlers:
         """Save the decision; publish the score if it changed and the hand-off if it qualified."""
         state, score = decision.state, decision.score
         rows.save_lead(state, score)
+        saved = rows.lead(state.lead_key).score  # the score as stored: dumped once per event
         self._record(event, tx, stored.state, state)
         await self._publish_stage_changes(event, tx, stored.state, state, score.grade)
-        if messages.score_signature(dump_score(score)) != messages.score_signature(stored.score):
+        if messages.score_signature(saved) != messages.score_signature(stored.score):
             scored = messages.lead_scored(state, score)
             await self._publish(
                 tx, self.topics.scores, scored, ("scored", event.id), state.lead_key
