@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Literal
@@ -93,6 +93,11 @@ class BusinessCalendar:
     weekly: tuple[tuple[WorkInterval, ...], ...]
     holidays: frozenset[date] = frozenset()
     absences: tuple[UtcInterval, ...] = ()
+    _days: dict[date, tuple[UtcInterval, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """``day_intervals`` already worked out: every deadline and business-time count walks a few
+    days of the same calendars, and each day costs two zone conversions per interval."""
 
     @classmethod
     def from_parts(
@@ -145,6 +150,12 @@ class BusinessCalendar:
     def day_intervals(self, day: date) -> tuple[UtcInterval, ...]:
         """The non-empty working intervals starting on local ``day``, as UTC instants, in order,
         minus the absences."""
+        known = self._days.get(day)
+        if known is None:
+            known = self._days[day] = self._worked_on(day)
+        return known
+
+    def _worked_on(self, day: date) -> tuple[UtcInterval, ...]:
         if day in self.holidays:
             return ()
         spans = (

@@ -18,7 +18,7 @@ of later pauses a running clock or hands the lead on (``out_of_office``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
@@ -67,10 +67,14 @@ class AnnouncedDeadlines:
     """The deadlines an assignment starts, as hand-off publishes them in ``lead_assigned``.
 
     Hand-off calls it through its own port without importing this service; the composition root
-    binds it to the ``sla:`` section.
+    binds it to the ``sla:`` section. Each calendar an assignment counts in is built once (see
+    ``_calendar``).
     """
 
     sla: SlaConfig
+    _calendars: dict[tuple[object, ...], BusinessCalendar] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __call__(
         self,
@@ -82,9 +86,28 @@ class AnnouncedDeadlines:
         assigned_at: datetime,
     ) -> SlaTerms:
         policy = self.sla.policy_for(role, route, team)
-        due = deadlines(policy, assignment_calendar(rep, policy, self.sla), assigned_at)
+        due = deadlines(policy, self._calendar(rep, policy), assigned_at)
         return SlaTerms(
             first_touch_due=due.get(ClockKind.FIRST_TOUCH),
             acceptance_due=due.get(ClockKind.ACCEPTANCE),
             policy=policy.id,
         )
+
+    def _calendar(self, rep: RepSnapshot | None, policy: SlaPolicy) -> BusinessCalendar:
+        """``assignment_calendar``, kept per rep calendar and policy calendar: parsing a rep's
+        hours on every assignment cost more than counting the deadlines, and a calendar kept
+        remembers the working intervals of the days it was asked."""
+        own = None
+        if rep is not None:
+            own = (rep.time_zone, tuple(sorted(rep.working_hours.items())), rep.holidays)
+        key = (policy.calendar, own)
+        known = self._calendars.get(key)
+        if known is None:
+            if len(self._calendars) >= _CALENDARS_KEPT:
+                self._calendars.clear()
+            known = self._calendars[key] = assignment_calendar(rep, policy, self.sla)
+        return known
+
+
+_CALENDARS_KEPT: Final = 4096
+"""Most assignment calendars kept (a few per rep; all are dropped at once past it)."""

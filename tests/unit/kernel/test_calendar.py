@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -310,3 +311,15 @@ class TestAbsences:
     def test_absences_do_not_change_working_hours_status(self) -> None:
         away = NINE_TO_FIVE.with_absences([self.AWAY])
         assert calendar_status(away, berlin(2026, 1, 13, 11, 0)) == "working"
+
+
+def test_a_calendar_made_from_another_does_not_answer_with_its_days() -> None:
+    """A calendar remembers the days it worked out; one made from it with other holidays or
+    absences (``replace``, ``with_absences``) works out its own."""
+    tuesday = date(2026, 1, 13)
+    worked = NINE_TO_FIVE.day_intervals(tuesday)
+    assert worked
+    assert replace(NINE_TO_FIVE, holidays=frozenset({tuesday})).day_intervals(tuesday) == ()
+    away = NINE_TO_FIVE.with_absences([(berlin(2026, 1, 13, 0, 0), berlin(2026, 1, 14, 0, 0))])
+    assert away.day_intervals(tuesday) == ()
+    assert NINE_TO_FIVE.day_intervals(tuesday) == worked

@@ -134,6 +134,37 @@ def test_the_announced_deadlines_are_the_ones_the_clocks_run_to() -> None:
     )
 
 
+def test_one_announcer_tells_each_rep_the_deadlines_of_their_own_calendar() -> None:
+    """The announcer keeps the calendars it built; reps who differ only in zone, hours or
+    holidays, asked in turn, still get their own deadlines."""
+    tokyo = make_rep("a", time_zone="Asia/Tokyo", working_hours={"mon": ["09:00-17:00"]})
+    berlin = make_rep("b", time_zone="Europe/Berlin", working_hours={"mon": ["09:00-17:00"]})
+    short = make_rep("c", time_zone="Europe/Berlin", working_hours={"mon": ["09:00-12:00"]})
+    off = make_rep(
+        "d",
+        time_zone="Europe/Berlin",
+        working_hours={"mon": ["09:00-12:00"]},
+        holidays=[date(2025, 6, 9)],
+    )
+    announcer = AnnouncedDeadlines(SLA)
+    assigned_at = utc("2025-06-02T11:30+02:00")
+    for rep in (tokyo, berlin, short, off, None) * 2:
+        terms = announcer(
+            role="sdr", route="round_robin", team=None, rep=rep, assigned_at=assigned_at
+        )
+        fresh = AnnouncedDeadlines(SLA)(
+            role="sdr", route="round_robin", team=None, rep=rep, assigned_at=assigned_at
+        )
+        assert terms == fresh
+    dues = {
+        rep.time_zone + str(rep.working_hours) + str(rep.holidays): announcer(
+            role="sdr", route="round_robin", team=None, rep=rep, assigned_at=assigned_at
+        ).first_touch_due
+        for rep in (tokyo, berlin, short, off)
+    }
+    assert len(set(dues.values())) == 4
+
+
 def test_escalations_to_the_manager_reach_the_snapshots_manager_else_the_team() -> None:
     assert escalation_target("manager", "mgr-maria", "sdr-emea") == "mgr-maria"
     assert escalation_target("manager", None, "sdr-emea") == "sdr-emea"
