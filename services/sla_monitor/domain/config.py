@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -284,7 +285,13 @@ class SlaConfig(_Config):
 
     def calendar(self, name: str = DEFAULT) -> BusinessCalendar:
         """A named calendar, for reps without their own (``KeyError`` if it does not exist)."""
-        return self.calendars[name].to_calendar()
+        return self.built_calendars[name]
+
+    @cached_property
+    def built_calendars(self) -> dict[str, BusinessCalendar]:
+        """Every named calendar, built once: each assignment's deadlines count in one, and a
+        calendar kept remembers the working intervals of the days it was asked."""
+        return {name: config.to_calendar() for name, config in self.calendars.items()}
 
 
 def load_sla(mapping: Mapping[str, Any]) -> SlaConfig:
