@@ -37,9 +37,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from itertools import pairwise
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from leadrelay.memo import Memo
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -54,6 +57,8 @@ DEFAULT_WEEKLY_HOURS: Mapping[str, tuple[str, ...]] = {
 
 _MINUTES_PER_DAY = 24 * 60
 _MAX_DAYS_WITHOUT_WORK = 3660
+_DAYS_KEPT = 4096
+"""Most days a calendar keeps worked out (``BusinessCalendar.day_intervals``)."""
 """A calendar with no working time for ten years is broken; stop instead of looping forever."""
 SEARCH_HORIZON_DAYS = 400
 """How far ``next_working_moment`` looks: a year of holidays plus a margin, then it gives up."""
@@ -93,8 +98,8 @@ class BusinessCalendar:
     weekly: tuple[tuple[WorkInterval, ...], ...]
     holidays: frozenset[date] = frozenset()
     absences: tuple[UtcInterval, ...] = ()
-    _days: dict[date, tuple[UtcInterval, ...]] = field(
-        default_factory=dict, init=False, compare=False, repr=False
+    _days: Memo[date, tuple[UtcInterval, ...]] = field(
+        default_factory=lambda: Memo(_DAYS_KEPT), init=False, compare=False, repr=False
     )
     """``day_intervals`` already worked out: every deadline and business-time count walks a few
     days of the same calendars, and each day costs two zone conversions per interval."""
@@ -150,10 +155,7 @@ class BusinessCalendar:
     def day_intervals(self, day: date) -> tuple[UtcInterval, ...]:
         """The non-empty working intervals starting on local ``day``, as UTC instants, in order,
         minus the absences."""
-        known = self._days.get(day)
-        if known is None:
-            known = self._days[day] = self._worked_on(day)
-        return known
+        return self._days.get(day, partial(self._worked_on, day))
 
     def _worked_on(self, day: date) -> tuple[UtcInterval, ...]:
         if day in self.holidays:

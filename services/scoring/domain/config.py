@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Any, Final, Self
 
 from pydantic import (
@@ -27,7 +28,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from leadrelay.durations import ElapsedText, format_elapsed
-from services.scoring.domain.model import PROFILE_FIELDS, Grade
+from leadrelay.memo import Memo
+from services.scoring.domain.model import PROFILE_FIELDS, FitResult, Grade
 
 Loc = tuple[str | int, ...]
 
@@ -278,6 +280,13 @@ class FitConfig(_Config):
             return ()
         return self.domain_lists[ref] if isinstance(ref, str) else ref
 
+    @cached_property
+    def reads(self) -> tuple[str, ...]:
+        """The profile values the rules read (``email_domain`` for ``email_domain_in``): all a
+        fit result depends on, besides this section and the grades."""
+        names = {"email_domain" if r.email_domain_in is not None else r.field for r in self.rules}
+        return tuple(sorted(names))
+
 
 class EngagementRule(_Config):
     """Points for what the lead does: activities whose action (and url, form_id) match.
@@ -444,6 +453,16 @@ class Scorecard(_Config):
 
     def engagement_rule(self, rule_id: str) -> EngagementRule:
         return next(rule for rule in self.engagement.rules if rule.id == rule_id)
+
+    @cached_property
+    def fit_results(self) -> Memo[tuple[tuple[type, object], ...], FitResult]:
+        """Fit results under this scorecard by the profile values ``fit.reads`` (type and
+        value: ``True`` is not ``1``); see ``evaluate_fit``."""
+        return Memo(FIT_RESULTS_KEPT)
+
+
+FIT_RESULTS_KEPT: Final = 10_000
+"""Most fit results a scorecard keeps."""
 
 
 def load_scorecard(mapping: Mapping[str, Any]) -> Scorecard:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from functools import cache
-from typing import Final, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from leadrelay.calendar import require_aware
 from services.scoring.domain.config import (
@@ -59,45 +59,12 @@ def evaluate_fit(scorecard: Scorecard, profile: Profile) -> FitResult:
     tenth of scoring's CPU per event). Values that cannot be a key (a list in ``extra``) are
     evaluated every time.
     """
-    memo = _fit_memo(scorecard)
+    key = tuple((type(value), value) for value in map(profile.value_of, scorecard.fit.reads))
     try:
-        key = tuple((type(value), value) for value in map(profile.value_of, memo.reads))
-        known = memo.results.get(key)
-    except TypeError:
+        hash(key)
+    except TypeError:  # a value that cannot be a key: worked out every time
         return _fit_of(scorecard, profile)
-    if known is None:
-        if len(memo.results) >= _FIT_RESULTS:
-            memo.results.clear()
-        known = memo.results[key] = _fit_of(scorecard, profile)
-    return known
-
-
-@dataclass
-class _FitMemo:
-    scorecard: Scorecard
-    reads: tuple[str, ...]
-    """The profile values the fit rules read (``email_domain`` for ``email_domain_in``)."""
-    results: dict[tuple[tuple[type, object], ...], FitResult] = field(default_factory=dict)
-
-
-_FIT_RESULTS: Final = 10_000
-"""Most fit results remembered per scorecard (all are forgotten at once past it)."""
-_fit_memos: dict[int, _FitMemo] = {}
-
-
-def _fit_memo(scorecard: Scorecard) -> _FitMemo:
-    """The scorecard's memo, made on first use; keyed by identity (it holds the scorecard, so
-    the id cannot be reused while the memo lives), at most a few scorecards at a time."""
-    memo = _fit_memos.get(id(scorecard))
-    if memo is None or memo.scorecard is not scorecard:
-        if len(_fit_memos) >= 8:
-            _fit_memos.clear()
-        reads = {
-            "email_domain" if rule.email_domain_in is not None else rule.field
-            for rule in scorecard.fit.rules
-        }
-        memo = _fit_memos[id(scorecard)] = _FitMemo(scorecard, tuple(sorted(reads)))
-    return memo
+    return scorecard.fit_results.get(key, lambda: _fit_of(scorecard, profile))
 
 
 def _fit_of(scorecard: Scorecard, profile: Profile) -> FitResult:

@@ -24,6 +24,7 @@ from typing import Final
 
 from leadrelay.calendar import BusinessCalendar
 from leadrelay.contracts.events import RepSnapshot, SlaTerms
+from leadrelay.memo import Memo
 from services.sla_monitor.domain.actions import ClockKind
 from services.sla_monitor.domain.clocks import deadlines
 from services.sla_monitor.domain.config import SlaConfig, SlaPolicy
@@ -72,8 +73,8 @@ class AnnouncedDeadlines:
     """
 
     sla: SlaConfig
-    _calendars: dict[tuple[object, ...], BusinessCalendar] = field(
-        default_factory=dict, init=False, compare=False, repr=False
+    _calendars: Memo[tuple[object, ...], BusinessCalendar] = field(
+        default_factory=lambda: Memo(_CALENDARS_KEPT), init=False, compare=False, repr=False
     )
 
     def __call__(
@@ -101,13 +102,8 @@ class AnnouncedDeadlines:
         if rep is not None:
             own = (rep.time_zone, tuple(sorted(rep.working_hours.items())), rep.holidays)
         key = (policy.calendar, own)
-        known = self._calendars.get(key)
-        if known is None:
-            if len(self._calendars) >= _CALENDARS_KEPT:
-                self._calendars.clear()
-            known = self._calendars[key] = assignment_calendar(rep, policy, self.sla)
-        return known
+        return self._calendars.get(key, lambda: assignment_calendar(rep, policy, self.sla))
 
 
 _CALENDARS_KEPT: Final = 4096
-"""Most assignment calendars kept (a few per rep; all are dropped at once past it)."""
+"""Most assignment calendars kept (a few per rep)."""
