@@ -25,6 +25,7 @@ from leadrelay.contracts.events import (
     SalesActivity,
     parse_as,
 )
+from leadrelay.contracts.topics import EventType
 from leadrelay.store.unit_of_work import Transaction
 from services.sla_monitor import repository
 from services.sla_monitor.domain import (
@@ -65,6 +66,18 @@ class SlaHandlers:
     sla: SlaConfig
     metrics: SlaMetrics
     publisher: ActionPublisher
+
+    async def lock_batch(self, events: Sequence[CloudEvent], tx: Transaction) -> None:
+        """Lock the reps and leads ``events`` touch before the first applies (see
+        ``repository.lock_batch``): an assignment's rep and lead, a roster change's rep and its
+        leads, any other event's lead. The subject is the lead key, a roster change's the rep."""
+        roster = EventType.REP_UPDATED.value
+        changed = {str(e.data["rep_id"]) for e in events if e.type == roster}
+        assigned = {
+            str(e.data["rep_id"]) for e in events if e.type == EventType.LEAD_ASSIGNED.value
+        }
+        leads = {e.subject for e in events if e.type != roster and e.subject is not None}
+        await repository.lock_batch(tx.connection, changed | assigned, leads, changed)
 
     async def on_lead_assigned(self, event: CloudEvent, tx: Transaction) -> None:
         """Start the policy's clocks in the rep's calendar; end an earlier assignment's clocks.

@@ -9,7 +9,7 @@ UTC (SQLite keeps no offset, so comparisons there are only right when everything
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,6 +100,47 @@ async def lock_lead(connection: AsyncConnection, lead_key: str) -> None:
         await connection.execute(
             text("SELECT pg_advisory_xact_lock(:space, hashtext(:lead_key))"),
             {"space": LEAD_LOCK_SPACE, "lead_key": lead_key},
+        )
+
+
+REP_LOCK_SPACE = 0x51B  # the first key of the advisory locks that serialise one rep's changes
+
+
+async def lock_batch(
+    connection: AsyncConnection,
+    rep_ids: Collection[str],
+    lead_keys: Collection[str],
+    roster_changed: Collection[str] = (),
+) -> None:
+    """Hold every rep, then every lead a consumer batch touches, before its first event: the
+    reps, then the leads (with the leads on which a ``roster_changed`` rep has open clocks),
+    each set in one order.
+
+    A batch applies its events one by one, and each event locks its rep and lead; two batches
+    of different partitions locking in the order of their events deadlock (an assignment and a
+    sales activity of the same leads arrive on two topics), which PostgreSQL detects only after
+    a second's wait and then rolls one back. Taking every lock first, in the same order in
+    every batch, makes them wait for each other instead. SQLite lets one writer in at a time.
+    """
+    if is_sqlite(connection.engine):
+        return
+    await _lock_in_order(connection, REP_LOCK_SPACE, rep_ids)
+    leads = set(lead_keys)
+    for rep_id in roster_changed:
+        leads.update(await leads_of_rep(connection, rep_id))
+    await _lock_in_order(connection, LEAD_LOCK_SPACE, leads)
+
+
+async def _lock_in_order(connection: AsyncConnection, space: int, keys: Collection[str]) -> None:
+    """The advisory locks of ``keys`` in ``space``, one statement, in the order of their hash
+    (the lock's key), each once."""
+    if keys:
+        await connection.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:space, held.key) FROM (SELECT DISTINCT"
+                " hashtext(k) AS key FROM unnest(CAST(:keys AS text[])) AS k ORDER BY key) AS held"
+            ),
+            {"space": space, "keys": sorted(keys)},
         )
 
 

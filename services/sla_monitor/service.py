@@ -8,16 +8,17 @@ from plain parts, so tests can run handlers and the firing loop on a store with 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.topics import EventType, Topic
 from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from leadrelay.store.sweep import AgeSweep
-from leadrelay.store.unit_of_work import Store
+from leadrelay.store.unit_of_work import Store, Transaction
 from services.sla_monitor.domain import SlaConfig
 from services.sla_monitor.handlers import SlaHandlers
 from services.sla_monitor.jobs.firing import DEFAULT_BATCH_SIZE, FiringLoop
@@ -76,17 +77,28 @@ class SlaMonitor:
         return ServiceSpec(
             name=NAME,
             consumes=[Topic.ASSIGNMENTS, Topic.SALES_ACTIVITY, Topic.RECYCLED, Topic.ROSTER],
-            handlers=EventHandlers.per_event(
-                {
-                    EventType.LEAD_ASSIGNED: self.handlers.on_lead_assigned,
-                    EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
-                    EventType.LEAD_RECYCLED: self.handlers.on_lead_recycled,
-                    EventType.REP_UPDATED: self.handlers.on_rep_updated,
-                    EventType.MARKETING_ACTIVITY: self.handlers.on_marketing_activity,
-                }
-            ),
+            handlers=self._batch_handlers(),
             background=[self.firing.run, self.expiry.run, self.forecaster.run],
         )
+
+    def _batch_handlers(self) -> EventHandlers:
+        """Each event by its type's handler, in order, after the batch locked every rep and
+        lead it touches (``SlaHandlers.lock_batch``)."""
+        each = EventHandlers.per_event(
+            {
+                EventType.LEAD_ASSIGNED: self.handlers.on_lead_assigned,
+                EventType.SALES_ACTIVITY: self.handlers.on_sales_activity,
+                EventType.LEAD_RECYCLED: self.handlers.on_lead_recycled,
+                EventType.REP_UPDATED: self.handlers.on_rep_updated,
+                EventType.MARKETING_ACTIVITY: self.handlers.on_marketing_activity,
+            }
+        )
+
+        async def apply(events: Sequence[CloudEvent], tx: Transaction) -> None:
+            await self.handlers.lock_batch(events, tx)
+            await each.apply(events, tx)
+
+        return EventHandlers(each.event_types, apply)
 
 
 def build_service(runtime: Runtime, sla: SlaConfig) -> ServiceSpec:
