@@ -97,10 +97,7 @@ async def lock_lead(connection: AsyncConnection, lead_key: str) -> None:
     one writer in at a time, so there is nothing to do there.
     """
     if not is_sqlite(connection.engine):
-        await connection.execute(
-            text("SELECT pg_advisory_xact_lock(:space, hashtext(:lead_key))"),
-            {"space": LEAD_LOCK_SPACE, "lead_key": lead_key},
-        )
+        await _lock_in_order(connection, LEAD_LOCK_SPACE, (lead_key,))
 
 
 REP_LOCK_SPACE = 0x51B  # the first key of the advisory locks that serialise one rep's changes
