@@ -24,19 +24,33 @@ class ArchivedEvent:
     received_at: datetime
 
 
-async def archive_event(connection: AsyncConnection, event: CloudEvent, now: datetime) -> bool:
-    """Keep ``event`` (received at ``now``); False if its id was archived already."""
-    statement = dialect_insert(connection, archived_events).values(
-        event_id=event.id,
-        event_type=event.type,
-        lead_key=event.subject,
-        source=event.source,
-        event_time=event.time,
-        received_at=now,
-        payload=event.to_bytes(),
+async def archive_events(
+    connection: AsyncConnection, events: Sequence[CloudEvent], now: datetime
+) -> list[CloudEvent]:
+    """Keep ``events`` (received at ``now``, in this order) with one statement; the ones that
+    were not archived already."""
+    if not events:
+        return []
+    rows = [
+        {
+            "event_id": event.id,
+            "event_type": event.type,
+            "lead_key": event.subject,
+            "source": event.source,
+            "event_time": event.time,
+            "received_at": now,
+            "payload": event.to_bytes(),
+        }
+        for event in events
+    ]
+    statement = (
+        dialect_insert(connection, archived_events)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(archived_events.c.event_id)
     )
-    result = await connection.execute(statement.on_conflict_do_nothing(index_elements=["event_id"]))
-    return result.rowcount == 1
+    kept = set((await connection.execute(statement)).scalars())
+    return [event for event in events if event.id in kept]
 
 
 async def archived_since(

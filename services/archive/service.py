@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.archive.handlers import ArchiveHandlers
 from services.archive.jobs.retention import archive_retention
@@ -33,6 +32,6 @@ def build_service(runtime: Runtime) -> ServiceSpec:
     return ServiceSpec(
         name=NAME,
         consumes=CONSUMES,
-        handlers=EventHandlers.per_event(ArchiveHandlers(metrics).table()),
+        handlers=ArchiveHandlers(metrics).handlers(),
         background=[retention.run],
     )

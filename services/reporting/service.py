@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Final
 
 from leadrelay.contracts.topics import Topic
-from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.periodic import repeat
 from leadrelay.runtime.service import Runtime, ServiceSpec
 from services.reporting.domain import BusinessTime, RosterEntry, Window
@@ -75,6 +74,6 @@ def build_service(
     return ServiceSpec(
         name=NAME,
         consumes=CONSUMES,
-        handlers=EventHandlers.per_event(handlers.table()),
+        handlers=handlers.handlers(),
         background=[headlines.run],
     )

@@ -60,9 +60,9 @@ class Production:
         self, store: Store, clock: MovableClock, definitions: Definitions, fates: Mapping[str, str]
     ) -> None:
         self.store, self.clock, self.fates = store, clock, fates
-        archive = ArchiveHandlers(ArchiveMetrics.create(CollectorRegistry())).table()
+        archive = ArchiveHandlers(ArchiveMetrics.create(CollectorRegistry())).handlers()
         extra = {
-            "archive": EventHandlers.per_event(archive),
+            "archive": archive,
             "reps": EventHandlers(frozenset({EventType.LEAD_ASSIGNED.value}), self._react),
             "reporting": EventHandlers(SLA_EVENTS, _ignore),  # reporting's group, in the inbox
         }

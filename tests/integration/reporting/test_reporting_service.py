@@ -24,7 +24,6 @@ from leadrelay.app.schema import upgrade_async
 from leadrelay.contracts.envelope import CloudEvent, new_event
 from leadrelay.contracts.events import MarketingActivity
 from leadrelay.contracts.topics import topic_for_event_type
-from leadrelay.runtime.consumer import EventHandlers
 from leadrelay.runtime.service import Runtime, ServiceSpec, open_runtime, run_services
 from leadrelay.settings import load_settings
 from services.reporting.api import reports_router
@@ -166,7 +165,7 @@ async def test_a_rebuild_from_the_topics_gives_the_same_table(reporting: Running
         await tx.connection.execute(delete(reporting_facts))
     handlers = ReportingHandlers(ReportingMetrics.create(CollectorRegistry()))
     # a new consumer group reads every topic from the start
-    rebuild = ServiceSpec("reporting-rebuild", CONSUMES, EventHandlers.per_event(handlers.table()))
+    rebuild = ServiceSpec("reporting-rebuild", CONSUMES, handlers.handlers())
     reporting.start(rebuild)
     await wait_until(lambda: _has(reporting, FACTS))
     assert await reporting.rows() == before

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -23,8 +22,8 @@ from tests.unit.scoring.service_events import T0, MovableClock, form, recycled, 
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    engine = create_engine_for(f"sqlite+aiosqlite:///{tmp_path / 'archive.db'}")
+async def store(database_url: str) -> AsyncIterator[Store]:
+    engine = create_engine_for(database_url)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     yield Store(engine, clock=MovableClock())
@@ -45,7 +44,7 @@ async def archived(store: Store, since: object = None) -> list[tuple[str, object
 async def test_every_input_type_is_kept_once_in_arrival_order_with_its_receipt_time(
     store: Store,
 ) -> None:
-    handlers = ArchiveHandlers(ArchiveMetrics.create(CollectorRegistry())).table()
+    handlers = ArchiveHandlers(ArchiveMetrics.create(CollectorRegistry())).handlers()
     events = [web("pv", T0 - timedelta(days=3), anonymous_id="c1"), form("f", T0),
               sales("s", T0, "accepted"), recycled("r", T0)]  # fmt: skip
     for minutes, event in enumerate(events):
@@ -61,9 +60,34 @@ async def test_every_input_type_is_kept_once_in_arrival_order_with_its_receipt_t
     assert [i for i, _ in await archived(store, T0 + timedelta(minutes=2))] == ["s", "r"]
 
 
+async def test_a_batch_is_kept_in_its_order_with_one_receipt_time_and_counts_what_was_new(
+    store: Store,
+) -> None:
+    metrics = ArchiveMetrics.create(CollectorRegistry())
+    handlers = ArchiveHandlers(metrics).handlers()
+    seen = web("pv", T0 - timedelta(days=1), anonymous_id="c1")
+    await delivery.deliver(store, "archive", handlers, seen)
+    batch = [form("f", T0), seen, sales("s", T0, "accepted"), recycled("r", T0)]
+    clock_of(store).now = T0 + timedelta(minutes=5)
+    async with store.transaction() as tx:  # the handler alone: ``seen`` is a repeat it must skip
+        await handlers.apply(batch, tx)
+
+    later = T0 + timedelta(minutes=5)
+    assert [(i, at) for i, at in await archived(store)][1:] == [("f", later), ("s", later),
+                                                              ("r", later)]  # fmt: skip
+    archived_by_type = {
+        s.labels["event_type"]: s.value
+        for metric in metrics.events_archived.collect()
+        for s in metric.samples
+        if s.name.endswith("_total")
+    }
+    assert archived_by_type == {seen.type: 1, batch[0].type: 1, batch[2].type: 1,
+                                batch[3].type: 1}  # fmt: skip
+
+
 async def test_the_sweep_forgets_events_older_than_the_retention_in_batches(store: Store) -> None:
     metrics = ArchiveMetrics.create(CollectorRegistry())
-    handlers = ArchiveHandlers(metrics).table()
+    handlers = ArchiveHandlers(metrics).handlers()
     for day in range(5):
         clock_of(store).now = T0 + timedelta(days=day)
         await delivery.deliver(store, "archive", handlers, web(f"pv-{day}", T0, key="k"))
