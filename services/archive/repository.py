@@ -45,11 +45,10 @@ async def archive_events(
     ]
     statement = (
         dialect_insert(connection, archived_events)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["event_id"])
         .returning(archived_events.c.event_id)
     )
-    kept = set((await connection.execute(statement)).scalars())
+    kept = set((await connection.execute(statement, rows)).scalars())
     return [event for event in events if event.id in kept]
 
 
