@@ -473,9 +473,7 @@ async def _insert_missing(
     missing = [entry for entry in seed if entry.id not in known]
     if missing:
         rows = [_row(entry.id, entry, now) for entry in missing]
-        await connection.execute(
-            dialect_insert(connection, table).values(rows).on_conflict_do_nothing()
-        )
+        await connection.execute(dialect_insert(connection, table).on_conflict_do_nothing(), rows)
     return missing
 
 
