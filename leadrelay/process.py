@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Coroutine, Iterator
@@ -40,6 +41,20 @@ def run_server(main: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
+
+
+def freeze_startup_heap() -> None:
+    """Collect the garbage of starting up, then exempt what survived from later collections.
+
+    A serving process keeps everything it built while starting (modules, schemas, models, the
+    app) until it exits: about 170,000 objects in ``leadrelay up``. CPython's oldest generation
+    walks all of them on each of its collections, which in ``leadrelay up`` at 50 forms/s took
+    up to 60 ms every few seconds, a pause every request and consumer batch waited through.
+    Frozen (``gc.freeze``), they are never walked again; the garbage among them is collected
+    first, so none of it is kept for good. Call it once, when the process is ready to serve.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

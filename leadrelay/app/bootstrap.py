@@ -18,7 +18,7 @@ from leadrelay.app.definitions import Definitions, load_definitions
 from leadrelay.app.registry import CONSUMER_SERVICES
 from leadrelay.app.schema import ensure_schema_current, upgrade_async
 from leadrelay.ops import ops_app
-from leadrelay.process import serve_http, stop_on_signals
+from leadrelay.process import freeze_startup_heap, serve_http, stop_on_signals
 from leadrelay.runtime.service import Runtime, ServiceSpec, open_runtime, run_services
 from leadrelay.runtime.waiting import pause
 from leadrelay.settings import Settings
@@ -95,6 +95,7 @@ async def _serve_until_stopped(
         run_services(runtime, service_specs(runtime, definitions, names), work_stop)
     )
     http = await _listen(listeners, settings.http_host, intake_stop)
+    freeze_startup_heap()
     _announce(settings, public="ingest" in names)
     await asyncio.wait({*http, workers}, return_when=asyncio.FIRST_COMPLETED)
     intake_stop.set()
