@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import Row, select, text, update
+from sqlalchemy import Row, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.metrics import RuntimeMetrics
@@ -73,6 +73,23 @@ read its rows just before ours committed. Only while contended; an idle relay wa
 _LOCK_PENDING_BUCKETS = text(
     "SELECT pending.bucket, pg_try_advisory_xact_lock(:lock_class, pending.bucket) AS held "
     "FROM (SELECT DISTINCT relay_bucket AS bucket FROM outbox WHERE sent_at IS NULL) AS pending"
+)
+# Built once, not per round (see leadrelay.store.engine.BuiltOnce): a relay runs these after
+# every commit that queued rows, so per-call construction would be a cost paid on every hop.
+_UNSENT = (
+    select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.payload)
+    .where(outbox.c.sent_at.is_(None))
+    .order_by(outbox.c.id)
+    .limit(bindparam("batch_size"))
+)
+_UNSENT_OF_BUCKETS = _UNSENT.where(outbox.c.relay_bucket.in_(bindparam("buckets", expanding=True)))
+_MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(sent_at=bindparam("sent_now"))
+)
+_KEEP_ERROR = (
+    update(outbox).where(outbox.c.id == bindparam("row_id")).values(last_error=bindparam("error"))
 )
 LISTEN_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, DNS, timeouts (TimeoutError is an OSError)
@@ -320,28 +337,21 @@ class OutboxRelay:
         self, connection: AsyncConnection, buckets: Sequence[int] | None = None
     ) -> Sequence[OutboxRow]:
         """The oldest unsent rows (of ``buckets`` only, when given), in write order."""
-        query = (
-            select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.payload)
-            .where(outbox.c.sent_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(self._batch_size)
-        )
-        if buckets is not None:
-            query = query.where(outbox.c.relay_bucket.in_(buckets))
-        return (await connection.execute(query)).all()
+        if buckets is None:
+            result = await connection.execute(_UNSENT, {"batch_size": self._batch_size})
+        else:
+            parameters = {"batch_size": self._batch_size, "buckets": list(buckets)}
+            result = await connection.execute(_UNSENT_OF_BUCKETS, parameters)
+        return result.all()
 
     async def _record(
         self, connection: AsyncConnection, sent_ids: list[int], errors: dict[int, str]
     ) -> None:
         """Mark the acknowledged rows sent and keep each refused row's error."""
         if sent_ids:
-            await connection.execute(
-                update(outbox).where(outbox.c.id.in_(sent_ids)).values(sent_at=self._store.clock())
-            )
+            await connection.execute(_MARK_SENT, {"ids": sent_ids, "sent_now": self._store.clock()})
         for row_id, message in errors.items():
-            await connection.execute(
-                update(outbox).where(outbox.c.id == row_id).values(last_error=message)
-            )
+            await connection.execute(_KEEP_ERROR, {"row_id": row_id, "error": message})
 
 
 def _threadsafe_setter(event: asyncio.Event) -> Callable[[], None]:

@@ -17,10 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadrelay.contracts.envelope import CloudEvent
 from leadrelay.contracts.schemas import validate_outgoing
-from leadrelay.store.engine import READ_ONLY_OPTION, dialect_insert, is_sqlite
+from leadrelay.store.engine import READ_ONLY_OPTION, BuiltOnce, dialect_insert, is_sqlite
 from leadrelay.store.tables import inbox, outbox, relay_bucket
 
 Clock = Callable[[], datetime]
+
+_RECORD_PROCESSED = BuiltOnce(
+    lambda connection: (
+        dialect_insert(connection, inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    )
+)
+_QUEUE_OUTBOX_ROWS = insert(outbox)
 
 
 def utc_now() -> datetime:
@@ -62,8 +69,7 @@ class Transaction:
             return frozenset()
         now = self.now()
         rows = [{"consumer": consumer, "event_id": id_, "processed_at": now} for id_ in unique]
-        statement = dialect_insert(self.connection, inbox).on_conflict_do_nothing()
-        result = await self.connection.execute(statement.returning(inbox.c.event_id), rows)
+        result = await self.connection.execute(_RECORD_PROCESSED(self.connection), rows)
         return frozenset(result.scalars().all())
 
     async def publish(self, topic: str, event: CloudEvent) -> None:
@@ -87,7 +93,7 @@ class Transaction:
     async def flush_outbox(self) -> None:
         """Write every queued outbox row in one statement (the store calls it before commit)."""
         if self._queued:
-            await self.connection.execute(insert(outbox), self._queued)
+            await self.connection.execute(_QUEUE_OUTBOX_ROWS, self._queued)
             self._queued = []
             self.after_commit(self._on_outbox)
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Row, delete, select
+from sqlalchemy import Row, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.schema import Table
 
-from leadrelay.store.engine import dialect_insert, encoded_json
+from leadrelay.store.engine import BuiltOnce, dialect_insert, encoded_json
 from services.scoring.domain import (
     Activity,
     LeadState,
@@ -29,6 +29,41 @@ from services.scoring.domain import (
     state_json,
 )
 from services.scoring.tables import leads, visitors
+
+
+def _key(table: Table) -> str:
+    return str(table.primary_key.columns.values()[0].name)
+
+
+def _locking_select(table: Table) -> Any:
+    key = table.primary_key.columns[_key(table)]
+    return (
+        select(table)
+        .where(key.in_(bindparam("keys", expanding=True)))
+        .order_by(key)
+        .with_for_update()
+    )
+
+
+def _create_missing(table: Table) -> BuiltOnce[Any]:
+    return BuiltOnce(lambda connection: dialect_insert(connection, table).on_conflict_do_nothing())
+
+
+def _upsert_every_column(table: Table) -> BuiltOnce[Any]:
+    """``INSERT ... ON CONFLICT DO UPDATE`` of every column: a batch writes whole rows."""
+
+    def build(connection: AsyncConnection) -> Any:
+        insert = dialect_insert(connection, table)
+        update = {c.name: insert.excluded[c.name] for c in table.columns if not c.primary_key}
+        return insert.on_conflict_do_update(index_elements=[_key(table)], set_=update)
+
+    return BuiltOnce(build)
+
+
+# Built once (see leadrelay.store.engine.BuiltOnce): every consumer batch runs them.
+_LOCKING_SELECT = {table: _locking_select(table) for table in (leads, visitors)}
+_CREATE_MISSING = {table: _create_missing(table) for table in (leads, visitors)}
+_UPSERT = {table: _upsert_every_column(table) for table in (leads, visitors)}
 
 
 @dataclass(frozen=True)
@@ -150,13 +185,13 @@ async def _lock_all(
     (``INSERT ... ON CONFLICT DO NOTHING``: a concurrent creator waits, then finds the row)."""
     if not keys:
         return []
-    key = table.primary_key.columns.values()[0]
-    found = await _select_locked(connection, table, key, keys)
-    missing = sorted(creating - {getattr(row, key.name) for row in found})
+    key = _key(table)
+    found = await _select_locked(connection, table, keys)
+    missing = sorted(creating - {getattr(row, key) for row in found})
     if missing:
-        values = [{key.name: k, **_empty_state(table, k, empty)} for k in missing]
-        await connection.execute(dialect_insert(connection, table).on_conflict_do_nothing(), values)
-        found += await _select_locked(connection, table, key, set(missing))
+        values = [{key: k, **_empty_state(table, k, empty)} for k in missing]
+        await connection.execute(_CREATE_MISSING[table](connection), values)
+        found += await _select_locked(connection, table, set(missing))
     return found
 
 
@@ -168,10 +203,9 @@ def _empty_state(table: Table, key: str, empty: dict[str, Any]) -> dict[str, Any
 
 
 async def _select_locked(
-    connection: AsyncConnection, table: Table, key: Column[Any], keys: set[str]
+    connection: AsyncConnection, table: Table, keys: set[str]
 ) -> list[Row[Any]]:
-    query = select(table).where(key.in_(sorted(keys))).order_by(key).with_for_update()
-    return list(await connection.execute(query))
+    return list(await connection.execute(_LOCKING_SELECT[table], {"keys": sorted(keys)}))
 
 
 async def write_rows(connection: AsyncConnection, rows: Rows, now: datetime) -> None:
@@ -211,12 +245,7 @@ def _lead_values(stored: StoredLead, now: datetime) -> dict[str, Any]:
 
 
 async def _upsert(connection: AsyncConnection, table: Table, values: list[dict[str, Any]]) -> None:
-    insert = dialect_insert(connection, table)
-    key = table.primary_key.columns.values()[0]
-    update_columns = {name: insert.excluded[name] for name in values[0] if name != key.name}
-    await connection.execute(
-        insert.on_conflict_do_update(index_elements=[key], set_=update_columns), values
-    )
+    await connection.execute(_UPSERT[table](connection), values)
 
 
 async def forget_idle_visitors(
