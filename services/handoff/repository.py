@@ -28,7 +28,7 @@ from sqlalchemy import Table, bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import LeadSalesReady
-from leadrelay.store.engine import dialect_insert
+from leadrelay.store.engine import BuiltOnce, dialect_insert
 from leadrelay.store.unit_of_work import Transaction, stored_utc
 from services.handoff.domain import Account, Rep, RepLoad, RosterConfig, RoutingState
 from services.handoff.domain.inputs import DecisionInputs, RosterSnapshot, snapshot_of
@@ -43,6 +43,42 @@ from services.handoff.tables import (
     roster_snapshots,
     roster_version,
     rotation,
+)
+
+
+def _upsert_loads(connection: AsyncConnection) -> Any:
+    statement = dialect_insert(connection, rep_load)
+    columns = ("day", "assigned_on_day", "open_leads", "updated_at")
+    return statement.on_conflict_do_update(
+        index_elements=[rep_load.c.rep_id],
+        set_={column: statement.excluded[column] for column in columns},
+    )
+
+
+# Built once (see leadrelay.store.engine.BuiltOnce): every assigning batch runs them.
+_LOCK_ROTATIONS = (
+    select(rotation.c.pool, rotation.c.credits, rotation.c.version)
+    .where(rotation.c.pool.in_(bindparam("pools", expanding=True)))
+    .order_by(rotation.c.pool)
+    .with_for_update()
+)
+_LOCK_LOADS = (
+    select(rep_load.c.rep_id, rep_load.c.day, rep_load.c.assigned_on_day, rep_load.c.open_leads)
+    .where(rep_load.c.rep_id.in_(bindparam("rep_ids", expanding=True)))
+    .order_by(rep_load.c.rep_id)
+    .with_for_update()
+)
+_CREATE_LOADS = BuiltOnce(
+    lambda connection: dialect_insert(connection, rep_load).on_conflict_do_nothing()
+)
+_UPSERT_LOADS = BuiltOnce(_upsert_loads)
+_KEEP_LEAD_CONTEXTS = BuiltOnce(
+    lambda connection: dialect_insert(connection, lead_context).on_conflict_do_nothing()
+)
+_LEAD_HISTORIES = (
+    select(assignments)
+    .where(assignments.c.lead_key.in_(bindparam("lead_keys", expanding=True)))
+    .order_by(assignments.c.lead_key, assignments.c.episode, assignments.c.attempt)
 )
 
 
@@ -127,12 +163,7 @@ async def save_rotations(
 async def _select_rotations(
     connection: AsyncConnection, pools: Sequence[str]
 ) -> dict[str, tuple[dict[str, int], int]]:
-    result = await connection.execute(
-        select(rotation.c.pool, rotation.c.credits, rotation.c.version)
-        .where(rotation.c.pool.in_(pools))
-        .order_by(rotation.c.pool)
-        .with_for_update()
-    )
+    result = await connection.execute(_LOCK_ROTATIONS, {"pools": list(pools)})
     return {row.pool: (dict(row.credits), int(row.version)) for row in result}
 
 
@@ -148,7 +179,7 @@ async def lock_loads(
     missing = [rep_id for rep_id in wanted if rep_id not in found]
     if missing:
         await connection.execute(
-            dialect_insert(connection, rep_load).on_conflict_do_nothing(),
+            _CREATE_LOADS(connection),
             [_load_row(RepLoad(rep_id=rep_id), now) for rep_id in missing],
         )
         found |= await _select_loads(connection, missing)
@@ -161,22 +192,11 @@ async def save_loads(connection: AsyncConnection, loads: Sequence[RepLoad], now:
     if not loads:
         return
     rows = [_load_row(load, now) for load in loads]
-    statement = dialect_insert(connection, rep_load)
-    columns = ("day", "assigned_on_day", "open_leads", "updated_at")
-    upsert = statement.on_conflict_do_update(
-        index_elements=[rep_load.c.rep_id],
-        set_={column: statement.excluded[column] for column in columns},
-    )
-    await connection.execute(upsert, rows)
+    await connection.execute(_UPSERT_LOADS(connection), rows)
 
 
 async def _select_loads(connection: AsyncConnection, rep_ids: Sequence[str]) -> dict[str, RepLoad]:
-    result = await connection.execute(
-        select(rep_load.c.rep_id, rep_load.c.day, rep_load.c.assigned_on_day, rep_load.c.open_leads)
-        .where(rep_load.c.rep_id.in_(rep_ids))
-        .order_by(rep_load.c.rep_id)
-        .with_for_update()
-    )
+    result = await connection.execute(_LOCK_LOADS, {"rep_ids": list(rep_ids)})
     return {row.rep_id: RepLoad.model_validate(row._asdict()) for row in result}
 
 
@@ -199,9 +219,7 @@ async def save_lead_contexts(
         }
         for ready in contexts
     ]
-    await connection.execute(
-        dialect_insert(connection, lead_context).on_conflict_do_nothing(), rows
-    )
+    await connection.execute(_KEEP_LEAD_CONTEXTS(connection), rows)
 
 
 async def load_lead_contexts(
@@ -230,11 +248,7 @@ async def lead_histories(
     histories: dict[str, list[StoredAssignment]] = {key: [] for key in wanted}
     if not wanted:
         return histories
-    result = await connection.execute(
-        select(assignments)
-        .where(assignments.c.lead_key.in_(wanted))
-        .order_by(assignments.c.lead_key, assignments.c.episode, assignments.c.attempt)
-    )
+    result = await connection.execute(_LEAD_HISTORIES, {"lead_keys": wanted})
     for row in result:
         stored = _assignment(dict(row._mapping))
         histories[stored.lead_key].append(stored)

@@ -18,7 +18,7 @@ from sqlalchemy import Row, Text, bindparam, cast, delete, func, or_, select, te
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.events import RepUpdated, SalesActivity, SlaAtRisk
-from leadrelay.store.engine import dialect_insert, is_sqlite
+from leadrelay.store.engine import BuiltOnce, dialect_insert, is_sqlite
 from leadrelay.store.unit_of_work import stored_utc
 from services.sla_monitor.domain import (
     MARKETING as MARKETING_ROLE,
@@ -66,6 +66,20 @@ def _completed_at(clock: SlaClock) -> datetime | None:
     return completed_at(clock) if clock.state is ClockState.COMPLETED else None
 
 
+_INSERT_IF_NEW = BuiltOnce(
+    lambda connection: dialect_insert(connection, sla_clocks).on_conflict_do_nothing(
+        index_elements=["clock_id"]
+    )
+)
+"""Built once (see leadrelay.store.engine.BuiltOnce), as is :data:`_LEAD_CLOCKS`."""
+_LEAD_CLOCKS = (
+    select(sla_clocks)
+    .where(sla_clocks.c.lead_key == bindparam("lead_key"), sla_clocks.c.state != QUARANTINED)
+    .order_by(sla_clocks.c.clock_id)
+    .with_for_update()
+)
+
+
 async def insert_new(connection: AsyncConnection, clocks: Sequence[StoredClock]) -> int:
     """Insert clocks whose id is not stored yet; returns how many were new.
 
@@ -74,13 +88,9 @@ async def insert_new(connection: AsyncConnection, clocks: Sequence[StoredClock])
     if not clocks:
         return 0
     inserted = 0
+    statement = _INSERT_IF_NEW(connection)
     for stored in clocks:  # one statement each: rowcount of a multi-row upsert is unreliable
-        statement = (
-            dialect_insert(connection, sla_clocks)
-            .values(**row_values(stored))
-            .on_conflict_do_nothing(index_elements=["clock_id"])
-        )
-        result = await connection.execute(statement)
+        result = await connection.execute(statement, row_values(stored))
         inserted += result.rowcount
     return inserted
 
@@ -143,12 +153,7 @@ async def _lock_in_order(connection: AsyncConnection, space: int, keys: Collecti
 
 async def load_lead(connection: AsyncConnection, lead_key: str) -> list[StoredClock]:
     """Every clock of a lead, locked (``FOR UPDATE``) against the firing loop, oldest first."""
-    result = await connection.execute(
-        select(sla_clocks)
-        .where(sla_clocks.c.lead_key == lead_key, sla_clocks.c.state != QUARANTINED)
-        .order_by(sla_clocks.c.clock_id)
-        .with_for_update()
-    )
+    result = await connection.execute(_LEAD_CLOCKS, {"lead_key": lead_key})
     return sorted((_stored(row) for row in result), key=_started)
 
 
