@@ -10,10 +10,19 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadrelay.contracts.envelope import CloudEvent
-from leadrelay.store.engine import dialect_insert
+from leadrelay.store.engine import BuiltOnce, dialect_insert
 from leadrelay.store.tables import inbox
 from leadrelay.store.unit_of_work import stored_utc
 from services.archive.tables import archived_events
+
+_KEEP_NEW = BuiltOnce(
+    lambda connection: (
+        dialect_insert(connection, archived_events)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(archived_events.c.event_id)
+    )
+)
+"""Built once (see leadrelay.store.engine.BuiltOnce): every consumer batch runs it."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +52,7 @@ async def archive_events(
         }
         for event in events
     ]
-    statement = (
-        dialect_insert(connection, archived_events)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(archived_events.c.event_id)
-    )
-    kept = set((await connection.execute(statement, rows)).scalars())
+    kept = set((await connection.execute(_KEEP_NEW(connection), rows)).scalars())
     return [event for event in events if event.id in kept]
 
 

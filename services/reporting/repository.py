@@ -6,9 +6,14 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadrelay.store.engine import dialect_insert
+from leadrelay.store.engine import BuiltOnce, dialect_insert
 from services.reporting.messages import Fact, dump_fact, fact_id, fact_time
 from services.reporting.tables import reporting_facts
+
+_KEEP_NEW = BuiltOnce(
+    lambda connection: dialect_insert(connection, reporting_facts).on_conflict_do_nothing()
+)
+"""Built once (see leadrelay.store.engine.BuiltOnce): every consumer batch runs it."""
 
 
 async def save_facts(connection: AsyncConnection, facts: Sequence[Fact]) -> None:
@@ -25,5 +30,4 @@ async def save_facts(connection: AsyncConnection, facts: Sequence[Fact]) -> None
         }
         for fact in facts
     ]
-    statement = dialect_insert(connection, reporting_facts).on_conflict_do_nothing()
-    await connection.execute(statement, rows)
+    await connection.execute(_KEEP_NEW(connection), rows)
